@@ -1,0 +1,5 @@
+"""`python -m ketaplan` runs the command line."""
+
+from ketaplan.cli import main
+
+main()

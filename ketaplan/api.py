@@ -1,0 +1,47 @@
+"""The Python API behind the command line: load files, draft plans. Usable on its own."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+from ketaplan.engine.plan import Inputs, build_plan
+from ketaplan.errors import InputError
+from ketaplan.load.patient import LoadedPatient, load_patient_file
+from ketaplan.load.protocol import LoadedProtocol, load_protocol_file
+from ketaplan.model.plan import Plan
+
+
+def holiday_provider(loaded: LoadedProtocol):
+    """The holiday calendar of the protocol's region, or None when it names none."""
+    region = loaded.protocol.schedule.holidays
+    if region is None:
+        return None, None
+    from ketaplan.calendar import holiday_dates, holidays_version
+
+    return (lambda year: holiday_dates(region, year)), holidays_version()
+
+
+def draft(loaded_patient: LoadedPatient, loaded_protocol: LoadedProtocol, start: date, now: datetime | None = None) -> Plan:
+    """Draft one plan from already-loaded files. `now` defaults to the current UTC time."""
+    provider, version = holiday_provider(loaded_protocol)
+    inputs = Inputs(
+        start=start,
+        now=now or datetime.now(timezone.utc).replace(microsecond=0),
+        patient_sha256=loaded_patient.sha256,
+        protocol_sha256=loaded_protocol.sha256,
+        holidays=provider,
+        holidays_version=version,
+        patient_file=loaded_patient.name,
+        protocol_file=loaded_protocol.name,
+    )
+    try:
+        return build_plan(loaded_patient.patient, loaded_protocol.protocol, inputs)
+    except InputError as exc:
+        # A calendar with no open day is the protocol's fault: name its file.
+        if exc.file is None:
+            exc.file = loaded_protocol.name
+        raise
+
+
+def draft_files(patient_path: str, protocol_path: str, start: date, now: datetime | None = None) -> Plan:
+    return draft(load_patient_file(patient_path, start), load_protocol_file(protocol_path), start, now)

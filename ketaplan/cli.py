@@ -1,0 +1,126 @@
+"""The command line: parse, call the API, render, exit. No clinical logic lives here."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import date
+from enum import Enum
+from typing import List, Optional
+
+import typer
+
+from ketaplan.errors import ExitStatus, KetaplanError, UsageError
+
+app = typer.Typer(
+    name="ketaplan",
+    help="Draft individualised IV ketamine treatment plans from a clinic's own protocol rules.\n\n"
+    "Every plan is a DRAFT for a clinician to check and sign.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+protocol_app = typer.Typer(help="Tools for the clinic lead who writes the protocol.", no_args_is_help=True)
+app.add_typer(protocol_app, name="protocol")
+
+
+class PlanFormat(str, Enum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
+def parse_start(value: Optional[str]) -> date:
+    if value is None:
+        return date.today()
+    try:
+        if len(value) != 10:
+            raise ValueError
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"--start: {value!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-12-01") from None
+
+
+def use_color(output: Optional[str]) -> bool:
+    if output not in (None, "-"):
+        return False
+    if "NO_COLOR" in os.environ:
+        return False
+    return sys.stdout.isatty()
+
+
+@app.command()
+def plan(
+    patient: str = typer.Argument(..., help="The patient file (TOML), or - for standard input."),
+    protocol: str = typer.Option(..., "--protocol", "-p", help="The clinic's protocol file (TOML)."),
+    start: Optional[str] = typer.Option(None, "--start", help="First possible session date, YYYY-MM-DD (default: today)."),
+    format: PlanFormat = typer.Option(PlanFormat.text, "--format", "-f", help="text (terminal), markdown or json."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write to this file (whole or not at all); - for stdout."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
+) -> None:
+    """Draft one patient's plan: verdict, findings, doses, dates, holds and checklists.
+
+    Example:
+
+        ketaplan plan examples/patients/eligible-trd.toml --protocol examples/protocols/trd-iv-induction.toml --start 2026-12-01
+    """
+    from ketaplan.api import draft_files
+
+    day = parse_start(start)
+    result = draft_files(patient, protocol, day)
+    if format is PlanFormat.json:
+        from ketaplan.render.json import plan_json_text
+
+        text = plan_json_text(result)
+    else:
+        from ketaplan.render import renderer_for
+
+        text = renderer_for(format.value, color=use_color(output)).render(result)
+    from ketaplan.output import write_text
+
+    write_text(text, output, force=force)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """Entry point: every error is turned into a message and an exit code here, and only here."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("KETAPLAN_DEBUG") == "1"
+    args = [a for a in args if a != "--debug"]
+    try:
+        code = app(args=args, prog_name="ketaplan", standalone_mode=False)
+    except KetaplanError as exc:
+        if debug:
+            raise
+        print(exc.render(), file=sys.stderr)
+        sys.exit(int(exc.exit_status))
+    except KeyboardInterrupt:
+        print("interrupted; no output file was written", file=sys.stderr)
+        sys.exit(130)
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): not an error of ours.
+        try:
+            sys.stdout = open(os.devnull, "w")
+        finally:
+            sys.exit(0)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: never a traceback for users
+        import click
+
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.ClickException):
+            exc.show(file=sys.stderr)
+            sys.exit(ExitStatus.USAGE if exc.exit_code == 2 else exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            print("aborted", file=sys.stderr)
+            sys.exit(1)
+        if debug:
+            raise
+        print(
+            f"internal error: {type(exc).__name__}: {exc}\n"
+            "Nothing was written. This is a defect in ketaplan: please report it with the command you ran "
+            "(run it again with --debug to see the traceback).",
+            file=sys.stderr,
+        )
+        sys.exit(ExitStatus.USAGE)
+    sys.exit(int(code or 0))

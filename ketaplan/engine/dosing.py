@@ -1,0 +1,101 @@
+"""The dose arithmetic, in exact fractions: body weights, then each session's dose, rounding and caps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from ketaplan.model.patient import Patient
+from ketaplan.model.protocol import Drug, Dose
+from ketaplan.units import floor_to, round_half_down
+
+INCH_CM = Fraction(254, 100)
+#: Devine is not defined below 60 in: no ideal or adjusted weight is drafted there.
+DEVINE_MIN_CM = 60 * INCH_CM
+
+
+@dataclass(frozen=True, slots=True)
+class BodyWeights:
+    actual: Fraction
+    ideal: Fraction | None  # None below 152.4 cm
+    adjusted: Fraction | None
+    lean: Fraction
+    bmi: Fraction
+
+    def of(self, basis: str) -> Fraction | None:
+        return getattr(self, basis)
+
+
+def body_weights(p: Patient) -> BodyWeights:
+    bmi = p.bmi
+    if p.height_cm < DEVINE_MIN_CM:
+        ideal = adjusted = None
+    else:
+        inches_over_60 = p.height_cm / INCH_CM - 60
+        devine = (50 if p.sex == "male" else Fraction(455, 10)) + Fraction(23, 10) * inches_over_60
+        # Never above the actual weight: an ideal weight is meant to lower an obese patient's dose.
+        ideal = min(devine, p.weight_kg)
+        abw = ideal + Fraction(4, 10) * (p.weight_kg - ideal)
+        adjusted = min(abw, p.weight_kg)
+    if p.sex == "male":
+        lean = 9270 * p.weight_kg / (6680 + 216 * bmi)
+    else:
+        lean = 9270 * p.weight_kg / (8780 + 244 * bmi)
+    return BodyWeights(p.weight_kg, ideal, adjusted, lean, bmi)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionDose:
+    raw_dose_mg: Fraction
+    rounded_mg: Fraction
+    dose_mg: Fraction
+    capped_by: str | None
+    raw_rate_mg_per_h: Fraction | None = None
+    rate_mg_per_h: Fraction | None = None
+
+
+def session_dose(
+    amount: Fraction,
+    dosing_weight: Fraction,
+    factor: Fraction,
+    dose: Dose,
+    cap_mg: Fraction,
+    cap_by: str,
+) -> SessionDose:
+    """One session's dose by spec steps 3-6. `factor` is the product of every applied dose_factor."""
+    if dose.mode == "mg_per_kg":
+        raw = amount * dosing_weight * factor
+        # An exact half rounds down: when the arithmetic is undecided, the lower dose wins.
+        rounded = round_half_down(raw, dose.round_to)
+        if rounded > cap_mg:
+            return SessionDose(raw, rounded, cap_mg, cap_by)
+        return SessionDose(raw, rounded, rounded, None)
+    hours = Fraction(dose.duration_min, 60)
+    raw_rate = amount * dosing_weight * factor
+    rounded_rate = round_half_down(raw_rate, dose.round_to)
+    rate, capped_by = rounded_rate, None
+    if rate > dose.max_mg_per_hour:
+        rate, capped_by = dose.max_mg_per_hour, "dose.max_mg_per_hour"
+    if rate * hours > cap_mg:
+        # Lower the rate, never the time: the session total then stays within the cap.
+        rate, capped_by = floor_to(cap_mg / hours, dose.round_to), cap_by
+    return SessionDose(raw_rate * hours, rounded_rate, rate * hours, capped_by, raw_rate, rate)
+
+
+@dataclass(frozen=True, slots=True)
+class Container:
+    draw_ml: Fraction | None
+    concentration_mg_per_ml: Fraction | None
+    volume_ml: Fraction | None
+    pump_ml_per_h: Fraction | None
+
+
+def container(drug: Drug, dose_mg: Fraction, duration_min: int) -> Container:
+    hours = Fraction(duration_min, 60)
+    draw = dose_mg / drug.stock_mg_per_ml if drug.stock_mg_per_ml else None
+    if drug.bag_ml is not None:
+        return Container(draw, dose_mg / drug.bag_ml, drug.bag_ml, drug.bag_ml / hours)
+    if drug.final_mg_per_ml is not None:
+        conc = drug.final_mg_per_ml
+        return Container(draw, conc, dose_mg / conc, dose_mg / hours / conc)
+    return Container(draw, None, None, None)

@@ -1,0 +1,263 @@
+"""Three-valued evaluation of a rule's `when`: true, false or unknown, with the facts that decided it.
+
+Missing data fails closed: a test on an absent value is unknown, never false (spec/protocol.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from ketaplan.engine.facts import Facts
+from ketaplan.model.protocol import When
+from ketaplan.units import fmt_number
+
+TRUE, FALSE, UNKNOWN = True, False, None
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    text: str
+    unknown: bool = False  # this fact could not be checked
+
+    def words(self) -> str:
+        return f"could not be checked: {self.text}" if self.unknown else self.text
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    value: bool | None
+    evidence: tuple[Evidence, ...]
+
+
+ALWAYS = Result(TRUE, (Evidence("the rule has no condition: it applies to every patient"),))
+
+
+def evaluate(when: When | None, facts: Facts) -> Result:
+    if when is None:
+        return ALWAYS
+    return _all([_clause(c.key, c.value, facts) for c in when.clauses])
+
+
+def _all(parts: list[Result]) -> Result:
+    if any(p.value is FALSE for p in parts):
+        return Result(FALSE, _join(p for p in parts if p.value is FALSE))
+    if any(p.value is UNKNOWN for p in parts):
+        # The unknown parts first: they are why the rule could not be decided.
+        ordered = [p for p in parts if p.value is UNKNOWN] + [p for p in parts if p.value is TRUE]
+        return Result(UNKNOWN, _join(ordered))
+    return Result(TRUE, _join(parts))
+
+
+def _any(parts: list[Result]) -> Result:
+    if any(p.value is TRUE for p in parts):
+        return Result(TRUE, _join(p for p in parts if p.value is TRUE))
+    if any(p.value is UNKNOWN for p in parts):
+        return Result(UNKNOWN, _join(p for p in parts if p.value is UNKNOWN))
+    return Result(FALSE, _join(parts))
+
+
+def _not(part: Result) -> Result:
+    value = UNKNOWN if part.value is UNKNOWN else not part.value
+    return Result(value, part.evidence)
+
+
+def _join(parts) -> tuple[Evidence, ...]:
+    seen: dict[Evidence, None] = {}
+    for p in parts:
+        for e in p.evidence:
+            seen.setdefault(e, None)
+    return tuple(seen)
+
+
+def _fact(value: bool, text: str) -> Result:
+    return Result(value, (Evidence(text),))
+
+
+def _unknown(text: str) -> Result:
+    return Result(UNKNOWN, (Evidence(text, unknown=True),))
+
+
+def _n(x, places: int = 2) -> str:
+    return fmt_number(Fraction(x), places)
+
+
+def _clause(key: str, value, facts: Facts) -> Result:
+    p = facts.patient
+    if key == "any":
+        return _any([evaluate(w, facts) for w in value])
+    if key == "not":
+        return _not(evaluate(value, facts))
+    if key == "age_at_least":
+        return _fact(p.age >= value, f"age {p.age} is {'at least' if p.age >= value else 'below'} {value}")
+    if key == "age_below":
+        return _fact(p.age < value, f"age {p.age} is {'below' if p.age < value else 'at least'} {value}")
+    if key == "sex":
+        return _fact(p.sex == value, f"sex is {p.sex}")
+    if key in ("weight_kg_at_least", "weight_kg_below"):
+        at_least = p.weight_kg >= value
+        holds = at_least if key.endswith("at_least") else not at_least
+        word = "at least" if at_least else "below"
+        return _fact(holds, f"weight {_n(p.weight_kg)} kg is {word} {_n(value)} kg")
+    if key in ("bmi_at_least", "bmi_below"):
+        at_least = p.bmi >= value
+        holds = at_least if key.endswith("at_least") else not at_least
+        word = "at least" if at_least else "below"
+        return _fact(holds, f"BMI {_n(p.bmi)} is {word} {_n(value)}")
+    if key in ("condition", "active_condition"):
+        return _conditions(value, facts, active_only=key == "active_condition")
+    if key == "medication":
+        return _medications(value, facts)
+    if key == "allergy":
+        return _allergies(value, facts)
+    if key == "blood_pressure_at_least":
+        if p.blood_pressure is None:
+            return _unknown("blood_pressure is missing")
+        (s, d), (ls, ld) = p.blood_pressure, value
+        holds = s >= ls or d >= ld
+        word = "at or above" if holds else "below"
+        return _fact(holds, f"blood pressure {s}/{d} mmHg is {word} {ls}/{ld}")
+    if key in _VITALS:
+        field, label, unit, at_least = _VITALS[key]
+        reading = getattr(p, field) if field != "systolic" else None
+        if field in ("systolic", "diastolic"):
+            if p.blood_pressure is None:
+                return _unknown("blood_pressure is missing")
+            reading = p.blood_pressure[0 if field == "systolic" else 1]
+        elif reading is None:
+            return _unknown(f"{field} is missing")
+        holds = reading >= value if at_least else reading < value
+        word = ("at least" if reading >= value else "below")
+        return _fact(holds, f"{label} {reading}{unit} is {word} {value}{unit}")
+    if key in ("pregnant", "breastfeeding"):
+        state = getattr(p, key)
+        if value == "unknown":
+            return _fact(state is None, f"{key} is {'not recorded' if state is None else str(state).lower()}")
+        if state is None:
+            return _unknown(f"{key} is not recorded")
+        return _fact(state == value, f"{key} is {str(state).lower()}")
+    if key in ("score_at_least", "score_below"):
+        parts = []
+        for name, bound in value:
+            score = p.score(name)
+            if score is None:
+                parts.append(_unknown(f"score {name} is missing"))
+                continue
+            at_least = score >= bound
+            holds = at_least if key == "score_at_least" else not at_least
+            parts.append(_fact(holds, f"{name} {score} is {'at least' if at_least else 'below'} {bound}"))
+        return _all(parts)
+    if key == "missing":
+        absent = [name for name in value if _is_missing(name, facts)]
+        if absent:
+            return _fact(TRUE, "not recorded: " + ", ".join(absent))
+        return _fact(FALSE, "recorded: " + ", ".join(value))
+    if key == "sessions_given_at_least":
+        given = len(p.infusions)
+        return _fact(given >= value, f"{given} earlier infusion{'s' if given != 1 else ''} recorded")
+    if key == "days_since_last_infusion_below":
+        if not p.infusions:
+            return _fact(FALSE, "no earlier infusion recorded")
+        last = p.infusions[-1].date
+        days = (facts.start - last).days
+        word = "below" if days < value else "at least"
+        return _fact(days < value, f"last infusion on {last.isoformat()}, {days} days before the start, is {word} {value} days")
+    raise AssertionError(f"unhandled when key {key!r}")  # the loader admits only the keys above
+
+
+_VITALS = {
+    "systolic_at_least": ("systolic", "systolic", " mmHg", True),
+    "diastolic_at_least": ("diastolic", "diastolic", " mmHg", True),
+    "heart_rate_at_least": ("heart_rate", "heart rate", " bpm", True),
+    "heart_rate_below": ("heart_rate", "heart rate", " bpm", False),
+    "spo2_below": ("spo2", "SpO2", "%", False),
+}
+
+
+def _is_missing(name: str, facts: Facts) -> bool:
+    p = facts.patient
+    if name.startswith("scores."):
+        return p.score(name.split(".", 1)[1]) is None
+    if name == "scores":
+        return not p.scores
+    if name == "infusions":
+        return not p.infusions
+    return name not in p.present
+
+
+def _group_words(names) -> str:
+    return " or ".join(repr(n) if " " not in n else n for n in names)
+
+
+def _list_result(label: str, items, terms, facts: Facts, matched_terms, describe_match) -> Result:
+    """A list test: true if a recognised entry matches; else unknown if an entry is unrecognised."""
+    if items is None:
+        return _unknown(f"{label} are not recorded")
+    keys = {facts.key(t): t for t in terms}
+    hits, unrecognised = [], []
+    for item in items:
+        found = matched_terms(item)
+        if found is None:
+            unrecognised.append(item)
+            continue
+        shared = [keys[k] for k in keys if k in found]
+        if shared:
+            hits.append(Evidence(describe_match(item, shared)))
+    if hits:
+        return Result(TRUE, tuple(hits))
+    if unrecognised:
+        return Result(
+            UNKNOWN,
+            tuple(Evidence(f"{i.describe()} is not recognised{_script_note(i)}", unknown=True) for i in unrecognised),
+        )
+    return _fact(FALSE, f"no {label[:-1] if label.endswith('s') else label} in {_group_words(terms)}")
+
+
+def _script_note(item) -> str:
+    return " (it mixes letters from different scripts)" if item.mixed_script else ""
+
+
+def _conditions(terms, facts: Facts, active_only: bool) -> Result:
+    items = facts.conditions
+    if items is not None and active_only:
+        items = tuple(c for c in items if c.condition.status == "active")
+
+    def found(c):
+        if c.mixed_script or not c.match.recognised:
+            return None
+        return c.match.terms
+
+    def words(c, shared):
+        return f"{c.describe()} is in {_group_words(shared)}"
+
+    label = "active conditions" if active_only else "conditions"
+    result = _list_result(label, items, terms, facts, found, words)
+    if facts.conditions is None:
+        return _unknown("conditions are not recorded")
+    return result
+
+
+def _medications(terms, facts: Facts) -> Result:
+    def found(m):
+        if m.mixed_script or m.match is None:
+            return None
+        return m.match.terms
+
+    def words(m, shared):
+        return f"{m.describe()} is {m.match.drug}, in {_group_words(shared)}" if _group_words(shared) != repr(
+            m.match.drug
+        ) else f"{m.describe()} is {m.match.drug}"
+
+    return _list_result("medications", facts.medications, terms, facts, found, words)
+
+
+def _allergies(terms, facts: Facts) -> Result:
+    def found(a):
+        if a.mixed_script or a.match is None:
+            return None
+        return a.match.terms
+
+    def words(a, shared):
+        return f"{a.describe()} is in {_group_words(shared)}"
+
+    return _list_result("allergies", facts.allergies, terms, facts, found, words)

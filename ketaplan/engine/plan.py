@@ -1,0 +1,306 @@
+"""build_plan: one pure function from (patient, protocol, start date, now) to a frozen Plan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from fractions import Fraction
+from math import prod
+
+from ketaplan import __version__
+from ketaplan.engine import findings as F
+from ketaplan.engine.dosing import body_weights, container, session_dose
+from ketaplan.engine.facts import Facts, gather
+from ketaplan.engine.logic import Evidence, Result, evaluate
+from ketaplan.engine.schedule import HolidayProvider, session_dates
+from ketaplan.model.patient import Patient
+from ketaplan.model.plan import Dosing, Factor, Finding, Hold, PatientSummary, Plan, ProtocolRef, Provenance, Session
+from ketaplan.model.protocol import Protocol, Rule
+from ketaplan.units import fmt_kg, fmt_mg, fmt_mg_per_kg, fmt_mg_per_kg_per_h, fmt_mg_per_h
+
+WEIGH_AGAIN = "Weigh again and re-draft before this session"
+CONFIRM_TOLERATED = "Confirm the previous dose was tolerated"
+BASIS_WORDS = {"actual": "actual body weight", "ideal": "ideal body weight", "adjusted": "adjusted body weight", "lean": "lean body weight"}
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """Provenance of one drafting: what the plan was computed from."""
+
+    start: date
+    now: datetime  # UTC
+    patient_sha256: str = ""
+    protocol_sha256: str = ""
+    holidays: HolidayProvider | None = None
+    holidays_version: str | None = None
+    patient_file: str | None = None
+    protocol_file: str | None = None
+
+
+@dataclass
+class _Draft:
+    """Findings gathered while drafting, keyed so that each rule gives exactly one."""
+
+    rule_findings: list[Finding] = field(default_factory=list)
+    builtin: dict[str, Finding] = field(default_factory=dict)
+
+    def add(self, rule_id: str, effect: str, message: str, evidence, *, unknown: bool = False, source=None) -> None:
+        self.builtin[rule_id] = Finding(rule_id, effect, effect, unknown, message, tuple(evidence), source)
+
+
+def build_plan(patient: Patient, protocol: Protocol, inputs: Inputs) -> Plan:
+    facts = gather(patient, inputs.start, protocol.vocabulary)
+    draft = _Draft()
+    holds: list[Hold] = []
+    checks: dict[str, list[str]] = {"pre": [], "during": [], "after": []}
+    adjust_true: list[Rule] = []
+    adjust_unknown: list[Rule] = []
+    excluded = False
+
+    for rule in protocol.rules:
+        result = evaluate(rule.when, facts)
+        if result.value is False or (result.value is None and rule.effect == "note"):
+            continue
+        unknown = result.value is None
+        evidence = tuple(e.words() for e in result.evidence)
+        effect = rule.effect
+        if rule.effect == "exclude":
+            effect = "review" if unknown else "exclude"
+            excluded = excluded or not unknown
+        elif rule.effect == "adjust":
+            (adjust_unknown if unknown else adjust_true).append(rule)
+            effect = "review" if unknown else "adjust"
+        elif rule.effect == "hold":
+            holds.append(_hold(rule, result, facts, unknown))
+            effect = "review" if unknown else "hold"
+        elif rule.effect == "check":
+            checks[rule.stage].append(rule.item)
+        draft.rule_findings.append(Finding(rule.id, effect, rule.effect, unknown, rule.message, evidence, rule.source))
+
+    F.patient_findings(draft, facts, protocol)
+    excluded = excluded or draft.builtin.get("ALLERGY-TO-PROTOCOL-DRUG", None) is not None and (
+        draft.builtin["ALLERGY-TO-PROTOCOL-DRUG"].effect == "exclude"
+    )
+
+    weights = body_weights(patient)
+    dosing = None
+    sessions: tuple[Session, ...] = ()
+    if not excluded:
+        dosing, sessions = _draft_sessions(patient, protocol, inputs, facts, weights, adjust_true, adjust_unknown, draft)
+        F.schedule_findings(draft, facts, protocol, sessions, inputs)
+    if inputs.start < inputs.now.date():
+        draft.add("START-IN-PAST", "note", "The start date is before today.", [f"start {inputs.start.isoformat()}, today {inputs.now.date().isoformat()}"])
+
+    builtin = tuple(draft.builtin[i] for i in F.ORDER if i in draft.builtin)
+    findings = tuple(draft.rule_findings) + builtin
+    if excluded:
+        verdict = "excluded"
+    elif any(f.effect == "review" for f in findings):
+        verdict = "needs-review"
+    else:
+        verdict = "eligible"
+
+    return Plan(
+        verdict=verdict,
+        patient=PatientSummary(
+            id=patient.id,
+            age=patient.age,
+            sex=patient.sex,
+            height_cm=patient.height_cm,
+            weight_kg=patient.weight_kg,
+            bmi=weights.bmi,
+            ideal_weight_kg=weights.ideal,
+            adjusted_weight_kg=weights.adjusted,
+            lean_weight_kg=weights.lean,
+            weighed_on=patient.weighed_on,
+        ),
+        protocol=ProtocolRef(
+            id=protocol.id,
+            title=protocol.title,
+            version=protocol.version,
+            sha256=inputs.protocol_sha256,
+            drug=protocol.drug.name,
+            route=protocol.drug.route,
+            approved_by=protocol.approved_by,
+            sources=protocol.sources,
+        ),
+        dosing=dosing,
+        sessions=sessions,
+        findings=findings,
+        holds=tuple(holds),
+        checklist_pre=protocol.checklist_pre + tuple(checks["pre"]),
+        checklist_during=protocol.checklist_during + tuple(checks["during"]),
+        checklist_after=protocol.checklist_after + tuple(checks["after"]),
+        acknowledge=tuple(f.rule for f in findings if f.effect == "review"),
+        generated=Provenance(
+            at=inputs.now,
+            by=f"ketaplan {__version__}",
+            vocabulary=protocol.vocabulary.version,
+            holidays=inputs.holidays_version if protocol.schedule.holidays else None,
+            patient_sha256=inputs.patient_sha256,
+            protocol_sha256=inputs.protocol_sha256,
+            start=inputs.start,
+            patient_file=inputs.patient_file,
+            protocol_file=inputs.protocol_file,
+        ),
+    )
+
+
+def _hold(rule: Rule, result: Result, facts: Facts, unknown: bool) -> Hold:
+    """The held medicines are the patient's ones that the rule's medication names match."""
+    names: list[str] = []
+    terms = _medication_terms(rule.when)
+    keys = {facts.key(t) for t in terms}
+    for m in facts.medications or ():
+        if m.match is not None and not m.mixed_script and keys & m.match.terms and m.match.drug not in names:
+            names.append(m.match.drug)
+    because = tuple(e.text for e in result.evidence if e.unknown)
+    return Hold(rule.id, tuple(names), rule.hold, unknown, because)
+
+
+def _medication_terms(when) -> list[str]:
+    out: list[str] = []
+    if when is None:
+        return out
+    for clause in when.clauses:
+        if clause.key == "medication":
+            out.extend(clause.value)
+        elif clause.key == "any":
+            for w in clause.value:
+                out.extend(_medication_terms(w))
+    return out
+
+
+def _draft_sessions(patient, protocol, inputs, facts, weights, adjust_true, adjust_unknown, draft):
+    dose = protocol.dose
+
+    # Weight basis: a true adjust rule's basis replaces the protocol's; of several, the lowest weight.
+    basis, basis_rule = dose.weight_basis, None
+    candidates = [(r.weight_basis, r.id) for r in adjust_true if r.weight_basis]
+    if candidates:
+        basis, basis_rule = min(candidates, key=lambda c: _weight_order(weights.of(c[0])))
+        distinct = {b for b, _ in candidates}
+        if len(distinct) > 1:
+            draft.add(
+                "WEIGHT-BASIS-CHOSEN",
+                "note",
+                "Several rules set the weight basis: the one giving the lowest dosing weight is used.",
+                [f"{rid}: {BASIS_WORDS[b]} {_kg(weights.of(b))}" for b, rid in candidates]
+                + [f"used: {BASIS_WORDS[basis]} ({basis_rule})"],
+            )
+    # An unknown adjust rule's basis is applied only where that gives the lower dose.
+    for r in adjust_unknown:
+        if r.weight_basis and _weight_order(weights.of(r.weight_basis)) < _weight_order(weights.of(basis)):
+            basis, basis_rule = r.weight_basis, r.id
+
+    applied = adjust_true + adjust_unknown
+    factors = tuple(Factor(r.id, r.dose_factor) for r in applied if r.dose_factor is not None)
+    cap_mg, cap_rule = dose.max_mg, None
+    for r in applied:
+        if r.max_mg is not None and r.max_mg < cap_mg:
+            cap_mg, cap_rule = r.max_mg, r.id
+    dosing_weight = weights.of(basis)
+    dosing = Dosing(
+        mode=dose.mode,
+        weight_basis=basis,
+        basis_rule=basis_rule,
+        dosing_weight_kg=dosing_weight,
+        factors=factors,
+        cap_mg=cap_mg,
+        cap_rule=cap_rule,
+        round_to_mg=dose.round_to,
+        max_mg_per_hour=dose.max_mg_per_hour,
+    )
+    if dosing_weight is None:
+        draft.add(
+            "IDEAL-WEIGHT-SHORT-STATURE",
+            "review",
+            "Height is below 152.4 cm (60 in), where the Devine ideal body weight is not defined: "
+            "no dose is drafted; the clinician sets the dosing weight.",
+            [f"height {patient.height_cm and _cm(patient.height_cm)} is below 152.4 cm; weight basis {basis}"],
+        )
+
+    last = patient.infusions[-1].date if patient.infusions else None
+    dates = session_dates(protocol.schedule, inputs.start, last, inputs.holidays)
+    factor = prod((f.factor for f in factors), start=Fraction(1))
+    cap_by = cap_rule or "dose.max_mg"
+    sessions = []
+    capped, escalations, not_drafted = [], [], []
+    previous_amount = None
+    counter = {}
+    for number, (phase_index, day) in enumerate(dates, start=1):
+        phase = protocol.schedule.phases[phase_index]
+        i = counter.get(phase_index, 0)
+        counter[phase_index] = i + 1
+        amount = phase.amounts[i] if phase.amounts else dose.amount
+        session_checks = []
+        if dose.weight_valid_days is not None and (
+            patient.weighed_on is None or (day - patient.weighed_on).days > dose.weight_valid_days
+        ):
+            session_checks.append(WEIGH_AGAIN)
+        if previous_amount is not None and amount > previous_amount:
+            session_checks.append(CONFIRM_TOLERATED)
+            escalations.append(f"session {number}: {_amount(dose.mode, amount)} after {_amount(dose.mode, previous_amount)}")
+        previous_amount = amount
+        s = Session(number=number, phase=phase.name, date=day, amount=amount, duration_min=dose.duration_min, checks=tuple(session_checks))
+        if dosing_weight is not None:
+            d = session_dose(amount, dosing_weight, factor, dose, cap_mg, cap_by)
+            if d.dose_mg <= 0:
+                not_drafted.append(f"session {number}: the arithmetic gives {fmt_mg(d.dose_mg)}")
+            else:
+                if d.capped_by:
+                    capped.append(_capped_words(number, d, dose.mode))
+                c = container(protocol.drug, d.dose_mg, dose.duration_min)
+                s = Session(
+                    number=number,
+                    phase=phase.name,
+                    date=day,
+                    amount=amount,
+                    duration_min=dose.duration_min,
+                    raw_dose_mg=d.raw_dose_mg,
+                    rounded_mg=d.rounded_mg,
+                    dose_mg=d.dose_mg,
+                    capped_by=d.capped_by,
+                    raw_rate_mg_per_h=d.raw_rate_mg_per_h,
+                    rate_mg_per_h=d.rate_mg_per_h,
+                    effective_mg_per_kg_actual=d.dose_mg / patient.weight_kg,
+                    draw_ml=c.draw_ml,
+                    concentration_mg_per_ml=c.concentration_mg_per_ml,
+                    volume_ml=c.volume_ml,
+                    pump_ml_per_h=c.pump_ml_per_h,
+                    checks=tuple(session_checks),
+                )
+        sessions.append(s)
+
+    if not_drafted:
+        draft.add("DOSE-NOT-DRAFTED", "review", "The arithmetic gives no dose above 0 mg: none is drafted.", not_drafted)
+    if capped:
+        draft.add("DOSE-CAPPED", "note", "A cap lowered the dose: the lower dose wins.", capped)
+    if escalations:
+        draft.add("DOSE-ESCALATION", "note", "The dose per kg rises between sessions; confirm each previous dose was tolerated.", escalations)
+    return dosing, tuple(sessions)
+
+
+def _weight_order(w: Fraction | None) -> Fraction:
+    # An undefined weight (short stature) sorts lowest: no dose is then drafted, the safe side.
+    return Fraction(-1) if w is None else w
+
+
+def _kg(w: Fraction | None) -> str:
+    return "not defined" if w is None else fmt_kg(w)
+
+
+def _cm(h: Fraction) -> str:
+    from ketaplan.units import fmt_cm
+
+    return fmt_cm(h)
+
+
+def _amount(mode: str, x: Fraction) -> str:
+    return fmt_mg_per_kg(x) if mode == "mg_per_kg" else fmt_mg_per_kg_per_h(x)
+
+
+def _capped_words(number: int, d, mode: str) -> str:
+    if mode == "mg_per_kg":
+        return f"session {number}: {fmt_mg(d.rounded_mg)} capped to {fmt_mg(d.dose_mg)} by {d.capped_by}"
+    return f"session {number}: rate {fmt_mg_per_h(d.rounded_mg)} lowered to {fmt_mg_per_h(d.rate_mg_per_h)} by {d.capped_by}"

@@ -1,0 +1,94 @@
+"""The error types a user can meet, and the exit code each one gives."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitStatus(IntEnum):
+    """Every exit code ketaplan uses (spec/cli.md)."""
+
+    OK = 0
+    #: check: a patient at or above --fail-on or invalid; protocol test: a case failed;
+    #: protocol check --strict: warnings; sign: refused; verify: altered.
+    ATTENTION = 1
+    #: usage error, or an input file that cannot be used.
+    USAGE = 2
+
+
+class KetaplanError(Exception):
+    """A mistake the user can fix: printed without a traceback."""
+
+    exit_status = ExitStatus.USAGE
+
+    def render(self) -> str:
+        return f"error: {self}"
+
+
+class UsageError(KetaplanError):
+    """The command line itself is wrong (bad option value, missing file)."""
+
+
+class OutputExistsError(KetaplanError):
+    """An output file exists and --force was not given: nothing is overwritten."""
+
+
+class RefusedError(KetaplanError):
+    """`sign` refused, or `verify` found an alteration (exit 1)."""
+
+    exit_status = ExitStatus.ATTENTION
+
+
+class InputError(KetaplanError):
+    """A patient or protocol file that cannot be used, with where the mistake is."""
+
+    kind = "input"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        field: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        excerpt: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.field = field
+        self.line = line
+        self.column = column
+        self.excerpt = excerpt
+
+    def where(self) -> str:
+        parts = [self.file or "<input>"]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+    def render(self) -> str:
+        field = f"{self.field}: " if self.field else ""
+        text = f"{self.where()}: error: {field}{self.message}"
+        if self.excerpt:
+            text += "\n" + self.excerpt
+        return text
+
+    def one_line(self) -> str:
+        """The error on one line, for batch output (jsonl, csv, table)."""
+        field = f"{self.field}: " if self.field else ""
+        return f"{self.where()}: {field}{self.message}"
+
+    def __str__(self) -> str:  # pragma: no cover - render() is the user-facing form
+        return self.one_line()
+
+
+class PatientError(InputError):
+    kind = "patient"
+
+
+class ProtocolError(InputError):
+    kind = "protocol"

@@ -1,0 +1,507 @@
+"""Reading protocol files (TOML, format v1) into validated Protocol values; rules stay data."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from fractions import Fraction
+from typing import Any
+
+from ketaplan.errors import ProtocolError
+from ketaplan.load.reader import Source, Table, check_int, check_number, decode, parse_toml, sha256_hex, type_name
+from ketaplan.model.patient import SCORE_RANGES
+from ketaplan.model.protocol import (
+    EFFECTS,
+    STAGES,
+    WEEKDAYS,
+    WEIGHT_BASES,
+    Clause,
+    Dose,
+    Drug,
+    Phase,
+    Protocol,
+    Rule,
+    Schedule,
+    TestCase,
+    When,
+)
+
+TOP_KEYS = ("protocol", "drug", "dose", "schedule", "checklist", "rule", "vocabulary", "test")
+PROTOCOL_KEYS = ("id", "title", "version", "indication", "indications", "approved_by", "review_due", "sources")
+DRUG_KEYS = ("name", "route", "stock", "bag", "final_concentration")
+DOSE_KEYS = (
+    "mg_per_kg", "mg_per_kg_per_hour", "duration", "weight_basis", "max_mg", "max_mg_per_hour", "round_to",
+    "weight_valid_days",
+)  # fmt: skip
+SCHEDULE_KEYS = ("days", "holidays", "closed", "phase")
+PHASE_KEYS = ("name", "sessions", "min_gap_days", "within_days", "mg_per_kg", "mg_per_kg_per_hour", "days")
+CHECKLIST_KEYS = STAGES
+RULE_KEYS = (
+    "id", "effect", "when", "message", "source", "dose_factor", "weight_basis", "max_mg", "hold", "stage", "item",
+)  # fmt: skip
+VOCABULARY_KEYS = ("conditions", "drugs")
+TEST_KEYS = ("name", "start", "patient", "expect")
+EXPECT_KEYS = ("verdict", "findings", "findings_exact", "first_dose_mg", "dates")
+
+#: Effect-specific fields of a rule, so that a field given to the wrong effect is an error, not ignored.
+EFFECT_FIELDS = {
+    "adjust": ("dose_factor", "weight_basis", "max_mg"),
+    "hold": ("hold",),
+    "check": ("stage", "item"),
+}
+
+WHEN_NUMBER_KEYS = ("weight_kg_at_least", "weight_kg_below", "bmi_at_least", "bmi_below")
+WHEN_INT_KEYS = {
+    "age_at_least": (0, 150),
+    "age_below": (1, 151),
+    "systolic_at_least": (1, 400),
+    "diastolic_at_least": (1, 300),
+    "heart_rate_at_least": (1, 400),
+    "heart_rate_below": (1, 400),
+    "spo2_below": (1, 101),
+    "sessions_given_at_least": (0, 1000),
+    "days_since_last_infusion_below": (1, 100000),
+}
+WHEN_NAME_KEYS = ("condition", "active_condition", "medication", "allergy")
+WHEN_KEYS = (
+    *WHEN_INT_KEYS, *WHEN_NUMBER_KEYS, *WHEN_NAME_KEYS, "sex", "blood_pressure_at_least", "pregnant",
+    "breastfeeding", "score_at_least", "score_below", "missing", "any", "not",
+)  # fmt: skip
+#: Fields a `missing` test may name. Not pregnant/breastfeeding: their absence already means
+#: "unknown", which `pregnant = "unknown"` tests directly; not the required fields.
+MISSING_FIELDS = (
+    "date_of_birth", "weighed_on", "blood_pressure", "heart_rate", "spo2", "allergies", "conditions",
+    "medications", "scores", "infusions", *(f"scores.{s}" for s in SCORE_RANGES),
+)  # fmt: skip
+
+#: Ids of the findings ketaplan adds itself; a protocol may not reuse them.
+BUILTIN_IDS = (
+    "ALLERGY-TO-PROTOCOL-DRUG",
+    "UNRECOGNISED-CONDITION",
+    "UNRECOGNISED-MEDICATION",
+    "UNRECOGNISED-ALLERGY",
+    "CONDITION-CODE-MISMATCH",
+    "INDICATION-NOT-RECORDED",
+    "IDEAL-WEIGHT-SHORT-STATURE",
+    "WEIGHT-OUT-OF-DATE",
+    "PRIOR-INFUSIONS-SAME-PROTOCOL",
+    "AGE-CHANGES-DURING-PLAN",
+    "SCHEDULE-OVERRUN",
+    "PROTOCOL-REVIEW-OVERDUE",
+    "DOSE-NOT-DRAFTED",
+    "DOSE-CAPPED",
+    "DOSE-ESCALATION",
+    "WEIGHT-BASIS-CHOSEN",
+    "START-IN-PAST",
+)
+
+RULE_ID = r"[A-Z0-9]+(-[A-Z0-9]+)*"
+PROTOCOL_ID = r"[a-z0-9]+(-[a-z0-9]+)*"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedProtocol:
+    protocol: Protocol
+    sha256: str
+    name: str
+    text: str
+
+
+def load_protocol_file(path: str) -> LoadedProtocol:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        raise ProtocolError("no such file", file=path) from None
+    except IsADirectoryError:
+        raise ProtocolError("is a folder, not a protocol file", file=path) from None
+    except OSError as exc:
+        raise ProtocolError(f"cannot be read: {exc.strerror}", file=path) from None
+    return read_protocol_bytes(data, path)
+
+
+def read_protocol_bytes(data: bytes, name: str) -> LoadedProtocol:
+    text = decode(data, name, ProtocolError)
+    document = parse_toml(text, name, ProtocolError)
+    protocol = protocol_from_table(document, Source(name, text, ProtocolError))
+    return LoadedProtocol(protocol, sha256_hex(data), name, text)
+
+
+def protocol_from_table(data: Any, src: Source) -> Protocol:
+    from ketaplan import units
+    from ketaplan.vocabulary import Vocabulary, VocabularyError
+
+    top = Table(src, (), data, TOP_KEYS, what="protocol")
+
+    head = top.table("protocol", PROTOCOL_KEYS, required=True)
+    protocol_id = head.text("id", required=True, pattern=PROTOCOL_ID, hint="lowercase letters, digits and -")
+    title = head.text("title", required=True)
+    version = head.text("version", required=True)
+
+    # The protocol's own vocabulary first: its names may be used by everything below.
+    vocabulary = Vocabulary.builtin()
+    extra = top.table("vocabulary", VOCABULARY_KEYS)
+    if extra is not None:
+        added: dict[str, dict[str, tuple[str, ...]]] = {"conditions": {}, "drugs": {}}
+        for kind in VOCABULARY_KEYS:
+            raw = extra.data.get(kind)
+            if raw is None:
+                continue
+            names = Table(src, extra.path + (kind,), raw, tuple(raw) if isinstance(raw, dict) else (), "table")
+            added[kind] = {key: names.texts(key) for key in raw}
+        try:
+            vocabulary = vocabulary.extend(added["conditions"], added["drugs"])
+        except VocabularyError as exc:
+            key = getattr(exc, "key", None)
+            kind = "drugs" if key in added["drugs"] else "conditions"
+            extra.fail((kind, key) if key else (kind,), exc.message)
+
+    indications = head.texts("indications") or ()
+    for i, name in enumerate(indications):
+        if not vocabulary.is_condition_term(name):
+            head.fail(("indications", i), _unknown_name(name, "condition", vocabulary))
+
+    drug_t = top.table("drug", DRUG_KEYS, required=True)
+    drug_name = drug_t.text("name", required=True)
+    if not vocabulary.is_drug_term(drug_name):
+        drug_t.fail("name", _unknown_name(drug_name, "drug", vocabulary))
+    if "bag" in drug_t and "final_concentration" in drug_t:
+        drug_t.fail("final_concentration", "give at most one of 'bag' and 'final_concentration'")
+    drug = Drug(
+        name=drug_name,
+        route=drug_t.text("route"),
+        stock_mg_per_ml=_quantity(drug_t, "stock", units.parse_concentration, units),
+        bag_ml=_quantity(drug_t, "bag", units.parse_volume_ml, units),
+        final_mg_per_ml=_quantity(drug_t, "final_concentration", units.parse_concentration, units),
+    )
+
+    dose_t = top.table("dose", DOSE_KEYS, required=True)
+    if ("mg_per_kg" in dose_t) == ("mg_per_kg_per_hour" in dose_t):
+        dose_t.fail(
+            "mg_per_kg_per_hour" if "mg_per_kg_per_hour" in dose_t else "mg_per_kg",
+            "give exactly one of 'mg_per_kg' (per session) and 'mg_per_kg_per_hour' (an hourly rate)",
+        )
+    mode = "mg_per_kg" if "mg_per_kg" in dose_t else "mg_per_kg_per_hour"
+    upper = 2 if mode == "mg_per_kg" else 7
+    amount = dose_t.number(mode, gt=0, le=upper)
+    duration = _quantity(dose_t, "duration", units.parse_duration_min, units, required=True)
+    round_to = dose_t.number("round_to", gt=0) or Fraction(1)
+    max_mg = dose_t.number("max_mg", gt=0, required=True)
+    _multiple_of(dose_t, "max_mg", max_mg, round_to)
+    max_mg_per_hour = None
+    if mode == "mg_per_kg_per_hour":
+        max_mg_per_hour = dose_t.number("max_mg_per_hour", gt=0, required=True)
+        _multiple_of(dose_t, "max_mg_per_hour", max_mg_per_hour, round_to)
+    elif "max_mg_per_hour" in dose_t:
+        dose_t.fail("max_mg_per_hour", "is only for rate protocols (mg_per_kg_per_hour)")
+    dose = Dose(
+        mode=mode,
+        amount=amount,
+        duration_min=duration,
+        weight_basis=dose_t.choice("weight_basis", WEIGHT_BASES) or "actual",
+        max_mg=max_mg,
+        max_mg_per_hour=max_mg_per_hour,
+        round_to=round_to,
+        weight_valid_days=dose_t.integer("weight_valid_days", 1, 3650),
+    )
+
+    schedule = _schedule(top, dose, src)
+
+    checklist = top.table("checklist", CHECKLIST_KEYS)
+    lists = {stage: (checklist.texts(stage) or ()) if checklist else () for stage in STAGES}
+
+    rules = []
+    seen: dict[str, int] = {}
+    for i, rt in enumerate(top.tables("rule", RULE_KEYS)):
+        rule = _rule(rt, vocabulary, dose)
+        if rule.id in seen:
+            rt.fail("id", f"{rule.id!r} is used by rule {seen[rule.id] + 1} already: rule ids must be unique")
+        seen[rule.id] = i
+        rules.append(rule)
+
+    protocol = Protocol(
+        id=protocol_id,
+        title=title,
+        version=version,
+        drug=drug,
+        dose=dose,
+        schedule=schedule,
+        rules=tuple(rules),
+        checklist_pre=lists["pre"],
+        checklist_during=lists["during"],
+        checklist_after=lists["after"],
+        indication=head.text("indication"),
+        indications=tuple(indications),
+        approved_by=head.text("approved_by"),
+        review_due=head.day("review_due"),
+        sources=head.texts("sources") or (),
+        vocabulary=vocabulary,
+    )
+    tests = tuple(_test(tt, i, src) for i, tt in enumerate(top.tables("test", TEST_KEYS)))
+    if tests:
+        from dataclasses import replace
+
+        protocol = replace(protocol, tests=tests)
+    return protocol
+
+
+def _unknown_name(name: str, kind: str, vocabulary) -> str:
+    from ketaplan.vocabulary import mixes_scripts
+
+    if mixes_scripts(name):
+        return f"{name!r} mixes letters from different scripts (a look-alike character?): retype it"
+    return (
+        f"{name!r} is not a {kind} name or group in the vocabulary "
+        f"(see `ketaplan vocab`, or add it under [vocabulary])"
+    )
+
+
+def _quantity(t: Table, key: str, parse, units, *, required: bool = False):
+    if key not in t:
+        if required:
+            t.require(key)
+        return None
+    try:
+        return parse(t.data[key])
+    except units.QuantityError as exc:
+        t.fail(key, str(exc))
+
+
+def _multiple_of(t: Table, key: str, value: Fraction, step: Fraction) -> None:
+    if value % step:
+        from ketaplan.units import fmt_number
+
+        t.fail(key, f"{fmt_number(value, 6)} is not a multiple of round_to ({fmt_number(step, 6)} mg)")
+
+
+def _weekdays(t: Table, key: str) -> frozenset[int] | None:
+    names = t.texts(key)
+    if names is None:
+        return None
+    if not names:
+        t.fail(key, "is empty: give at least one weekday, e.g. [\"tue\", \"fri\"]")
+    days = set()
+    for i, name in enumerate(names):
+        if name.lower() not in WEEKDAYS:
+            t.fail((key, i), f"{name!r} is not a weekday: use {', '.join(WEEKDAYS)}")
+        days.add(WEEKDAYS.index(name.lower()))
+    return frozenset(days)
+
+
+def _schedule(top: Table, dose: Dose, src: Source) -> Schedule:
+    st = top.table("schedule", SCHEDULE_KEYS, required=True)
+    days = _weekdays(st, "days") or frozenset(range(5))
+    region = st.text("holidays")
+    if region is not None:
+        from ketaplan.calendar import region_problem
+
+        problem = region_problem(region)
+        if problem:
+            st.fail("holidays", problem)
+    closed = set()
+    if "closed" in st:
+        value = st.data["closed"]
+        if not isinstance(value, list):
+            st.fail("closed", f"expected a list of dates, found {type_name(value)}")
+        from ketaplan.load.reader import check_date
+
+        for i, item in enumerate(value):
+            closed.add(check_date(src, st.path + ("closed", i), item))
+    phase_tables = st.tables("phase", PHASE_KEYS)
+    if not phase_tables:
+        st.fail("phase", "at least one [[schedule.phase]] is required")
+    other = "mg_per_kg_per_hour" if dose.mode == "mg_per_kg" else "mg_per_kg"
+    upper = 2 if dose.mode == "mg_per_kg" else 7
+    phases = []
+    names = set()
+    for pt in phase_tables:
+        name = pt.text("name", required=True)
+        if name in names:
+            pt.fail("name", f"phase {name!r} is named twice")
+        names.add(name)
+        sessions = pt.integer("sessions", 1, 200, required=True)
+        if other in pt:
+            pt.fail(other, f"this protocol doses by {dose.mode}: use that key")
+        amounts = None
+        if dose.mode in pt:
+            raw = pt.data[dose.mode]
+            if isinstance(raw, list):
+                if len(raw) != sessions:
+                    pt.fail(dose.mode, f"has {len(raw)} items; the phase has {sessions} sessions")
+                amounts = tuple(
+                    check_number(src, pt.path + (dose.mode, i), v, gt=0, le=upper) for i, v in enumerate(raw)
+                )
+            else:
+                amounts = (pt.number(dose.mode, gt=0, le=upper),) * sessions
+        phases.append(
+            Phase(
+                name=name,
+                sessions=sessions,
+                min_gap_days=pt.integer("min_gap_days", 1, 366, required=True),
+                within_days=pt.integer("within_days", 1, 3660),
+                amounts=amounts,
+                days=_weekdays(pt, "days"),
+            )
+        )
+    return Schedule(days=days, holidays=region, closed=frozenset(closed), phases=tuple(phases))
+
+
+def _rule(rt: Table, vocabulary, dose: Dose) -> Rule:
+    rule_id = rt.text("id", required=True, pattern=RULE_ID, hint="capital letters, digits and -, e.g. EXCL-PSYCHOSIS")
+    if rule_id in BUILTIN_IDS:
+        rt.fail("id", f"{rule_id!r} is reserved for a finding ketaplan adds itself")
+    effect = rt.choice("effect", EFFECTS, required=True)
+    message = rt.text("message", required=True)
+    for other, fields in EFFECT_FIELDS.items():
+        if other != effect:
+            for key in fields:
+                if key in rt:
+                    rt.fail(key, f"is only for {other} rules; this rule's effect is {effect}")
+    when = None
+    if "when" in rt:
+        when = _when(rt.src, rt.path + ("when",), rt.data["when"], vocabulary)
+    dose_factor = weight_basis = max_mg = hold = stage = item = None
+    if effect == "adjust":
+        dose_factor = rt.number("dose_factor", gt=0, le=1)
+        weight_basis = rt.choice("weight_basis", WEIGHT_BASES)
+        max_mg = rt.number("max_mg", gt=0)
+        if max_mg is not None:
+            _multiple_of(rt, "max_mg", max_mg, dose.round_to)
+        if dose_factor is None and weight_basis is None and max_mg is None:
+            rt.fail("effect", "an adjust rule needs at least one of dose_factor, weight_basis, max_mg")
+    elif effect == "hold":
+        hold = rt.text("hold", required=True)
+        if when is None or not _names_key(when, "medication"):
+            rt.fail("when" if when else "effect", "a hold rule's `when` must name medications (medication = [...])")
+    elif effect == "check":
+        stage = rt.choice("stage", STAGES, required=True)
+        item = rt.text("item", required=True)
+    return Rule(
+        id=rule_id,
+        effect=effect,
+        when=when,
+        message=message,
+        source=rt.text("source"),
+        dose_factor=dose_factor,
+        weight_basis=weight_basis,
+        max_mg=max_mg,
+        hold=hold,
+        stage=stage,
+        item=item,
+    )
+
+
+def _names_key(when: When, key: str) -> bool:
+    for clause in when.clauses:
+        if clause.key == key:
+            return True
+        if clause.key == "any" and any(_names_key(w, key) for w in clause.value):
+            return True
+    return False
+
+
+#: Deeper `when` nesting than this is refused: no clinic rule needs it, and it guards the loader.
+MAX_WHEN_DEPTH = 8
+
+
+def _when(src: Source, path, data: Any, vocabulary, depth: int = 0) -> When:
+    from ketaplan import units
+
+    if depth > MAX_WHEN_DEPTH:
+        src.fail(path, f"`when` is nested more than {MAX_WHEN_DEPTH} levels deep")
+    t = Table(src, path, data, WHEN_KEYS, what="`when` table, e.g. { age_at_least = 65 }")
+    clauses = []
+    for key, value in data.items():
+        p = path + (key,)
+        if key in WHEN_INT_KEYS:
+            lo, hi = WHEN_INT_KEYS[key]
+            clauses.append(Clause(key, check_int(src, p, value, lo, hi)))
+        elif key in WHEN_NUMBER_KEYS:
+            clauses.append(Clause(key, check_number(src, p, value, gt=0, le=1000)))
+        elif key == "sex":
+            clauses.append(Clause(key, t.choice(key, ("female", "male"))))
+        elif key in ("pregnant", "breastfeeding"):
+            if value not in (True, False, "unknown") or not isinstance(value, (bool, str)):
+                src.fail(p, f'expected true, false or "unknown", found {value!r}')
+            clauses.append(Clause(key, value))
+        elif key in WHEN_NAME_KEYS:
+            names = t.texts(key)
+            if not names:
+                src.fail(p, "give at least one name")
+            check = {
+                "condition": (vocabulary.is_condition_term, "condition"),
+                "active_condition": (vocabulary.is_condition_term, "condition"),
+                "medication": (vocabulary.is_drug_term, "drug"),
+                "allergy": (vocabulary.is_allergy_term, "allergy"),
+            }[key]
+            for i, name in enumerate(names):
+                if not check[0](name):
+                    src.fail(p + (i,), _unknown_name(name, check[1], vocabulary))
+            clauses.append(Clause(key, names))
+        elif key == "blood_pressure_at_least":
+            try:
+                clauses.append(Clause(key, units.parse_blood_pressure(value)))
+            except units.QuantityError as exc:
+                src.fail(p, str(exc))
+        elif key in ("score_at_least", "score_below"):
+            st = Table(src, p, value, tuple(SCORE_RANGES), what="table of scores, e.g. { phq9 = 20 }")
+            if not value:
+                src.fail(p, "give at least one score, e.g. { phq9 = 20 }")
+            bounds = tuple((name, st.integer(name, lo, hi + 1)) for name, (lo, hi) in SCORE_RANGES.items() if name in st)
+            clauses.append(Clause(key, bounds))
+        elif key == "missing":
+            names = t.texts(key)
+            if not names:
+                src.fail(p, "give at least one field name")
+            for i, name in enumerate(names):
+                if name not in MISSING_FIELDS:
+                    hint = (
+                        ' (test pregnancy with pregnant = "unknown")' if name in ("pregnant", "breastfeeding") else ""
+                    )
+                    src.fail(p + (i,), f"{name!r} cannot be tested with `missing`{hint}; use one of: {', '.join(MISSING_FIELDS)}")
+            clauses.append(Clause(key, names))
+        elif key == "any":
+            if not isinstance(value, list):
+                src.fail(p, f"expected a list of `when` tables, found {type_name(value)}")
+            if not value:
+                src.fail(p, "an empty `any` can never hold: give at least one `when` table")
+            clauses.append(Clause(key, tuple(_when(src, p + (i,), v, vocabulary, depth + 1) for i, v in enumerate(value))))
+        elif key == "not":
+            clauses.append(Clause(key, _when(src, p, value, vocabulary, depth + 1)))
+    return When(tuple(clauses))
+
+
+def _test(tt: Table, index: int, src: Source) -> TestCase:
+    from ketaplan.load.patient import patient_from_table
+    from ketaplan.load.reader import check_date
+
+    name = tt.text("name", required=True)
+    start = tt.day("start", required=True)
+    raw_patient = tt.require("patient")
+    patient = patient_from_table(raw_patient, Source(src.name, src.text, ProtocolError, prefix=tt.path + ("patient",)), start)
+    et = tt.table("expect", EXPECT_KEYS, required=True)
+    expect: dict[str, Any] = {}
+    if "verdict" in et:
+        expect["verdict"] = et.choice("verdict", ("eligible", "needs-review", "excluded"))
+    for key in ("findings", "findings_exact"):
+        if key in et:
+            ids = et.texts(key)
+            for i, rid in enumerate(ids):
+
+
+                if not re.fullmatch(RULE_ID, rid):
+                    et.fail((key, i), f"{rid!r} is not a rule id")
+            expect[key] = ids
+    if "first_dose_mg" in et:
+        value = et.data["first_dose_mg"]
+        if value == "none":
+            expect["first_dose_mg"] = None
+        else:
+            expect["first_dose_mg"] = et.number("first_dose_mg", ge=0)
+    if "dates" in et:
+        value = et.data["dates"]
+        if not isinstance(value, list):
+            et.fail("dates", f"expected a list of dates, found {type_name(value)}")
+        expect["dates"] = tuple(check_date(src, et.path + ("dates", i), d) for i, d in enumerate(value))
+    return TestCase(name=name, start=start, patient=patient, expect=expect, index=index)

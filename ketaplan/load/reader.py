@@ -1,0 +1,313 @@
+"""Reading TOML input safely: exact numbers, strict types, and errors that point at file, line and field."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, Iterable, NoReturn
+
+from ketaplan.errors import InputError
+
+Path = tuple[str | int, ...]
+
+#: Input files larger than this are refused before parsing: no patient or protocol is near it.
+MAX_FILE_BYTES = 2 * 1024 * 1024
+
+
+def field_name(path: Path) -> str:
+    """A path as a clinician reads it: ("rule", 2, "when", "sex") -> "rule[3].when.sex" (1-based)."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part + 1}]"
+        else:
+            text += ("." if text else "") + (part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else f'"{part}"')
+    return text
+
+
+@dataclass
+class Source:
+    """Where a document came from, so every error can name its file, line and field."""
+
+    name: str
+    text: str | None
+    error_type: type[InputError]
+    prefix: Path = ()  # for a table inside another file, e.g. a protocol's [[test]] patient
+    row: int | None = None  # CSV row number (header is row 1)
+
+    def error(self, path: Path, message: str) -> InputError:
+        full = self.prefix + tuple(path)
+        line = column = None
+        excerpt = None
+        if self.row is not None:
+            line = self.row
+        elif self.text is not None:
+            from ketaplan.load.positions import caret_block, locate  # only on the error path
+
+            pos = locate(self.text, full)
+            if pos is not None:
+                line, column = pos.line, pos.column
+                last = full[-1] if full else ""
+                width = len(str(last)) if isinstance(last, str) else 1
+                excerpt = caret_block(pos, width)
+        return self.error_type(
+            message, file=self.name, field=field_name(full) or None, line=line, column=column, excerpt=excerpt
+        )
+
+    def fail(self, path: Path, message: str) -> NoReturn:
+        raise self.error(path, message)
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def decode(data: bytes, name: str, error_type: type[InputError]) -> str:
+    """UTF-8 (a byte-order mark is accepted); anything else is refused, never guessed."""
+    if len(data) > MAX_FILE_BYTES:
+        raise error_type(
+            f"the file is {len(data):,} bytes; input files are limited to {MAX_FILE_BYTES:,} bytes", file=name
+        )
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise error_type(f"the file is not UTF-8 text (byte {exc.start + 1})", file=name, line=line) from None
+    if "\x00" in text:
+        raise error_type("the file contains a NUL character: it is not a text file", file=name)
+    return text
+
+
+_TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+def parse_toml(text: str, name: str, error_type: type[InputError]) -> dict:
+    """Parse TOML with every non-integer number read as an exact Decimal, never a binary float."""
+    import tomllib
+
+    try:
+        return tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        line = column = None
+        match = _TOML_POS.search(message)
+        if match:
+            line, column = int(match.group(1)), int(match.group(2))
+            message = message[: match.start()].strip()
+        excerpt = None
+        if line is not None:
+            from ketaplan.load.positions import Position, caret_block
+
+            lines = text.splitlines()
+            if 0 < line <= len(lines):
+                excerpt = caret_block(Position(line, column or 1, lines[line - 1]))
+        raise error_type(
+            f"not valid TOML: {message[:1].lower()}{message[1:]}", file=name, line=line, column=column, excerpt=excerpt
+        ) from None
+    except RecursionError:
+        raise error_type("not valid TOML: nested too deeply", file=name) from None
+
+
+def suggest(key: str, allowed: Iterable[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, Decimal)):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, datetime):
+        return "a date and time"
+    if isinstance(value, date):
+        return "a date"
+    if isinstance(value, time):
+        return "a time"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+class Table:
+    """One TOML table being validated: rejects unknown keys, reads typed values with their path."""
+
+    def __init__(self, src: Source, path: Path, data: Any, allowed: Iterable[str], what: str = "table") -> None:
+        self.src = src
+        self.path = tuple(path)
+        if not isinstance(data, dict):
+            src.fail(self.path, f"expected a {what}, found {type_name(data)}")
+        self.data = data
+        allowed = tuple(allowed)
+        for key in data:
+            if key not in allowed:
+                src.fail(self.path + (key,), f"unknown key {key!r}{suggest(key, allowed)}")
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.data
+
+    def fail(self, key: str | Path, message: str) -> NoReturn:
+        sub = (key,) if isinstance(key, str) else tuple(key)
+        self.src.fail(self.path + sub, message)
+
+    def require(self, key: str) -> Any:
+        if key not in self.data:
+            self.fail(key, f"required key {key!r} is missing")
+        return self.data[key]
+
+    def text(self, key: str, *, required: bool = False, pattern: str | None = None, hint: str = "") -> str | None:
+        if key not in self.data:
+            if required:
+                self.require(key)
+            return None
+        value = self.data[key]
+        if not isinstance(value, str):
+            self.fail(key, f"expected text in quotes, found {type_name(value)}")
+        if not value.strip():
+            self.fail(key, "must not be empty")
+        if pattern is not None and not re.fullmatch(pattern, value):
+            self.fail(key, f"{value!r} is not allowed here{': ' + hint if hint else ''}")
+        return value
+
+    def choice(self, key: str, options: Iterable[str], *, required: bool = False) -> str | None:
+        value = self.text(key, required=required)
+        options = tuple(options)
+        if value is not None and value not in options:
+            self.fail(key, f"{value!r} is not one of: {', '.join(options)}{suggest(value, options)}")
+        return value
+
+    def integer(self, key: str, lo: int | None = None, hi: int | None = None, *, required: bool = False) -> int | None:
+        if key not in self.data:
+            if required:
+                self.require(key)
+            return None
+        return check_int(self.src, self.path + (key,), self.data[key], lo, hi)
+
+    def number(
+        self,
+        key: str,
+        *,
+        gt: Fraction | int | None = None,
+        ge: Fraction | int | None = None,
+        le: Fraction | int | None = None,
+        required: bool = False,
+    ) -> Fraction | None:
+        if key not in self.data:
+            if required:
+                self.require(key)
+            return None
+        return check_number(self.src, self.path + (key,), self.data[key], gt=gt, ge=ge, le=le)
+
+    def boolean(self, key: str) -> bool | None:
+        if key not in self.data:
+            return None
+        value = self.data[key]
+        if not isinstance(value, bool):
+            self.fail(key, f"expected true or false, found {type_name(value)}")
+        return value
+
+    def day(self, key: str, *, required: bool = False) -> date | None:
+        if key not in self.data:
+            if required:
+                self.require(key)
+            return None
+        return check_date(self.src, self.path + (key,), self.data[key])
+
+    def texts(self, key: str, *, required: bool = False) -> tuple[str, ...] | None:
+        if key not in self.data:
+            if required:
+                self.require(key)
+            return None
+        value = self.data[key]
+        if not isinstance(value, list):
+            self.fail(key, f"expected a list of text, found {type_name(value)}")
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                self.fail((key, i), f"expected text in quotes, found {type_name(item)}")
+            if not item.strip():
+                self.fail((key, i), "must not be empty")
+        return tuple(value)
+
+    def table(self, key: str, allowed: Iterable[str], *, required: bool = False) -> Table | None:
+        if key not in self.data:
+            if required:
+                self.require(key)
+            return None
+        return Table(self.src, self.path + (key,), self.data[key], allowed)
+
+    def tables(self, key: str, allowed: Iterable[str]) -> list[Table]:
+        if key not in self.data:
+            return []
+        value = self.data[key]
+        if not isinstance(value, list):
+            self.fail(key, f"expected [[{key}]] tables, found {type_name(value)}")
+        return [Table(self.src, self.path + (key, i), item, allowed) for i, item in enumerate(value)]
+
+
+def check_int(src: Source, path: Path, value: Any, lo: int | None, hi: int | None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+            src.fail(path, f"expected a whole number, found {value} (write it without a decimal point)")
+        src.fail(path, f"expected a whole number, found {type_name(value)}")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        src.fail(path, f"{value} is outside {lo}..{hi}")
+    return value
+
+
+def check_number(
+    src: Source,
+    path: Path,
+    value: Any,
+    *,
+    gt: Fraction | int | None = None,
+    ge: Fraction | int | None = None,
+    le: Fraction | int | None = None,
+) -> Fraction:
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+        src.fail(path, f"expected a number, found {type_name(value)}")
+    if isinstance(value, Decimal) and not value.is_finite():
+        src.fail(path, f"{value} is not a usable number")
+    if isinstance(value, int) and abs(value) > 10**12 or isinstance(value, Decimal) and abs(value.adjusted()) > 12:
+        src.fail(path, f"{value} is far outside any plausible value")
+    exact = Fraction(value)
+    bounds = []
+    if gt is not None and not exact > gt:
+        bounds.append(f"above {_show(gt)}")
+    if ge is not None and not exact >= ge:
+        bounds.append(f"at least {_show(ge)}")
+    if le is not None and not exact <= le:
+        bounds.append(f"at most {_show(le)}")
+    if bounds:
+        wanted = []
+        if gt is not None:
+            wanted.append(f"above {_show(gt)}")
+        if ge is not None:
+            wanted.append(f"at least {_show(ge)}")
+        if le is not None:
+            wanted.append(f"at most {_show(le)}")
+        src.fail(path, f"{value} is out of range: it must be {' and '.join(wanted)}")
+    return exact
+
+
+def _show(x: Fraction | int) -> str:
+    from ketaplan.units import fmt_number
+
+    return fmt_number(Fraction(x), places=6, group=False)
+
+
+def check_date(src: Source, path: Path, value: Any) -> date:
+    if isinstance(value, datetime) or not isinstance(value, date):
+        src.fail(path, f"expected a date such as 2026-12-01 (no quotes), found {type_name(value)}")
+    return value

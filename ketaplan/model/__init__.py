@@ -1,0 +1,1 @@
+"""The immutable values ketaplan works on: patient, protocol and plan."""

@@ -1,0 +1,81 @@
+"""A patient as the engine sees it: validated, in exact units, immutable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from fractions import Fraction
+
+SCORE_RANGES: dict[str, tuple[int, int]] = {
+    "phq9": (0, 27),
+    "madrs": (0, 60),
+    "gad7": (0, 21),
+    "pain_nrs": (0, 10),
+}
+
+
+def whole_years(born: date, on: date) -> int:
+    """Age in whole years; a 29 February birthday is reached on 1 March in other years."""
+    years = on.year - born.year
+    if (on.month, on.day) < (born.month, born.day):
+        years -= 1
+    return years
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    name: str
+    code: str | None = None  # normalised ICD-10, e.g. "F332"
+    status: str = "active"  # "active" | "history"
+
+
+@dataclass(frozen=True, slots=True)
+class Medication:
+    text: str  # as written: "sertraline 100 mg once daily" or the table's name
+    dose: str | None = None
+    schedule: str | None = None
+    as_needed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Infusion:
+    date: date
+    dose_mg: Fraction
+    protocol: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Patient:
+    id: str
+    sex: str  # "female" | "male"
+    age: int  # whole years on the start date
+    height_cm: Fraction
+    weight_kg: Fraction
+    date_of_birth: date | None = None
+    weighed_on: date | None = None
+    pregnant: bool | None = None  # None: not recorded (unknown)
+    breastfeeding: bool | None = None
+    blood_pressure: tuple[int, int] | None = None
+    heart_rate: int | None = None
+    spo2: int | None = None
+    # None: the list was not recorded; () : recorded as none.
+    allergies: tuple[str, ...] | None = None
+    conditions: tuple[Condition, ...] | None = None
+    medications: tuple[Medication, ...] | None = None
+    scores: tuple[tuple[str, int], ...] = ()
+    infusions: tuple[Infusion, ...] = ()
+    present: frozenset[str] = field(default_factory=frozenset)  # top-level keys given in the file
+
+    @property
+    def bmi(self) -> Fraction:
+        metres = self.height_cm / 100
+        return self.weight_kg / (metres * metres)
+
+    def score(self, name: str) -> int | None:
+        return dict(self.scores).get(name)
+
+    def age_on(self, day: date) -> int | None:
+        """Whole years on `day`; None when only `age` was given and a birthday may fall before it."""
+        if self.date_of_birth is not None:
+            return whole_years(self.date_of_birth, day)
+        return None

@@ -1,0 +1,135 @@
+"""The drafted plan: one immutable value that every view renders and none recomputes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from fractions import Fraction
+
+VERDICTS = ("eligible", "needs-review", "excluded")
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    rule: str  # the protocol rule's id, or a built-in id such as WEIGHT-OUT-OF-DATE
+    effect: str  # what it does to this plan: exclude | review | note | adjust | hold | check
+    rule_effect: str  # the rule's own effect
+    unknown: bool  # the rule's condition could not be decided from the patient file
+    message: str
+    evidence: tuple[str, ...]
+    source: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    rule: str
+    medications: tuple[str, ...]
+    instruction: str
+    to_confirm: bool
+    unknown_because: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Factor:
+    rule: str
+    factor: Fraction
+
+
+@dataclass(frozen=True, slots=True)
+class Dosing:
+    """How the dose of every session was reached: the parts that do not vary by session."""
+
+    mode: str  # "mg_per_kg" | "mg_per_kg_per_hour"
+    weight_basis: str
+    basis_rule: str | None  # the adjust rule that set the basis; None: the protocol's [dose]
+    dosing_weight_kg: Fraction | None  # None: not drafted (short stature on ideal/adjusted)
+    factors: tuple[Factor, ...]
+    cap_mg: Fraction
+    cap_rule: str | None  # None: the protocol's dose.max_mg
+    round_to_mg: Fraction
+    max_mg_per_hour: Fraction | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    number: int
+    phase: str
+    date: date
+    amount: Fraction  # mg/kg (or mg/kg/h for rate protocols) for this session
+    duration_min: int
+    raw_dose_mg: Fraction | None = None  # before rounding (rate protocols: raw rate x hours)
+    rounded_mg: Fraction | None = None  # after rounding, before caps (rate: the rate, mg/h)
+    dose_mg: Fraction | None = None  # the drafted dose; None where none is drafted
+    capped_by: str | None = None  # "dose.max_mg", "dose.max_mg_per_hour" or an adjust rule id
+    raw_rate_mg_per_h: Fraction | None = None
+    rate_mg_per_h: Fraction | None = None
+    effective_mg_per_kg_actual: Fraction | None = None
+    draw_ml: Fraction | None = None
+    concentration_mg_per_ml: Fraction | None = None
+    volume_ml: Fraction | None = None
+    pump_ml_per_h: Fraction | None = None
+    checks: tuple[str, ...] = ()
+
+    @property
+    def weekday(self) -> str:
+        return ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")[self.date.weekday()]
+
+
+@dataclass(frozen=True, slots=True)
+class PatientSummary:
+    id: str
+    age: int
+    sex: str
+    height_cm: Fraction
+    weight_kg: Fraction
+    bmi: Fraction
+    ideal_weight_kg: Fraction | None  # None below 152.4 cm: Devine is not defined there
+    adjusted_weight_kg: Fraction | None
+    lean_weight_kg: Fraction
+    weighed_on: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolRef:
+    id: str
+    title: str
+    version: str
+    sha256: str
+    drug: str
+    route: str | None
+    approved_by: str | None
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    at: datetime  # UTC
+    by: str  # "ketaplan 0.1.0"
+    vocabulary: str
+    holidays: str | None
+    patient_sha256: str
+    protocol_sha256: str
+    start: date
+    patient_file: str | None = None
+    protocol_file: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    verdict: str
+    patient: PatientSummary
+    protocol: ProtocolRef
+    dosing: Dosing | None  # None for an excluded plan
+    sessions: tuple[Session, ...]
+    findings: tuple[Finding, ...]
+    holds: tuple[Hold, ...]
+    checklist_pre: tuple[str, ...]
+    checklist_during: tuple[str, ...]
+    checklist_after: tuple[str, ...]
+    acknowledge: tuple[str, ...]
+    generated: Provenance
+    status: str = "draft"
+
+    @property
+    def first_dose_mg(self) -> Fraction | None:
+        return self.sessions[0].dose_mg if self.sessions else None

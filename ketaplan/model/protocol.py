@@ -1,0 +1,113 @@
+"""A clinic's protocol as the engine sees it: validated rules and numbers, immutable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from fractions import Fraction
+from typing import Any
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+EFFECTS = ("exclude", "review", "adjust", "hold", "check", "note")
+WEIGHT_BASES = ("actual", "ideal", "adjusted", "lean")
+STAGES = ("pre", "during", "after")
+
+
+@dataclass(frozen=True, slots=True)
+class Clause:
+    """One key of a `when` table. `value` is typed by key: int, Fraction, str, bool|"unknown",
+    tuple of names, (systolic, diastolic), tuple of (score, int), or a nested When."""
+
+    key: str
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class When:
+    """All clauses must hold (three-valued AND). `any` holds a tuple of When; `not` one When."""
+
+    clauses: tuple[Clause, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    effect: str
+    when: When | None
+    message: str
+    source: str | None = None
+    dose_factor: Fraction | None = None
+    weight_basis: str | None = None
+    max_mg: Fraction | None = None
+    hold: str | None = None
+    stage: str | None = None
+    item: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Drug:
+    name: str
+    route: str | None = None
+    stock_mg_per_ml: Fraction | None = None
+    bag_ml: Fraction | None = None
+    final_mg_per_ml: Fraction | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Dose:
+    mode: str  # "mg_per_kg" | "mg_per_kg_per_hour"
+    amount: Fraction  # mg/kg per session, or mg/kg/h
+    duration_min: int
+    weight_basis: str
+    max_mg: Fraction
+    max_mg_per_hour: Fraction | None
+    round_to: Fraction
+    weight_valid_days: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    name: str
+    sessions: int
+    min_gap_days: int
+    within_days: int | None = None
+    amounts: tuple[Fraction, ...] | None = None  # one per session, in the dose mode's unit
+    days: frozenset[int] | None = None  # weekday numbers, Monday = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    days: frozenset[int]
+    holidays: str | None
+    closed: frozenset[date]
+    phases: tuple[Phase, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TestCase:
+    name: str
+    start: date
+    patient: dict  # the raw patient table, loaded by the patient loader when the test runs
+    expect: dict
+    index: int  # position among [[test]] tables, for error messages
+
+
+@dataclass(frozen=True, slots=True)
+class Protocol:
+    id: str
+    title: str
+    version: str
+    drug: Drug
+    dose: Dose
+    schedule: Schedule
+    rules: tuple[Rule, ...]
+    checklist_pre: tuple[str, ...] = ()
+    checklist_during: tuple[str, ...] = ()
+    checklist_after: tuple[str, ...] = ()
+    indication: str | None = None
+    indications: tuple[str, ...] = ()
+    approved_by: str | None = None
+    review_due: date | None = None
+    sources: tuple[str, ...] = ()
+    tests: tuple[TestCase, ...] = ()
+    vocabulary: Any = None  # ketaplan.vocabulary.Vocabulary, extended by [vocabulary]
