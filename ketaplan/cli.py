@@ -82,6 +82,151 @@ def plan(
     write_text(text, output, force=force)
 
 
+class CheckFormat(str, Enum):
+    table = "table"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+class FailOn(str, Enum):
+    needs_review = "needs-review"
+    excluded = "excluded"
+
+
+@app.command()
+def check(
+    patients: List[str] = typer.Argument(..., help="Patient files, folders (every *.toml below) and CSV files."),
+    protocol: str = typer.Option(..., "--protocol", "-p", help="The clinic's protocol file (TOML)."),
+    start: Optional[str] = typer.Option(None, "--start", help="First possible session date, YYYY-MM-DD (default: today)."),
+    format: CheckFormat = typer.Option(CheckFormat.table, "--format", "-f", help="table, jsonl or csv."),
+    fail_on: FailOn = typer.Option(FailOn.excluded, "--fail-on", help="Exit 1 if any patient is at or above this verdict."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write results to this file; - for stdout."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Worker processes (output keeps the input order)."),
+) -> None:
+    """Check many patients against one protocol: one line per patient, a count by verdict at the end.
+
+    Example:
+
+        ketaplan check examples/patients --protocol examples/protocols/trd-iv-induction.toml --format jsonl
+    """
+    from ketaplan.batch import run_check
+
+    raise typer.Exit(
+        run_check(
+            patients,
+            protocol=protocol,
+            start=parse_start(start),
+            fmt=format.value,
+            fail_on=fail_on.value,
+            output=output,
+            force=force,
+            jobs=jobs,
+        )
+    )
+
+
+@protocol_app.command("check")
+def protocol_check(
+    protocol: str = typer.Argument(..., help="The protocol file (TOML)."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 when there are warnings."),
+) -> None:
+    """Load and lint a protocol: errors point at file, line and column; warnings flag likely mistakes.
+
+    Example:
+
+        ketaplan protocol check examples/protocols/trd-iv-induction.toml --strict
+    """
+    from ketaplan.authoring.lint import run_protocol_check
+
+    raise typer.Exit(run_protocol_check(protocol, strict=strict))
+
+
+@protocol_app.command("test")
+def protocol_test(protocol: str = typer.Argument(..., help="The protocol file (TOML).")) -> None:
+    """Run the protocol's own [[test]] cases; ends with "N passed, N failed".
+
+    Example:
+
+        ketaplan protocol test examples/protocols/trd-iv-induction.toml
+    """
+    from ketaplan.authoring.testing import run_protocol_test
+
+    raise typer.Exit(run_protocol_test(protocol))
+
+
+@protocol_app.command("schema")
+def protocol_schema() -> None:
+    """Print the JSON Schema of the protocol format, for editor completion and checking.
+
+    Example:
+
+        ketaplan protocol schema > protocol.schema.json
+    """
+    from ketaplan.authoring.schema import schema_text
+
+    sys.stdout.write(schema_text())
+
+
+@app.command()
+def vocab(term: Optional[str] = typer.Argument(None, help="A name to look up; without it, the groups and classes.")) -> None:
+    """Show the vocabulary: what a name matches, what a group holds, ICD-10 ranges, sources.
+
+    Example:
+
+        ketaplan vocab Ativan
+    """
+    from ketaplan.authoring.vocab import run_vocab
+
+    raise typer.Exit(run_vocab(term))
+
+
+@app.command()
+def init(folder: str = typer.Argument(".", help="Where to write the starter files (never overwritten).")) -> None:
+    """Write a starter protocol and patient to adapt, with comments that teach the format.
+
+    Example:
+
+        ketaplan init my-clinic
+    """
+    from ketaplan.authoring.init import run_init
+
+    raise typer.Exit(run_init(folder))
+
+
+@app.command()
+def sign(
+    plan_file: str = typer.Argument(..., metavar="PLAN.json", help="A draft plan written by `ketaplan plan --format json`."),
+    clinician: str = typer.Option(..., "--clinician", help="The signing clinician's name."),
+    registration: str = typer.Option(..., "--registration", help="Their professional registration number."),
+    ack: List[str] = typer.Option([], "--ack", help='RULE="reason": acknowledge a needs-review finding. Repeat for each.'),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Signed JSON file (default PLAN.signed.json)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing signed file."),
+) -> None:
+    """Record sign-off of a draft plan: refuses an altered or excluded plan and any unacknowledged finding.
+
+    Example:
+
+        ketaplan sign plan.json --clinician "Dr A Smith" --registration GMC1234567 --ack REV-BP="BP 128/80 today"
+    """
+    from ketaplan.signing_cli import run_sign
+
+    raise typer.Exit(run_sign(plan_file, clinician=clinician, registration=registration, acks=ack, output=output, force=force))
+
+
+@app.command()
+def verify(signed_file: str = typer.Argument(..., metavar="SIGNED.json", help="A signed plan.")) -> None:
+    """Check a signed plan's digest: exit 0 intact, 1 altered (saying what changed where it can).
+
+    Example:
+
+        ketaplan verify plan.signed.json
+    """
+    from ketaplan.signing_cli import run_verify
+
+    raise typer.Exit(run_verify(signed_file))
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     """Entry point: every error is turned into a message and an exit code here, and only here."""
     args = list(sys.argv[1:] if argv is None else argv)

@@ -119,15 +119,16 @@ def _clause(key: str, value, facts: Facts) -> Result:
         return _fact(holds, f"blood pressure {s}/{d} mmHg is {word} {ls}/{ld}")
     if key in _VITALS:
         field, label, unit, at_least = _VITALS[key]
-        reading = getattr(p, field) if field != "systolic" else None
         if field in ("systolic", "diastolic"):
             if p.blood_pressure is None:
                 return _unknown("blood_pressure is missing")
             reading = p.blood_pressure[0 if field == "systolic" else 1]
-        elif reading is None:
-            return _unknown(f"{field} is missing")
+        else:
+            reading = getattr(p, field)
+            if reading is None:
+                return _unknown(f"{field} is missing")
         holds = reading >= value if at_least else reading < value
-        word = ("at least" if reading >= value else "below")
+        word = "at least" if reading >= value else "below"
         return _fact(holds, f"{label} {reading}{unit} is {word} {value}{unit}")
     if key in ("pregnant", "breastfeeding"):
         state = getattr(p, key)

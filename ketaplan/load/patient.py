@@ -96,7 +96,7 @@ def patient_from_table(data: Any, src: Source, start: date) -> Patient:
         t.fail(
             "height",
             f"height {units.fmt_cm(height)} and weight {units.fmt_kg(weight)} give a BMI of "
-            f"{units.fmt_number(bmi, 1)}, outside 10..100: check the units of both",
+            f"{units.fmt_number(bmi, 2)}, outside 10..100: check the units of both",
         )
     weighed_on = t.day("weighed_on")
     if weighed_on is not None and weighed_on > start:

@@ -1,0 +1,558 @@
+"""`ketaplan check`: many patients against one protocol, one result line each, streamed in constant memory.
+
+Results are written as each patient is drafted, in the order the inputs were given; nothing
+grows with the number of patients. A patient that cannot be used is reported as `invalid` with
+its error (file, line or row, field) and the run goes on: in a batch of a thousand, one bad
+file must not hide the other 999, nor pass silently (it makes the exit code 1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from datetime import date, datetime, timezone
+from fractions import Fraction
+from typing import IO, Iterable, Iterator, NamedTuple
+
+from ketaplan.errors import InputError, KetaplanError, OutputExistsError, PatientError, UsageError
+
+FORMATS = ("table", "jsonl", "csv")
+FAIL_ON = ("needs-review", "excluded")
+#: Verdicts in increasing order of concern; `invalid` (no plan at all) always needs attention.
+ORDER = ("eligible", "needs-review", "excluded", "invalid")
+COLUMNS = ("id", "source", "verdict", "findings", "first_dose_mg", "error")
+#: A progress bar is shown once this many patients are done, so short runs stay quiet.
+PROGRESS_AFTER = 20
+
+
+class Result(NamedTuple):
+    """One patient's line of `check` output."""
+
+    id: str | None
+    source: str
+    verdict: str  # eligible | needs-review | excluded | invalid
+    findings: tuple[str, ...]
+    first_dose_mg: Fraction | None  # session 1's dose; None when there is none (excluded, not drafted)
+    error: str | None
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+
+
+def _input_kind(path: str) -> str:
+    """"toml", "folder" or "csv" for a path given on the command line; anything else is a usage error."""
+    if path == "-":
+        return "toml"
+    if os.path.isdir(path):
+        return "folder"
+    if not os.path.exists(path):
+        raise UsageError(f"{path}: no such file or folder")
+    lower = path.lower()
+    if lower.endswith(".toml"):
+        return "toml"
+    if lower.endswith(".csv"):
+        return "csv"
+    raise UsageError(f"{path}: not a patient input; give patient files (*.toml), folders of them, or CSV files (*.csv)")
+
+
+def _toml_files_below(folder: str) -> Iterator[tuple[str, str | None]]:
+    """(path, None) for every *.toml file below `folder`, in sorted order at every level, recursively;
+    (folder, message) for a folder that cannot be read, so that a patient is never skipped silently."""
+    try:
+        with os.scandir(folder) as entries:
+            listing = sorted(entries, key=lambda e: e.name)
+    except OSError as exc:
+        yield folder, f"{folder}: the folder cannot be read: {exc.strerror}"
+        return
+    for entry in listing:
+        path = os.path.join(folder, entry.name)
+        try:
+            # Linked folders are not followed: a link loop must not make the run endless.
+            if entry.is_dir(follow_symlinks=False):
+                yield from _toml_files_below(path)
+            elif entry.name.lower().endswith(".toml") and entry.is_file():
+                yield path, None
+        except OSError as exc:
+            yield path, f"{path}: cannot be read: {exc.strerror}"
+
+
+def _count_toml_below(folder: str) -> int:
+    count = 0
+    for _path, problem in _toml_files_below(folder):
+        count += problem is None
+    return count
+
+
+def load_toml_patient(path: str, start: date, data: bytes | None = None):
+    """Like load_patient_file (`data`: the bytes already read), but an error also carries
+    `patient_id`, the file's id when the file parses and the id is well-formed."""
+    import re
+
+    from ketaplan.load.patient import ID_PATTERN, LoadedPatient, patient_from_table
+    from ketaplan.load.reader import Source, decode, parse_toml, sha256_hex
+
+    if data is None:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except FileNotFoundError:
+            raise PatientError("no such file", file=path) from None
+        except OSError as exc:
+            raise PatientError(f"cannot be read: {exc.strerror}", file=path) from None
+    text = decode(data, path, PatientError)
+    document = parse_toml(text, path, PatientError)
+    try:
+        patient = patient_from_table(document, Source(path, text, PatientError), start)
+    except PatientError as exc:
+        pid = document.get("id")
+        exc.patient_id = pid if isinstance(pid, str) and re.fullmatch(ID_PATTERN, pid) else None
+        raise
+    return LoadedPatient(patient, sha256_hex(data), path)
+
+
+class _Work(NamedTuple):
+    """One patient to check: a TOML file to read, or a CSV row already read but not yet checked."""
+
+    source: str
+    path: str | None = None
+    row: object = None  # a ketaplan.load.csv_patients.CsvRow
+    problem: str | None = None  # a folder that could not be read
+    data: bytes | None = None  # standard input, read by the main process
+
+
+def _work(inputs: list[tuple[str, str]]) -> Iterator[_Work]:
+    from ketaplan.load.csv_patients import iter_csv_rows
+
+    for kind, path in inputs:
+        if kind == "toml" and path == "-":
+            yield _Work("<stdin>", "<stdin>", data=sys.stdin.buffer.read())
+        elif kind == "toml":
+            yield _Work(path, path)
+        elif kind == "folder":
+            for found, problem in _toml_files_below(path):
+                yield _Work(found, found, problem=problem)
+        else:
+            for row in iter_csv_rows(path):
+                yield _Work(row.label, row=row)
+
+
+# ------------------------------------------------------------------------------------------- drafting
+
+
+def _invalid(source: str, message: str, patient_id: str | None = None) -> Result:
+    return Result(patient_id, source, "invalid", (), None, message)
+
+
+def _message(exc: KetaplanError) -> str:
+    return exc.one_line() if isinstance(exc, InputError) else str(exc)
+
+
+def check_one(work: _Work, loaded_protocol, start: date, now: datetime) -> Result:
+    """One patient's result; never raises for anything about this one patient."""
+    from ketaplan.api import draft
+
+    if work.problem is not None:
+        return _invalid(work.source, work.problem)
+    patient_id = None
+    try:
+        if work.row is not None:
+            from ketaplan.load.csv_patients import row_patient
+
+            loaded = row_patient(work.row, start)
+        else:
+            loaded = load_toml_patient(work.path, start, work.data)
+        patient_id = loaded.patient.id
+        plan = draft(loaded, loaded_protocol, start, now)
+        return Result(
+            plan.patient.id, work.source, plan.verdict, tuple(f.rule for f in plan.findings), plan.first_dose_mg, None
+        )
+    except KetaplanError as exc:
+        # A patient file that cannot be used, or a protocol that cannot schedule this patient.
+        return _invalid(work.source, _message(exc), patient_id or getattr(exc, "patient_id", None))
+    except Exception as exc:  # noqa: BLE001 - one patient's defect must not stop the other patients
+        return _invalid(work.source, f"internal error: {type(exc).__name__}: {exc}", patient_id)
+
+
+# ---------------------------------------------------------------------------------------------- output
+
+
+def _safe(text: str) -> str:
+    """Text from input files shown inert: control and reordering characters written as \\uXXXX."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in text)
+
+
+def _cell(text: str) -> str:
+    """A CSV cell a spreadsheet cannot run: a leading = + - @ tab or CR makes it a formula there."""
+    text = _safe(text)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _dose_number(dose: Fraction | None) -> int | float | None:
+    """The dose as the plan's JSON gives it (`dose_mg`: a JSON number, to 0.01 mg)."""
+    from ketaplan.units import json_number
+
+    return None if dose is None else json_number(dose, 2)
+
+
+class _Jsonl:
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+
+    def write(self, r: Result) -> None:
+        record = {
+            "id": r.id,
+            "source": r.source,
+            "verdict": r.verdict,
+            "findings": list(r.findings),
+            "first_dose_mg": _dose_number(r.first_dose_mg),
+            "error": r.error,
+        }
+        # ASCII only: a terminal shown the line cannot be driven by characters from an input file.
+        self.out.write(json.dumps(record, ensure_ascii=True) + "\n")
+
+    def close(self) -> None:
+        pass
+
+
+class _Csv:
+    def __init__(self, out: IO[str]) -> None:
+        import csv
+
+        self.writer = csv.writer(out, lineterminator="\n")
+        self.writer.writerow(COLUMNS)
+
+    def write(self, r: Result) -> None:
+        self.writer.writerow(
+            (
+                r.id or "",
+                _cell(r.source),
+                r.verdict,
+                ";".join(r.findings),
+                "" if r.first_dose_mg is None else _dose_number(r.first_dose_mg),
+                "" if r.error is None else _cell(r.error),
+            )
+        )
+
+    def close(self) -> None:
+        pass
+
+
+class _Table:
+    """A fixed-width table printed one row at a time, so that it needs no memory of earlier rows."""
+
+    STYLES = {"eligible": "green", "needs-review": "yellow", "excluded": "bold red", "invalid": "bold magenta"}
+    ID_WIDTH = 16
+    VERDICT_WIDTH = 12
+    DOSE_WIDTH = 10
+
+    def __init__(self, out: IO[str]) -> None:
+        from rich.console import Console
+        from rich.text import Text
+
+        self.Text = Text
+        self.console = Console(file=out, highlight=False, emoji=False, soft_wrap=True)
+        self.console.print(
+            Text.assemble(
+                ("id".ljust(self.ID_WIDTH), "bold"),
+                "  ",
+                ("verdict".ljust(self.VERDICT_WIDTH), "bold"),
+                "  ",
+                ("first dose".rjust(self.DOSE_WIDTH), "bold"),
+                "  ",
+                ("findings", "bold"),
+                "  ",
+                ("source", "bold dim"),
+            )
+        )
+
+    def write(self, r: Result) -> None:
+        from ketaplan.units import fmt_mg
+
+        dose = "" if r.first_dose_mg is None else fmt_mg(r.first_dose_mg)
+        detail = _safe(r.error) if r.error is not None else (", ".join(r.findings) or "-")
+        self.console.print(
+            self.Text.assemble(
+                (r.id or "?").ljust(self.ID_WIDTH),
+                "  ",
+                (r.verdict.ljust(self.VERDICT_WIDTH), self.STYLES[r.verdict]),
+                "  ",
+                dose.rjust(self.DOSE_WIDTH),
+                "  ",
+                detail,
+                "  ",
+                (_safe(r.source), "dim"),
+            )
+        )
+
+    def close(self) -> None:
+        pass
+
+
+def _writer(fmt: str, out: IO[str]):
+    if fmt == "jsonl":
+        return _Jsonl(out)
+    if fmt == "csv":
+        return _Csv(out)
+    return _Table(out)
+
+
+class _Sink:
+    """Standard output, or a file written whole or not at all (a temporary file renamed at the end)."""
+
+    def __init__(self, path: str | None, force: bool) -> None:
+        self.path = None if path in (None, "-") else path
+        self.force = force
+        self.temp: str | None = None
+        if self.path is None:
+            self.handle: IO[str] = sys.stdout
+            return
+        if os.path.isdir(self.path):
+            raise UsageError(f"{self.path}: is a folder; give a file name for --output")
+        if os.path.exists(self.path) and not force:
+            raise OutputExistsError(f"{self.path}: exists already; nothing was written (use --force to replace it)")
+        folder = os.path.dirname(os.path.abspath(self.path))
+        try:
+            fd, self.temp = tempfile.mkstemp(prefix=".ketaplan-", suffix=".tmp", dir=folder)
+        except OSError as exc:
+            raise UsageError(f"{self.path}: cannot write there: {exc.strerror}") from None
+        self.handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.path is None and _isatty(sys.stdout)
+
+    def commit(self) -> None:
+        if self.path is None:
+            self.handle.flush()
+            return
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        if self.force:
+            os.replace(self.temp, self.path)
+        else:
+            # link() fails if the name was taken meanwhile: an existing file is never replaced.
+            try:
+                os.link(self.temp, self.path)
+            except FileExistsError:
+                raise OutputExistsError(
+                    f"{self.path}: exists already; nothing was written (use --force to replace it)"
+                ) from None
+            except OSError:
+                if os.path.exists(self.path):
+                    raise OutputExistsError(f"{self.path}: exists already; nothing was written") from None
+                os.replace(self.temp, self.path)
+
+    def discard(self) -> None:
+        if self.temp is None:
+            return
+        if not self.handle.closed:
+            self.handle.close()
+        if os.path.exists(self.temp):
+            os.unlink(self.temp)
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class _Progress:
+    """A progress bar on stderr for long runs, only when stderr is a terminal and the results are
+    not being printed to that same terminal (the rows themselves show progress there)."""
+
+    def __init__(self, enabled: bool, total) -> None:
+        self.enabled = enabled
+        self.total = total  # a callable giving the total, or None when unknown (CSV rows are not counted ahead)
+        self.done = 0
+        self.bar = None
+        self.task = None
+
+    def advance(self) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(self.task, completed=self.done)
+        elif self.enabled and self.done >= PROGRESS_AFTER:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            total = self.total() if self.total is not None else None
+            self.bar = Progress(
+                TextColumn("checking"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task("checking", total=total, completed=self.done)
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+def summary(counts: dict[str, int]) -> str:
+    """"12 patients: 7 eligible, 3 needs-review, 1 excluded, 1 invalid"."""
+    total = sum(counts.values())
+    noun = "patient" if total == 1 else "patients"
+    return f"{total} {noun}: " + ", ".join(f"{counts[v]} {v}" for v in ORDER)
+
+
+# ------------------------------------------------------------------------------------------------ run
+
+
+#: Patients sent to a worker process at a time, and chunks in flight per worker: enough to keep
+#: every core busy, few enough that memory stays constant however many patients there are.
+CHUNK = 32
+IN_FLIGHT_PER_JOB = 3
+
+# The protocol, start date and time stamp of the run, in the main process and in each worker.
+_STATE: tuple | None = None
+
+
+def _init_worker(protocol_data: bytes, protocol_name: str, sha256: str, start: date, now: datetime) -> None:
+    global _STATE
+    if _STATE is not None and _STATE[0].sha256 == sha256:
+        return  # forked: the protocol loaded by the main process is already here
+    from ketaplan.load.protocol import read_protocol_bytes
+
+    _STATE = (read_protocol_bytes(protocol_data, protocol_name), start, now)
+
+
+def _check_chunk(chunk: list[_Work]) -> list[Result]:
+    loaded_protocol, start, now = _STATE
+    return [check_one(item, loaded_protocol, start, now) for item in chunk]
+
+
+def _chunks(work: Iterable[_Work], size: int) -> Iterator[list[_Work]]:
+    chunk: list[_Work] = []
+    for item in work:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _results(work: Iterable[_Work], protocol_data: bytes, jobs: int) -> Iterator[Result]:
+    """Each patient's result, in input order; with jobs > 1, drafted by that many worker processes."""
+    loaded_protocol, start, now = _STATE
+    if jobs <= 1:
+        for item in work:
+            yield check_one(item, loaded_protocol, start, now)
+        return
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    initargs = (protocol_data, loaded_protocol.name, loaded_protocol.sha256, start, now)
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=initargs)
+    pending: deque = deque()
+    try:
+        for chunk in _chunks(work, CHUNK):
+            pending.append(pool.submit(_check_chunk, chunk))
+            # A bounded window of chunks: the oldest is written before more are read.
+            while len(pending) >= jobs * IN_FLIGHT_PER_JOB:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _read_protocol(path: str) -> bytes:
+    """The protocol file's bytes, read once: every worker drafts from exactly these."""
+    from ketaplan.errors import ProtocolError
+
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise ProtocolError("no such file", file=path) from None
+    except IsADirectoryError:
+        raise ProtocolError("is a folder, not a protocol file", file=path) from None
+    except OSError as exc:
+        raise ProtocolError(f"cannot be read: {exc.strerror}", file=path) from None
+
+
+def run_check(
+    paths: list[str],
+    *,
+    protocol: str,
+    start: date,
+    fmt: str,
+    fail_on: str,
+    output: str | None,
+    force: bool,
+    jobs: int = 1,
+) -> int:
+    """Check every patient in `paths` against `protocol`; returns the exit code (spec/cli.md)."""
+    from ketaplan.load.csv_patients import check_csv_header
+    from ketaplan.load.protocol import read_protocol_bytes
+
+    global _STATE
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if fail_on not in FAIL_ON:
+        raise UsageError(f"--fail-on {fail_on!r}: use one of {', '.join(FAIL_ON)}")
+    if not paths:
+        raise UsageError("give at least one patient file, folder or CSV file")
+    # Everything that would stop the whole run is found before any result is written.
+    inputs = [(_input_kind(p), p) for p in paths]
+    if sum(kind == "toml" and p == "-" for kind, p in inputs) > 1:
+        raise UsageError("standard input (-) can be given only once")
+    protocol_data = _read_protocol(protocol)
+    loaded_protocol = read_protocol_bytes(protocol_data, protocol)
+    for kind, path in inputs:
+        if kind == "csv":
+            check_csv_header(path)
+    sink = _Sink(output, force)
+
+    # One time stamp for the whole run: every plan of the batch was drafted "now".
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    _STATE = (loaded_protocol, start, now)
+    counts = dict.fromkeys(ORDER, 0)
+    threshold = ORDER.index(fail_on)
+    attention = False
+    progress = None
+    try:
+        writer = _writer(fmt, sink.handle)
+        show_bar = _isatty(sys.stderr) and not sink.is_terminal
+        if show_bar and all(kind != "csv" for kind, _ in inputs):
+
+            def total() -> int:
+                return sum(1 if kind == "toml" else _count_toml_below(p) for kind, p in inputs)
+
+        else:
+            total = None
+        progress = _Progress(show_bar, total)
+        flush_each = sink.is_terminal
+        for result in _results(_work(inputs), protocol_data, jobs):
+            writer.write(result)
+            if flush_each:
+                sink.handle.flush()
+            counts[result.verdict] += 1
+            if ORDER.index(result.verdict) >= threshold:
+                attention = True
+            progress.advance()
+        writer.close()
+        progress.stop()
+        sink.commit()
+    finally:
+        if progress is not None:
+            progress.stop()
+        # After a commit this removes the temporary name only; after a failure, all that was written.
+        sink.discard()
+    print(summary(counts), file=sys.stderr)
+    return 1 if attention else 0

@@ -1,0 +1,1 @@
+"""Readers for patient and protocol files that keep line and column for every error."""

@@ -1,0 +1,36 @@
+"""One interface for every view of a plan; the views render it and compute nothing."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from ketaplan.errors import UsageError
+
+if TYPE_CHECKING:
+    from ketaplan.model.plan import Plan
+
+FORMATS = ("text", "markdown", "json")
+
+
+class Renderer(Protocol):
+    """Turns a plan into the text of one view."""
+
+    def render(self, plan: Plan) -> str: ...
+
+
+def renderer_for(fmt: str, *, color: bool = False, width: int | None = None) -> Renderer:
+    """The renderer for `fmt` ("text", "markdown" or "json"); `color` and `width` affect text only."""
+    # Each view is imported only when asked for: the command line starts fast.
+    if fmt == "json":
+        from ketaplan.render.json import JsonRenderer
+
+        return JsonRenderer()
+    if fmt == "text":
+        from ketaplan.render.text import TextRenderer
+
+        return TextRenderer(color=color, width=width)
+    if fmt == "markdown":
+        from ketaplan.render.markdown import MarkdownRenderer
+
+        return MarkdownRenderer()
+    raise UsageError(f"unknown output format {fmt!r}: use one of {', '.join(FORMATS)}")

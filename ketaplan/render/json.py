@@ -1,0 +1,195 @@
+"""The plan as JSON (spec/plan.md, "ketaplan-plan/1"): the contract that scripts rely on."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+from fractions import Fraction
+from typing import Any
+
+from ketaplan.model.plan import Dosing, Finding, Hold, PatientSummary, Plan, Provenance, Session
+from ketaplan.units import json_number
+
+PLAN_FORMAT = "ketaplan-plan/1"
+
+# Characters that JSON may carry raw but a terminal acts on (C1 controls, U+009B is a CSI) or that
+# reorder or break what is displayed (bidirectional overrides, line and paragraph separators).
+# They are written as \uXXXX escapes: `cat plan.json` cannot be hijacked and json.loads reads them back.
+_DISPLAY_UNSAFE = {
+    **{c: f"\\u{c:04x}" for c in range(0x7F, 0xA0)},
+    **{c: f"\\u{c:04x}" for c in (0x061C, 0x200E, 0x200F, 0x2028, 0x2029)},
+    **{c: f"\\u{c:04x}" for c in range(0x202A, 0x202F)},
+    **{c: f"\\u{c:04x}" for c in range(0x2066, 0x206A)},
+}
+
+
+def _exact(x: Fraction | None, places: int = 4) -> int | float | None:
+    """A number given in the protocol (mg/kg, a factor, a cap) exactly as written; only a value
+    with no short decimal form is rounded, to `places`."""
+    if x is None:
+        return None
+    try:
+        return json_number(x)
+    except ValueError:
+        return json_number(x, places)
+
+
+def _num(x: Fraction | None, places: int) -> int | float | None:
+    return None if x is None else json_number(x, places)
+
+
+def _day(d: date | None) -> str | None:
+    return None if d is None else d.isoformat()
+
+
+def _utc(at: datetime) -> str:
+    """"2026-11-27T09:00:00Z": UTC, whole seconds. A time without a zone is taken as UTC."""
+    if at.tzinfo is not None:
+        at = at.astimezone(timezone.utc)
+    return at.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
+
+
+def _patient(p: PatientSummary) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "age": p.age,
+        "sex": p.sex,
+        "height_cm": _num(p.height_cm, 1),
+        "weight_kg": _num(p.weight_kg, 1),
+        "bmi": _num(p.bmi, 1),
+        "ideal_weight_kg": _num(p.ideal_weight_kg, 1),
+        "adjusted_weight_kg": _num(p.adjusted_weight_kg, 1),
+        "lean_weight_kg": _num(p.lean_weight_kg, 1),
+        "weighed_on": _day(p.weighed_on),
+    }
+
+
+def _dosing(d: Dosing | None) -> dict[str, Any] | None:
+    if d is None:
+        return None
+    return {
+        "weight_basis": d.weight_basis,
+        "dosing_weight_kg": _num(d.dosing_weight_kg, 1),
+        "factors": [{"rule": f.rule, "factor": _exact(f.factor)} for f in d.factors],
+        "cap_mg": _exact(d.cap_mg, 2),
+        "round_to_mg": _exact(d.round_to_mg),
+        "mode": d.mode,
+        "basis_rule": d.basis_rule,
+        "cap_rule": d.cap_rule,
+        "max_mg_per_hour": _exact(d.max_mg_per_hour, 2),
+    }
+
+
+def _session(s: Session, rate: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "number": s.number,
+        "phase": s.phase,
+        "date": s.date.isoformat(),
+        "weekday": s.weekday,
+        # A rate protocol doses per hour: a per-session mg/kg would be a number nobody prescribed.
+        "mg_per_kg": None if rate else _exact(s.amount),
+    }
+    if rate:
+        out["mg_per_kg_per_hour"] = _exact(s.amount)
+        out["raw_rate_mg_per_h"] = _num(s.raw_rate_mg_per_h, 2)
+        out["rate_mg_per_h"] = _num(s.rate_mg_per_h, 2)
+    out.update(
+        {
+            "raw_dose_mg": _num(s.raw_dose_mg, 2),
+            "dose_mg": _num(s.dose_mg, 2),
+            "duration_min": s.duration_min,
+            "draw_ml": _num(s.draw_ml, 2),
+            "concentration_mg_per_ml": _num(s.concentration_mg_per_ml, 4),
+            "volume_ml": _num(s.volume_ml, 2),
+            "pump_ml_per_h": _num(s.pump_ml_per_h, 1),
+            "checks": list(s.checks),
+            # Added keys: how the dose was reached, so that a view of this JSON (the Markdown of a
+            # signed plan) can show every step. Rate protocols: rounded_mg is the rounded rate, mg/h,
+            # and effective_mg_per_kg_actual the rate per kg of actual weight, mg/kg/h.
+            "rounded_mg": _num(s.rounded_mg, 2),
+            "capped_by": s.capped_by,
+            "effective_mg_per_kg_actual": _num(s.effective_mg_per_kg_actual, 4),
+        }
+    )
+    return out
+
+
+def _finding(f: Finding) -> dict[str, Any]:
+    return {
+        "rule": f.rule,
+        "effect": f.effect,
+        "rule_effect": f.rule_effect,
+        "unknown": f.unknown,
+        "message": f.message,
+        "evidence": list(f.evidence),
+        "source": f.source,
+    }
+
+
+def _hold(h: Hold) -> dict[str, Any]:
+    return {
+        "rule": h.rule,
+        "medications": list(h.medications),
+        "instruction": h.instruction,
+        "to_confirm": h.to_confirm,
+        "unknown_because": list(h.unknown_because),
+    }
+
+
+def _generated(g: Provenance) -> dict[str, Any]:
+    return {
+        "at": _utc(g.at),
+        "by": g.by,
+        "vocabulary": g.vocabulary,
+        "holidays": g.holidays,
+        "patient_sha256": g.patient_sha256,
+        "protocol_sha256": g.protocol_sha256,
+        "start": g.start.isoformat(),
+    }
+
+
+def plan_to_dict(plan: Plan) -> dict[str, Any]:
+    """The plan as plain JSON values, keys in the order of spec/plan.md (added keys after them)."""
+    rate = plan.dosing is not None and plan.dosing.mode == "mg_per_kg_per_hour"
+    return {
+        "format": PLAN_FORMAT,
+        "status": plan.status,
+        "verdict": plan.verdict,
+        "patient": _patient(plan.patient),
+        "protocol": {
+            "id": plan.protocol.id,
+            "version": plan.protocol.version,
+            "sha256": plan.protocol.sha256,
+            "title": plan.protocol.title,
+        },
+        "dosing": _dosing(plan.dosing),
+        "sessions": [_session(s, rate) for s in plan.sessions],
+        "findings": [_finding(f) for f in plan.findings],
+        "holds": [_hold(h) for h in plan.holds],
+        "checklist": {
+            "pre": list(plan.checklist_pre),
+            "during": list(plan.checklist_during),
+            "after": list(plan.checklist_after),
+        },
+        "signoff": {"acknowledge": list(plan.acknowledge)},
+        "generated": _generated(plan.generated),
+    }
+
+
+def dumps(d: dict[str, Any]) -> str:
+    """The JSON text of `d`: indented, UTF-8 as written, display-unsafe characters escaped."""
+    return json.dumps(d, indent=2, ensure_ascii=False).translate(_DISPLAY_UNSAFE) + "\n"
+
+
+def plan_json_text(plan: Plan) -> str:
+    """The draft as `ketaplan plan --format json` writes it: the plan and its own `digest`."""
+    from ketaplan.signing import with_digest
+
+    return dumps(with_digest(plan_to_dict(plan)))
+
+
+class JsonRenderer:
+    """`--format json`."""
+
+    def render(self, plan: Plan) -> str:
+        return plan_json_text(plan)

@@ -1,0 +1,23 @@
+"""The built-in vocabulary (vocabulary.toml) and the matcher that recognises names against it."""
+
+from ketaplan.vocabulary.matcher import (
+    AllergyMatch,
+    ConditionMatch,
+    DrugMatch,
+    Vocabulary,
+    VocabularyError,
+    mixes_scripts,
+    normalise,
+    normalise_icd10,
+)
+
+__all__ = [
+    "AllergyMatch",
+    "ConditionMatch",
+    "DrugMatch",
+    "Vocabulary",
+    "VocabularyError",
+    "mixes_scripts",
+    "normalise",
+    "normalise_icd10",
+]

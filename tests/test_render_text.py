@@ -1,0 +1,339 @@
+"""The terminal view: the verdict first, doses written the ISMP way, patient text inert."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+
+from ketaplan.render.text import TextRenderer
+from ketaplan.units import find_forbidden
+from tests.plan_fixtures import (
+    ALL_PLANS,
+    ELIGIBLE,
+    EXCLUDED,
+    HOSTILE,
+    HOSTILE_MEDICATION,
+    NEEDS_REVIEW,
+    RATE,
+    SHORT_STATURE_MESSAGE,
+)
+
+WIDE = 400  # wide enough that no line wraps: exact sentences can be compared
+
+
+def _view(plan, *, color: bool = False, width: int | None = None) -> str:
+    return TextRenderer(color=color, width=width).render(plan)
+
+
+def _lines(plan, width: int | None = None) -> list[str]:
+    return _view(plan, width=width).split("\n")
+
+
+def _cells(line: str) -> list[str]:
+    """The cells of a schedule row: columns are two or more spaces apart."""
+    return re.split(r"\s{2,}", line.strip())
+
+
+def _row(plan, number: int, width: int | None = None) -> list[str]:
+    for line in _lines(plan, width):
+        cells = _cells(line)
+        if cells[0] == str(number) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", cells[1]):
+            return cells
+    raise AssertionError(f"no schedule row for session {number}")
+
+
+# ------------------------------------------------------------------ title and verdict
+
+
+def test_the_view_opens_with_the_draft_title_then_the_verdict():
+    lines = _lines(NEEDS_REVIEW)
+    assert lines[0] == "DRAFT — P-0150 — trd-iv-induction 2026.11"
+    assert lines[1] == "VERDICT: NEEDS REVIEW — 2 findings to acknowledge at sign-off"
+
+
+def test_the_verdict_comes_before_the_findings():
+    view = _view(NEEDS_REVIEW)
+    assert view.index("VERDICT:") < view.index("EXCL-PSYCHOSIS")
+
+
+def test_an_eligible_plan_has_nothing_to_acknowledge():
+    assert _lines(ELIGIBLE)[1] == "VERDICT: ELIGIBLE — no findings to acknowledge"
+
+
+def test_an_excluded_plan_shows_verdict_findings_and_no_doses():
+    view = _view(EXCLUDED)
+    assert view.split("\n")[1] == "VERDICT: EXCLUDED — no plan is drafted; 1 other finding needs review"
+    assert "EXCL-PSYCHOSIS" in view and "REV-BP" in view
+    assert "No sessions or doses are drafted for an excluded patient." in view
+    assert " mg" not in view and "Schedule" not in view and "Sign-off" not in view
+
+
+# ------------------------------------------------------------------ findings
+
+
+def test_an_unchecked_exclude_rule_is_marked_could_not_be_checked():
+    view = _view(NEEDS_REVIEW, width=WIDE)
+    row = next(line for line in view.split("\n") if "EXCL-PSYCHOSIS" in line)
+    assert "review" in row and "History of psychosis." in row
+    assert "could not be checked" in view and "(an exclude rule)" in view
+
+
+def test_a_finding_shows_its_source():
+    assert "Source: APA consensus 2017" in _view(ELIGIBLE, width=WIDE)
+
+
+# ------------------------------------------------------------------ patient
+
+
+def test_patient_summary_gives_body_size_and_weighing_date():
+    view = _view(ELIGIBLE)
+    assert "  45 years, female, height 165 cm, weight 82.5 kg (weighed on 2026-11-20)\n" in view
+    assert "  BMI 30.3; ideal weight 56.9 kg, adjusted weight 67.1 kg, lean weight 47.3 kg\n" in view
+
+
+def test_below_152_4_cm_the_ideal_weight_is_said_to_be_undefined():
+    view = _view(NEEDS_REVIEW, width=WIDE)
+    assert "ideal weight not defined at this height" in view
+    assert "(date of weighing not recorded)" in view
+
+
+# ------------------------------------------------------------------ dose calculation
+
+
+def test_dose_calculation_is_shown_step_by_step():
+    assert (
+        "  Sessions 1–6: 0.5 mg/kg × 82.5 kg (actual weight) = 41.25 mg → rounded to 41 mg "
+        "(nearest 1 mg, an exact half rounds down) → cap 60 mg not reached; "
+        "41 mg is 0.497 mg/kg of actual weight\n"
+    ) in _view(ELIGIBLE, width=WIDE)
+
+
+def test_dosing_weight_names_its_basis_and_where_it_comes_from():
+    assert "  Dosing weight: 82.5 kg — actual weight (protocol [dose] weight_basis)\n" in _view(ELIGIBLE)
+
+
+def test_a_dose_factor_is_shown_with_its_rule():
+    from fractions import Fraction
+
+    from ketaplan.model.plan import Factor
+
+    dosing = dataclasses.replace(ELIGIBLE.dosing, factors=(Factor("ADJ-AGE-65", Fraction(3, 4)),))
+    view = _view(dataclasses.replace(ELIGIBLE, dosing=dosing), width=WIDE)
+    assert "  Factor: × 0.75 (ADJ-AGE-65)\n" in view
+    assert "0.5 mg/kg × 82.5 kg (actual weight) × 0.75 (ADJ-AGE-65) = 41.25 mg" in view
+
+
+def test_a_cap_set_by_a_rule_names_the_rule():
+    dosing = dataclasses.replace(ELIGIBLE.dosing, cap_rule="ADJ-FRAIL-CAP")
+    assert "  Cap per session: 60 mg (ADJ-FRAIL-CAP)\n" in _view(dataclasses.replace(ELIGIBLE, dosing=dosing))
+
+
+def test_a_rate_dose_shows_the_hourly_steps_then_the_session_total():
+    view = _view(RATE, width=WIDE)
+    assert (
+        "  Session 1: 0.5 mg/kg/h × 72.5 kg (actual weight) = 36.25 mg/h → rounded to 36 mg/h "
+        "(nearest 1 mg/h, an exact half rounds down) → cap 40 mg/h not reached → 36 mg/h × 4 h = 144 mg "
+        "per session → cap 200 mg not reached; 36 mg/h is 0.4966 mg/kg/h of actual weight\n"
+    ) in view
+
+
+def test_a_rate_lowered_by_the_hourly_cap_says_so():
+    view = _view(RATE, width=WIDE)
+    assert (
+        "= 43.5 mg/h → rounded to 43 mg/h (nearest 1 mg/h, an exact half rounds down) → capped at 40 mg/h "
+        "(dose.max_mg_per_hour) → 40 mg/h × 4 h = 160 mg per session"
+    ) in view
+
+
+def test_a_rate_lowered_by_the_session_cap_says_so():
+    session = dataclasses.replace(RATE.sessions[1], capped_by="dose.max_mg")
+    dosing = dataclasses.replace(RATE.dosing, cap_mg=RATE.sessions[1].dose_mg)
+    view = _view(dataclasses.replace(RATE, sessions=(session,), dosing=dosing), width=WIDE)
+    assert (
+        "→ cap 40 mg/h not reached → 43 mg/h × 4 h would pass the cap of 160 mg (dose.max_mg): "
+        "rate lowered to 40 mg/h → 40 mg/h × 4 h = 160 mg per session;"
+    ) in view
+
+
+def test_short_stature_says_no_dose_is_drafted_and_why():
+    view = _view(NEEDS_REVIEW, width=WIDE)
+    assert "  Dosing weight: not set — ideal weight basis (protocol [dose] weight_basis)\n" in view
+    assert "  Sessions 1–2: 0.5 mg/kg: no dose is drafted\n" in view
+    assert (
+        "  No dose is drafted: there is no ideal weight to dose on for this patient. "
+        f"IDEAL-WEIGHT-SHORT-STATURE: {SHORT_STATURE_MESSAGE}\n"
+    ) in view
+
+
+# ------------------------------------------------------------------ schedule
+
+
+def test_a_schedule_row_gives_dose_volumes_and_pump_rate():
+    assert _row(ELIGIBLE, 1) == [
+        "1", "2026-12-01", "Tue", "41 mg", "0.5 mg/kg", "40 min", "4.1 mL", "0.41 mg/mL", "100 mL", "150 mL/h",
+    ]
+
+
+def test_the_schedule_is_headed_by_its_phase():
+    assert "Schedule: induction, sessions 1–6\n" in _view(ELIGIBLE)
+
+
+def test_each_phase_has_its_own_heading():
+    sessions = ELIGIBLE.sessions[:4] + tuple(dataclasses.replace(s, phase="maintenance") for s in ELIGIBLE.sessions[4:])
+    view = _view(dataclasses.replace(ELIGIBLE, sessions=sessions))
+    assert "Schedule: induction, sessions 1–4\n" in view
+    assert "Schedule: maintenance, sessions 5–6\n" in view
+
+
+def test_a_rate_schedule_row_gives_the_hourly_rate():
+    assert _row(RATE, 2) == [
+        "2", "2026-12-03", "Thu", "160 mg", "0.6 mg/kg/h", "40 mg/h", "4 h", "16 mL", "1 mg/mL", "160 mL", "40 mL/h",
+    ]
+
+
+def test_a_session_without_a_dose_shows_not_drafted_and_no_volumes():
+    no_volumes = ["—", "—", "—", "—"]
+    assert _row(NEEDS_REVIEW, 1) == ["1", "2026-12-01", "Tue", "not drafted", "0.5 mg/kg", "40 min", *no_volumes]
+
+
+def test_a_narrow_terminal_lists_sessions_rather_than_cutting_a_value():
+    view = _view(RATE, width=60)
+    assert "  Session 2: Thu 2026-12-03\n    Dose: 160 mg\n    mg/kg/h: 0.6 mg/kg/h\n    Rate: 40 mg/h\n" in view
+    assert "    Pump rate: 40 mL/h\n" in view
+    assert "…" not in view
+
+
+@pytest.mark.parametrize("name", sorted(ALL_PLANS))
+def test_no_line_is_wider_than_the_view(name):
+    for width in (60, 100):
+        assert max(len(line) for line in _lines(ALL_PLANS[name], width)) <= width
+
+
+# ------------------------------------------------------------------ ISMP
+
+
+def test_doses_are_written_without_trailing_zeros_and_with_leading_zeros():
+    view = _view(ELIGIBLE)
+    assert "41 mg" in view and "0.5 mg/kg" in view
+    assert "41.0" not in view and " .5" not in view
+
+
+@pytest.mark.parametrize("name", sorted(ALL_PLANS))
+def test_no_error_prone_dose_form_appears(name):
+    assert find_forbidden(_view(ALL_PLANS[name], width=WIDE)) == []
+
+
+# ------------------------------------------------------------------ holds, checklists, sign-off, footer
+
+
+def test_a_hold_gives_its_medications_and_instruction():
+    view = _view(ELIGIBLE)
+    assert "  HOLD-BENZODIAZEPINE: lorazepam\n" in view
+    assert "    Omit the evening before and the morning of each session if clinically safe\n" in view
+
+
+def test_a_hold_to_confirm_is_marked_and_says_why():
+    view = _view(NEEDS_REVIEW)
+    assert "  HOLD-BENZODIAZEPINE: medications not named — TO CONFIRM\n" in view
+    assert "    to confirm because: medications are not recorded\n" in view
+
+
+def test_checklists_are_given_for_before_during_and_after():
+    view = _view(ELIGIBLE)
+    assert "  Before each session\n    [ ] Written informed consent on file\n    [ ] Nil by mouth" in view
+    assert "  During each session\n    [ ] Blood pressure, heart rate and SpO2 every 15 minutes\n" in view
+    assert "  After each session\n    [ ] Observe for at least 60 minutes\n" in view
+
+
+def test_a_session_check_names_its_session_and_date():
+    assert "    [ ] Session 6 (Mon 2026-12-14): Weigh again and re-draft before this session\n" in _view(ELIGIBLE)
+
+
+def test_sign_off_lists_each_finding_to_acknowledge():
+    view = _view(NEEDS_REVIEW)
+    assert (
+        "Sign-off needed\n  Acknowledge each of these findings, with a reason, before signing:\n"
+        "    [ ] EXCL-PSYCHOSIS\n    [ ] IDEAL-WEIGHT-SHORT-STATURE\n"
+    ) in view
+
+
+def test_the_footer_gives_versions_start_and_hash_prefixes():
+    assert _view(ELIGIBLE).endswith(
+        "ketaplan 0.1.0 · vocabulary 2026.11 · holidays 0.109 · start 2026-12-01\n"
+        "patient sha256 a3f1c2d4e5b6 · protocol sha256 0f9e8d7c6b5a\n"
+    )
+
+
+def test_without_holiday_data_the_footer_says_none():
+    assert "· holidays none ·" in _view(RATE)
+
+
+# ------------------------------------------------------------------ text from the files is inert
+
+
+def test_rich_markup_from_the_patient_file_prints_literally():
+    view = _view(HOSTILE, width=WIDE)
+    assert "[red]markup[/red]" in view
+    assert "[bold]grave[/bold]" in view
+    assert "<script>alert(1)</script> | pipe |" in view
+    assert "`rm -rf`" in view
+
+
+def test_markup_from_the_protocol_file_prints_literally():
+    assert "[ ] [link=http://example.invalid]Confirm[/link] consent" in _view(HOSTILE, width=WIDE)
+
+
+def test_a_newline_in_patient_text_is_shown_as_an_escape():
+    view = _view(HOSTILE, width=WIDE)
+    assert "`rm -rf` \\nnext line' is not in the vocabulary" in view
+    assert HOSTILE_MEDICATION not in view
+
+
+def test_an_escape_character_in_patient_text_is_made_visible():
+    view = _view(HOSTILE, width=WIDE)
+    assert "condition '\\x1b[31mred\\x1b[0m [bold]grave[/bold] | x |'" in view
+    assert "\x1b" not in view
+
+
+def test_c1_controls_and_bidi_overrides_are_made_visible():
+    finding = dataclasses.replace(HOSTILE.findings[0], evidence=("dose \x9b2J\r\u202e0.5\t\x7f",))
+    view = _view(dataclasses.replace(HOSTILE, findings=(finding,)), width=WIDE)
+    assert "dose \\x9b2J\\r\\u202e0.5\\t\\x7f" in view
+
+
+@pytest.mark.parametrize("name", sorted(ALL_PLANS))
+def test_without_colour_no_escape_sequence_is_written(name):
+    assert "\x1b" not in _view(ALL_PLANS[name])
+
+
+def test_colour_from_the_environment_is_ignored_without_colour(monkeypatch):
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.setenv("COLORTERM", "truecolor")
+    assert "\x1b" not in _view(NEEDS_REVIEW)
+
+
+# ------------------------------------------------------------------ colour
+
+
+def test_with_colour_the_verdict_is_coloured():
+    view = _view(NEEDS_REVIEW, color=True)
+    assert "\x1b[1;33mVERDICT: NEEDS REVIEW\x1b[0m — 2 findings to acknowledge at sign-off" in view
+
+
+def test_an_excluded_verdict_is_red():
+    assert "\x1b[1;31mVERDICT: EXCLUDED\x1b[0m" in _view(EXCLUDED, color=True)
+
+
+def test_with_colour_patient_text_still_cannot_inject_an_escape():
+    view = _view(HOSTILE, color=True, width=WIDE)
+    assert "\x1b[31mred" not in view
+    assert "\\x1b[31mred" in view
+
+
+def test_colour_does_not_depend_on_the_terminal_type(monkeypatch):
+    monkeypatch.setenv("TERM", "dumb")
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert "\x1b[1;32mVERDICT: ELIGIBLE" in _view(ELIGIBLE, color=True)
