@@ -21,21 +21,28 @@ _MEMO: dict[tuple[str, int], frozenset[date]] = {}
 
 @lru_cache(maxsize=1)
 def holidays_version() -> str | None:
-    """The installed holidays version, read from its version file without importing the package."""
+    """The installed holidays version, read from its distribution folder without importing it."""
     from importlib.util import find_spec
 
     spec = find_spec("holidays")
     if spec is None or not spec.submodule_search_locations:
         return None
     for folder in spec.submodule_search_locations:
+        parent = Path(folder).parent
         try:
-            text = Path(folder, "version.py").read_text(encoding="utf-8")
+            names = os.listdir(parent)
         except OSError:
             continue
-        match = re.search(r"""__version__\s*=\s*["']([^"']+)["']""", text)
-        if match:
-            return match.group(1)
-    return None
+        for name in names:
+            match = re.fullmatch(r"holidays-([0-9][0-9A-Za-z.+-]*)\.dist-info", name)
+            if match:
+                return match.group(1)
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("holidays")
+    except PackageNotFoundError:
+        return None
 
 
 def _cache_dir() -> Path | None:

@@ -127,7 +127,7 @@ def test_rate_protocol_lowers_the_rate_when_the_total_exceeds_max_mg():
     plan = plan_for(load_patient(weight="110 kg", height="180 cm"), load_protocol(dose=dose))
     s = plan.sessions[0]
     # 0.35 x 110 = 38.5 mg/h -> 38 (half down); 38 x 4 h = 152 > 140 -> rate 35 mg/h, total 140 mg
-    assert (s.raw_rate_mg_per_h, s.rounded_mg, s.rate_mg_per_h, s.dose_mg) == (Fraction("38.5"), 38, 35, 140)
+    assert (s.raw_rate_mg_per_h, s.rounded_rate_mg_per_h, s.rate_mg_per_h, s.dose_mg) == (Fraction("38.5"), 38, 35, 140)
     assert s.capped_by == "dose.max_mg"
 
 

@@ -475,7 +475,7 @@ def test_pathological_input_is_scanned_quickly_and_still_gets_a_position():
 
 
 def test_deep_nesting_gives_the_deepest_position_reached_not_a_crash():
-    assert at("a = " + "[" * 100_000, "a", 0, 0) == (1, 7)
+    assert at("a = " + "[" * 100_000, "a", 0, 0, "dose") == (1, 7)
 
 
 # -- the caret block ------------------------------------------------------------------------

@@ -135,7 +135,7 @@ def test_session_one_of_an_induction_plan_matches_the_spec_example():
         "mg_per_kg": 0.5, "raw_dose_mg": 41.25, "dose_mg": 41, "duration_min": 40,
         "draw_ml": 4.1, "concentration_mg_per_ml": 0.41, "volume_ml": 100,
         "pump_ml_per_h": 150, "checks": [],
-        "rounded_mg": 41, "capped_by": None, "effective_mg_per_kg_actual": 0.497,
+        "rounded_mg": 41, "capped_by": None, "effective_mg_per_kg_actual": 0.497, "not_drafted_because": None,
     }
 
 
@@ -250,7 +250,7 @@ def test_a_rate_session_gives_the_hourly_rate_and_the_session_total():
 
 def test_a_rate_capped_by_the_hourly_cap_names_it():
     session = _loaded(RATE)["sessions"][1]
-    assert (session["rounded_mg"], session["rate_mg_per_h"], session["dose_mg"]) == (43, 40, 160)
+    assert (session["rounded_rate_mg_per_h"], session["rate_mg_per_h"], session["dose_mg"]) == (43, 40, 160)
     assert session["capped_by"] == "dose.max_mg_per_hour"
 
 

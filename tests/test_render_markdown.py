@@ -216,7 +216,7 @@ def test_rate_calculation_gives_the_hourly_rate_then_the_session_total():
 
 def test_a_plan_json_without_the_rounding_keys_still_shows_the_cap_that_lowered_the_rate():
     plan = plan_to_dict(RATE)
-    for key in ("raw_rate_mg_per_h", "rounded_mg", "effective_mg_per_kg_actual"):
+    for key in ("raw_rate_mg_per_h", "rounded_rate_mg_per_h", "effective_mg_per_kg_per_hour_actual"):
         del plan["sessions"][1][key]
     section = _section(render_plan_dict(plan), "Dose calculation")
     assert (

@@ -59,7 +59,10 @@ def test_normalise_folds_compatibility_characters():
     assert normalise("\ufb02uoxetine") == "fluoxetine"  # the fl ligature
 
 
-@pytest.mark.parametrize("dash", [c for c in map(chr, range(sys.maxunicode + 1)) if unicodedata.category(c) == "Pd"] + ["\u2212", "\u00ad"])
+DASHES = [c for c in map(chr, range(sys.maxunicode + 1)) if unicodedata.category(c) == "Pd"] + ["\u2212", "\u00ad"]
+
+
+@pytest.mark.parametrize("dash", DASHES)
 def test_every_unicode_dash_separates_words_like_a_hyphen(dash):
     assert normalise(f"co{dash}amoxiclav") == "co amoxiclav"
 
@@ -107,12 +110,17 @@ def test_a_name_wholly_in_cyrillic_does_not_mix_scripts():
     assert mixes_scripts("лоразепам") is False
 
 
-@pytest.mark.parametrize(("code", "expected"), [("f33.2 ", "F332"), ("I10", "I10"), ("F33.21", "F3321"), ("F332", "F332"), ("s06.0x0a", "S060X0A")])
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [("f33.2 ", "F332"), ("I10", "I10"), ("F33.21", "F3321"), ("F332", "F332"), ("s06.0x0a", "S060X0A")],
+)
 def test_icd10_codes_are_upper_cased_without_the_dot(code, expected):
     assert normalise_icd10(code) == expected
 
 
-@pytest.mark.parametrize("code", ["", "33.2", "F3", "F33.", "FF33", "F33.ABCDE", "F 33", "F\uff13\uff13", "schizophrenia"])
+@pytest.mark.parametrize(
+    "code", ["", "33.2", "F3", "F33.", "FF33", "F33.ABCDE", "F 33", "F\uff13\uff13", "schizophrenia"]
+)
 def test_text_that_is_not_an_icd10_code_is_refused(code):
     assert normalise_icd10(code) is None
 
@@ -122,7 +130,8 @@ def test_text_that_is_not_an_icd10_code_is_refused(code):
 
 def test_ativan_is_lorazepam_a_benzodiazepine(vocab):
     match = vocab.match_medication("Ativan")
-    assert match == DrugMatch("lorazepam", "Ativan", "", frozenset({"lorazepam", "benzodiazepine", "anxiolytic", "cns depressant"}))
+    terms = frozenset({"lorazepam", "benzodiazepine", "anxiolytic", "cns depressant"})
+    assert match == DrugMatch("lorazepam", "Ativan", "", terms)
 
 
 def test_spravato_is_esketamine_in_the_ketamine_class(vocab):
@@ -251,7 +260,8 @@ def test_treatment_resistant_depression_coded_f33_2_is_not_a_mismatch(vocab):
 
 
 def test_groups_contain_groups_transitively(vocab):
-    assert condition_terms(vocab, "postherpetic neuralgia") == {"postherpetic neuralgia", "neuropathic pain", "chronic pain"}
+    terms = condition_terms(vocab, "postherpetic neuralgia")
+    assert terms == {"postherpetic neuralgia", "neuropathic pain", "chronic pain"}
 
 
 def test_chronic_pain_contains_crps(vocab):
@@ -283,18 +293,30 @@ def test_an_allergy_to_augmentin_is_a_penicillin_allergy(vocab):
 
 
 def test_an_allergy_to_penicillins_names_the_class(vocab):
-    assert vocab.match_allergy("Penicillins") == AllergyMatch("penicillin", frozenset({"penicillin", "beta lactam antibiotic", "antibiotic"}))
+    terms = frozenset({"penicillin", "beta lactam antibiotic", "antibiotic"})
+    assert vocab.match_allergy("Penicillins") == AllergyMatch("penicillin", terms)
 
 
 def test_a_ketalar_allergy_is_to_ketamine_and_its_class(vocab):
-    assert vocab.match_allergy("Ketalar") == AllergyMatch("ketamine", frozenset({"ketamine", "ketamine class", "nmda antagonist"}))
+    terms = frozenset({"ketamine", "ketamine class", "nmda antagonist"})
+    assert vocab.match_allergy("Ketalar") == AllergyMatch("ketamine", terms)
 
 
 def test_a_walnut_allergy_is_a_tree_nut_allergy(vocab):
     assert vocab.match_allergy("walnut") == AllergyMatch("walnut", frozenset({"walnut", "tree nut"}))
 
 
-@pytest.mark.parametrize(("name", "canonical"), [("latex", "latex"), ("peanuts", "peanut"), ("soy", "soya"), ("contrast media", "iodinated contrast"), ("sulfa", "sulfonamide"), ("NSAIDs", "nsaid")])
+@pytest.mark.parametrize(
+    ("name", "canonical"),
+    [
+        ("latex", "latex"),
+        ("peanuts", "peanut"),
+        ("soy", "soya"),
+        ("contrast media", "iodinated contrast"),
+        ("sulfa", "sulfonamide"),
+        ("NSAIDs", "nsaid"),
+    ],
+)
 def test_common_allergy_entries_are_recognised(vocab, name, canonical):
     assert vocab.match_allergy(name).name == canonical
 
@@ -314,7 +336,14 @@ def test_a_group_alias_keys_to_the_group(vocab):
     assert (vocab.term_key("Psychosis"), vocab.canonical("psychosis")) == ("psychotic disorder", "psychotic disorder")
 
 
-@pytest.mark.parametrize(("alias", "key"), [("MAOI", "monoamine oxidase inhibitor"), ("selective serotonin reuptake inhibitor", "ssri"), ("PTSD", "post traumatic stress disorder")])
+@pytest.mark.parametrize(
+    ("alias", "key"),
+    [
+        ("MAOI", "monoamine oxidase inhibitor"),
+        ("selective serotonin reuptake inhibitor", "ssri"),
+        ("PTSD", "post traumatic stress disorder"),
+    ],
+)
 def test_class_and_group_aliases_key_to_their_entry(vocab, alias, key):
     assert vocab.term_key(alias) == key
 
@@ -337,7 +366,8 @@ def test_an_unknown_term_has_no_key(vocab):
     ],
 )
 def test_each_term_is_recognised_for_its_own_kind_only(vocab, term, condition, drug, allergy):
-    assert (vocab.is_condition_term(term), vocab.is_drug_term(term), vocab.is_allergy_term(term)) == (condition, drug, allergy)
+    kinds = (vocab.is_condition_term(term), vocab.is_drug_term(term), vocab.is_allergy_term(term))
+    assert kinds == (condition, drug, allergy)
 
 
 def test_drug_members_of_a_class_include_combination_products(vocab):
@@ -402,7 +432,8 @@ def test_extend_leaves_the_builtin_vocabulary_unchanged(vocab):
 
 def test_extend_adds_a_condition_to_an_existing_group(vocab):
     extended = vocab.extend({"psychotic disorder": ["brief psychotic episode"]}, {})
-    assert extended.match_condition("Brief psychotic episode").name_terms == {"brief psychotic episode", "psychotic disorder"}
+    terms = extended.match_condition("Brief psychotic episode").name_terms
+    assert terms == {"brief psychotic episode", "psychotic disorder"}
 
 
 def test_extend_adds_an_existing_drug_to_a_new_class(vocab):
@@ -413,7 +444,7 @@ def test_extend_adds_an_existing_drug_to_a_new_class(vocab):
 def test_extend_putting_a_group_inside_its_own_member_is_a_cycle(vocab):
     with pytest.raises(VocabularyError, match="cycle") as caught:
         vocab.extend({"neuropathic pain": ["chronic pain"]}, {})
-    assert caught.value.key in {"neuropathic pain", "chronic pain"}
+    assert caught.value.key == "neuropathic pain"  # the protocol's own key, for its line number
 
 
 def test_extend_with_a_drug_as_a_condition_group_is_refused(vocab):
@@ -433,15 +464,21 @@ def test_extend_with_a_bare_string_instead_of_a_list_is_refused(vocab):
 
 
 def test_extend_with_a_mixed_script_name_is_refused(vocab):
-    with pytest.raises(VocabularyError, match="scripts"):
+    with pytest.raises(VocabularyError, match="scripts") as caught:
         vocab.extend({}, {"benzodiazepine": [f"etiz{CYRILLIC_O}lam"]})
+    assert caught.value.key == "benzodiazepine"
 
 
 # ------------------------------------------------------------------------- the data file itself
 
 
 def test_every_class_group_and_allergen_has_a_source(data):
-    missing = [name for section in ("classes", "groups", "allergens") for name, t in data[section].items() if not str(t.get("source", "")).strip()]
+    missing = [
+        name
+        for section in ("classes", "groups", "allergens")
+        for name, t in data[section].items()
+        if not str(t.get("source", "")).strip()
+    ]
     assert missing == []
 
 
@@ -473,15 +510,28 @@ def test_no_name_maps_to_two_different_entries(data):
             for member in t.get("members", []):
                 if normalise(member) not in owners:
                     claim(member, "conditions" if section == "groups" else section, member)
-    clashes = {n: sorted(o) for n, o in owners.items() if len({(("conditions" if s == "groups" else s), normalise(e)) for s, e in o}) > 1}
+    # A group and a condition share the conditions' namespace; anything else is a second meaning.
+    clashes = {
+        n: sorted(o)
+        for n, o in owners.items()
+        if len({("conditions" if s == "groups" else s, normalise(e)) for s, e in o}) > 1
+    }
     assert clashes == {}
 
 
 def test_a_name_under_two_entries_is_refused_when_loading():
-    text = 'version = "t"\n[classes.a]\nsource = "s"\n[drugs]\nx = { classes = ["a"], brands_uk = ["Same"] }\ny = { classes = ["a"], brands_us = ["same"] }\n'
+    text = 'version = "t"\n[classes.a]\nsource = "s"\n[drugs]\n'
+    text += 'x = { classes = ["a"], brands_uk = ["Same"] }\ny = { classes = ["a"], brands_us = ["same"] }\n'
     with pytest.raises(VocabularyError, match="names two entries") as caught:
         Vocabulary.from_toml(text)
     assert caught.value.key == "same"
+
+
+def test_a_drug_and_a_condition_with_one_name_are_refused_when_loading():
+    text = 'version = "t"\n[classes.a]\nsource = "s"\n[drugs]\nlithium = { classes = ["a"] }\n'
+    text += '[groups.g]\nsource = "s"\nmembers = ["lithium"]\n[conditions]\nlithium = {}\n'
+    with pytest.raises(VocabularyError, match="names two entries"):
+        Vocabulary.from_toml(text)
 
 
 def test_a_group_cycle_in_the_data_is_refused_when_loading():
@@ -530,7 +580,8 @@ CONDITIONS_IN_GROUPS = [
     ("bipolar depression", "depressive disorder"), ("bipolar depression", "bipolar disorder"),
     ("bipolar affective disorder", "bipolar disorder"), ("PTSD", "post-traumatic stress disorder"),
     ("complex regional pain syndrome", "chronic pain"), ("crps", "chronic pain"), ("neuropathic pain", "chronic pain"),
-    ("fibromyalgia", "chronic pain"), ("chronic low back pain", "chronic pain"), ("schizophrenia", "psychotic disorder"),
+    ("fibromyalgia", "chronic pain"), ("chronic low back pain", "chronic pain"),
+    ("schizophrenia", "psychotic disorder"),
     ("alcohol use disorder", "substance use disorder"), ("opioid use disorder", "substance use disorder"),
     ("cannabis use disorder", "substance use disorder"), ("ketamine misuse", "substance use disorder"),
     ("stimulant use disorder", "substance use disorder"), ("essential hypertension", "hypertension"),
@@ -550,7 +601,8 @@ CONDITIONS_IN_GROUPS = [
     ("type 1 diabetes", "diabetes mellitus"), ("type 2 diabetes", "diabetes mellitus"), ("asthma", "asthma"),
     ("copd", "chronic obstructive pulmonary disease"), ("hypothyroidism", "hypothyroidism"), ("migraine", "migraine"),
     ("osteoarthritis", "osteoarthritis"), ("hypercholesterolaemia", "hyperlipidaemia"),
-    ("gord", "gastro-oesophageal reflux disease"), ("obesity", "obesity"), ("chronic kidney disease", "chronic kidney disease"),
+    ("gord", "gastro-oesophageal reflux disease"), ("obesity", "obesity"),
+    ("chronic kidney disease", "chronic kidney disease"),
     ("irritable bowel syndrome", "irritable bowel syndrome"),
 ]  # fmt: skip
 
@@ -564,14 +616,16 @@ DRUGS_IN_CLASSES = [
     ("ketamine", "ketamine class"), ("Ketalar", "ketamine class"), ("esketamine", "ketamine class"),
     ("Ketanest", "ketamine class"), ("arketamine", "ketamine class"), ("esketamine", "nmda antagonist"),
     ("lorazepam", "benzodiazepine"), ("diazepam", "cns depressant"),
-    ("zopiclone", "z-drug"), ("zolpidem", "z-drug"), ("zaleplon", "z-drug"), ("eszopiclone", "z-drug"), ("zopiclone", "cns depressant"),
+    ("zopiclone", "z-drug"), ("zolpidem", "z-drug"), ("zaleplon", "z-drug"), ("eszopiclone", "z-drug"),
+    ("zopiclone", "cns depressant"),
     ("phenelzine", "maoi"), ("tranylcypromine", "maoi"), ("isocarboxazid", "maoi"),
     ("moclobemide", "maoi"), ("selegiline", "maoi"), ("rasagiline", "maoi"),
     ("methylphenidate", "stimulant"), ("lisdexamfetamine", "stimulant"), ("dexamfetamine", "stimulant"),
     ("dextroamphetamine", "stimulant"), ("amfetamine", "stimulant"), ("amphetamine", "stimulant"),
     ("modafinil", "stimulant"), ("armodafinil", "stimulant"), ("methylphenidate", "sympathomimetic"),
     ("pseudoephedrine", "sympathomimetic"), ("ephedrine", "sympathomimetic"), ("phenylephrine", "sympathomimetic"),
-    ("morphine", "opioid"), ("oxycodone", "opioid"), ("codeine", "opioid"), ("tramadol", "opioid"), ("tapentadol", "opioid"),
+    ("morphine", "opioid"), ("oxycodone", "opioid"), ("codeine", "opioid"), ("tramadol", "opioid"),
+    ("tapentadol", "opioid"),
     ("fentanyl", "opioid"), ("buprenorphine", "opioid"), ("methadone", "opioid"), ("hydromorphone", "opioid"),
     ("dihydrocodeine", "opioid"), ("hydrocodone", "opioid"), ("morphine", "cns depressant"),
     ("naltrexone", "opioid antagonist"), ("nalmefene", "opioid antagonist"), ("naloxone", "opioid antagonist"),
@@ -633,10 +687,12 @@ ALLERGY_TERMS = [
     ("phenoxymethylpenicillin", "penicillin"), ("benzylpenicillin", "penicillin"), ("co-amoxiclav", "penicillin"),
     ("cephalosporins", "cephalosporin"), ("cefalexin", "cephalosporin"), ("cephalexin", "cephalosporin"),
     ("cefuroxime", "cephalosporin"), ("ceftriaxone", "cephalosporin"), ("sulphonamide", "sulfonamide"),
-    ("co-trimoxazole", "sulfonamide"), ("trimethoprim-sulfamethoxazole", "sulfonamide"), ("sulfasalazine", "sulfonamide"),
-    ("non-steroidal anti-inflammatory drug", "nsaid"), ("ibuprofen", "nsaid"), ("aspirin", "nsaid"), ("morphine", "opioid"),
+    ("co-trimoxazole", "sulfonamide"), ("trimethoprim-sulfamethoxazole", "sulfonamide"),
+    ("sulfasalazine", "sulfonamide"), ("non-steroidal anti-inflammatory drug", "nsaid"), ("ibuprofen", "nsaid"),
+    ("aspirin", "nsaid"), ("morphine", "opioid"),
     ("opioids", "opioid"), ("iodine contrast", "iodinated contrast"), ("egg", "egg"), ("shellfish", "shellfish"),
-    ("prawn", "shellfish"), ("tree nut", "tree nut"), ("bee venom", "bee venom"), ("adhesive plaster", "adhesive plaster"),
+    ("prawn", "shellfish"), ("tree nut", "tree nut"), ("bee venom", "bee venom"),
+    ("adhesive plaster", "adhesive plaster"),
 ]  # fmt: skip
 
 

@@ -187,7 +187,7 @@ def _is_missing(name: str, facts: Facts) -> bool:
 
 
 def _group_words(names) -> str:
-    return " or ".join(repr(n) if " " not in n else n for n in names)
+    return " or ".join(names)
 
 
 def _list_result(label: str, items, terms, facts: Facts, matched_terms, describe_match) -> Result:
@@ -245,9 +245,8 @@ def _medications(terms, facts: Facts) -> Result:
         return m.match.terms
 
     def words(m, shared):
-        return f"{m.describe()} is {m.match.drug}, in {_group_words(shared)}" if _group_words(shared) != repr(
-            m.match.drug
-        ) else f"{m.describe()} is {m.match.drug}"
+        classes = [t for t in shared if facts.key(t) != facts.key(m.match.drug)]
+        return f"{m.describe()} is {m.match.drug}" + (f", in {_group_words(classes)}" if classes else "")
 
     return _list_result("medications", facts.medications, terms, facts, found, words)
 

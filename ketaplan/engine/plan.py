@@ -123,6 +123,9 @@ def build_plan(patient: Patient, protocol: Protocol, inputs: Inputs) -> Plan:
             route=protocol.drug.route,
             approved_by=protocol.approved_by,
             sources=protocol.sources,
+            stock_mg_per_ml=protocol.drug.stock_mg_per_ml,
+            bag_ml=protocol.drug.bag_ml,
+            final_mg_per_ml=protocol.drug.final_mg_per_ml,
         ),
         dosing=dosing,
         sessions=sessions,
@@ -242,12 +245,32 @@ def _draft_sessions(patient, protocol, inputs, facts, weights, adjust_true, adju
             session_checks.append(CONFIRM_TOLERATED)
             escalations.append(f"session {number}: {_amount(dose.mode, amount)} after {_amount(dose.mode, previous_amount)}")
         previous_amount = amount
-        s = Session(number=number, phase=phase.name, date=day, amount=amount, duration_min=dose.duration_min, checks=tuple(session_checks))
+        s = Session(
+            number=number,
+            phase=phase.name,
+            date=day,
+            amount=amount,
+            duration_min=dose.duration_min,
+            checks=tuple(session_checks),
+            not_drafted_because="IDEAL-WEIGHT-SHORT-STATURE" if dosing_weight is None else None,
+        )
         if dosing_weight is not None:
             d = session_dose(amount, dosing_weight, factor, dose, cap_mg, cap_by)
             if d.dose_mg <= 0:
+                # A dose of 0 mg or less is never drafted: the clinician decides.
                 not_drafted.append(f"session {number}: the arithmetic gives {fmt_mg(d.dose_mg)}")
+                s = Session(
+                    number=number,
+                    phase=phase.name,
+                    date=day,
+                    amount=amount,
+                    duration_min=dose.duration_min,
+                    checks=tuple(session_checks),
+                    not_drafted_because="DOSE-NOT-DRAFTED",
+                )
             else:
+                rate = dose.mode != "mg_per_kg"
+
                 if d.capped_by:
                     capped.append(_capped_words(number, d, dose.mode))
                 c = container(protocol.drug, d.dose_mg, dose.duration_min)
@@ -258,12 +281,14 @@ def _draft_sessions(patient, protocol, inputs, facts, weights, adjust_true, adju
                     amount=amount,
                     duration_min=dose.duration_min,
                     raw_dose_mg=d.raw_dose_mg,
-                    rounded_mg=d.rounded_mg,
+                    rounded_mg=None if rate else d.rounded_mg,
                     dose_mg=d.dose_mg,
                     capped_by=d.capped_by,
                     raw_rate_mg_per_h=d.raw_rate_mg_per_h,
+                    rounded_rate_mg_per_h=d.rounded_mg if rate else None,
                     rate_mg_per_h=d.rate_mg_per_h,
-                    effective_mg_per_kg_actual=d.dose_mg / patient.weight_kg,
+                    effective_mg_per_kg_actual=None if rate else d.dose_mg / patient.weight_kg,
+                    effective_mg_per_kg_per_hour_actual=d.rate_mg_per_h / patient.weight_kg if rate else None,
                     draw_ml=c.draw_ml,
                     concentration_mg_per_ml=c.concentration_mg_per_ml,
                     volume_ml=c.volume_ml,

@@ -58,12 +58,15 @@ class Session:
     amount: Fraction  # mg/kg (or mg/kg/h for rate protocols) for this session
     duration_min: int
     raw_dose_mg: Fraction | None = None  # before rounding (rate protocols: raw rate x hours)
-    rounded_mg: Fraction | None = None  # after rounding, before caps (rate: the rate, mg/h)
-    dose_mg: Fraction | None = None  # the drafted dose; None where none is drafted
+    rounded_mg: Fraction | None = None  # mg/kg protocols: after rounding, before caps
+    dose_mg: Fraction | None = None  # the drafted dose (rate protocols: the session total)
     capped_by: str | None = None  # "dose.max_mg", "dose.max_mg_per_hour" or an adjust rule id
-    raw_rate_mg_per_h: Fraction | None = None
+    raw_rate_mg_per_h: Fraction | None = None  # rate protocols only, from here down to the rate
+    rounded_rate_mg_per_h: Fraction | None = None
     rate_mg_per_h: Fraction | None = None
-    effective_mg_per_kg_actual: Fraction | None = None
+    effective_mg_per_kg_actual: Fraction | None = None  # mg/kg protocols: dose / actual weight
+    effective_mg_per_kg_per_hour_actual: Fraction | None = None  # rate protocols: rate / actual weight
+    not_drafted_because: str | None = None  # the finding's id where no dose is drafted
     draw_ml: Fraction | None = None
     concentration_mg_per_ml: Fraction | None = None
     volume_ml: Fraction | None = None
@@ -99,6 +102,9 @@ class ProtocolRef:
     route: str | None
     approved_by: str | None
     sources: tuple[str, ...]
+    stock_mg_per_ml: Fraction | None = None
+    bag_ml: Fraction | None = None
+    final_mg_per_ml: Fraction | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,6 +92,7 @@ def _session(s: Session, rate: bool) -> dict[str, Any]:
     if rate:
         out["mg_per_kg_per_hour"] = _exact(s.amount)
         out["raw_rate_mg_per_h"] = _num(s.raw_rate_mg_per_h, 2)
+        out["rounded_rate_mg_per_h"] = _num(s.rounded_rate_mg_per_h, 2)
         out["rate_mg_per_h"] = _num(s.rate_mg_per_h, 2)
     out.update(
         {
@@ -104,13 +105,16 @@ def _session(s: Session, rate: bool) -> dict[str, Any]:
             "pump_ml_per_h": _num(s.pump_ml_per_h, 1),
             "checks": list(s.checks),
             # Added keys: how the dose was reached, so that a view of this JSON (the Markdown of a
-            # signed plan) can show every step. Rate protocols: rounded_mg is the rounded rate, mg/h,
-            # and effective_mg_per_kg_actual the rate per kg of actual weight, mg/kg/h.
-            "rounded_mg": _num(s.rounded_mg, 2),
+            # signed plan) can show every step.
             "capped_by": s.capped_by,
-            "effective_mg_per_kg_actual": _num(s.effective_mg_per_kg_actual, 4),
+            "not_drafted_because": s.not_drafted_because,
         }
     )
+    if rate:
+        out["effective_mg_per_kg_per_hour_actual"] = _num(s.effective_mg_per_kg_per_hour_actual, 4)
+    else:
+        out["rounded_mg"] = _num(s.rounded_mg, 2)
+        out["effective_mg_per_kg_actual"] = _num(s.effective_mg_per_kg_actual, 4)
     return out
 
 
@@ -161,6 +165,15 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             "version": plan.protocol.version,
             "sha256": plan.protocol.sha256,
             "title": plan.protocol.title,
+            "drug": {
+                "name": plan.protocol.drug,
+                "route": plan.protocol.route,
+                "stock_mg_per_ml": _exact(plan.protocol.stock_mg_per_ml),
+                "bag_ml": _exact(plan.protocol.bag_ml),
+                "final_concentration_mg_per_ml": _exact(plan.protocol.final_mg_per_ml),
+            },
+            "approved_by": plan.protocol.approved_by,
+            "sources": list(plan.protocol.sources),
         },
         "dosing": _dosing(plan.dosing),
         "sessions": [_session(s, rate) for s in plan.sessions],

@@ -297,8 +297,9 @@ def _calculation(session: dict, dosing: dict, rate: bool) -> str:
     if not rate:
         result = f"**{result}**"
     if capped_by:
-        if session.get("rounded_mg") is not None:
-            text += f"; rounded: {_shown(unit, session['rounded_mg'])}; lowered to {result}"
+        rounded = session.get("rounded_rate_mg_per_h") if rate else session.get("rounded_mg")
+        if rounded is not None:
+            text += f"; rounded: {_shown(unit, rounded)}; lowered to {result}"
         else:
             text += f"; after rounding, lowered to {result}"
         text += f" by the cap of {_cap_words(capped_by)}"
@@ -309,7 +310,7 @@ def _calculation(session: dict, dosing: dict, rate: bool) -> str:
             f"; {_shown(fmt_mg_per_h, session.get('rate_mg_per_h'))} for {_duration(session)} "
             f"= **{_shown(fmt_mg, session.get('dose_mg'))}** in the session"
         )
-    effective = session.get("effective_mg_per_kg_actual")
+    effective = session.get("effective_mg_per_kg_per_hour_actual" if rate else "effective_mg_per_kg_actual")
     if effective is not None:
         per_kg = fmt_mg_per_kg_per_h if rate else fmt_mg_per_kg
         text += f"; that is {_shown(per_kg, effective)} of actual body weight"
@@ -330,8 +331,9 @@ def _sessions_label(numbers: list[Any]) -> str:
 
 
 _CALCULATION_KEYS = (
-    "mg_per_kg", "mg_per_kg_per_hour", "raw_dose_mg", "rounded_mg", "raw_rate_mg_per_h",
-    "rate_mg_per_h", "dose_mg", "capped_by", "effective_mg_per_kg_actual", "duration_min",
+    "mg_per_kg", "mg_per_kg_per_hour", "raw_dose_mg", "rounded_mg", "raw_rate_mg_per_h", "rounded_rate_mg_per_h",
+    "rate_mg_per_h", "dose_mg", "capped_by", "effective_mg_per_kg_actual", "effective_mg_per_kg_per_hour_actual",
+    "duration_min",
 )
 
 
@@ -396,10 +398,11 @@ def _dose(plan: dict) -> list[str]:
 
 def _why_not_drafted(plan: dict, numbers: list[Any], sessions: list[dict]) -> str:
     which = "any session" if len(numbers) == len(sessions) else _sessions_label(numbers).lower()
+    because = {s.get("not_drafted_because") for s in sessions if s.get("dose_mg") is None} | {SHORT_STATURE}
     reasons = [
         f"{inert(f.get('message'))} ({inert(f.get('rule'))})"
         for f in _list(plan.get("findings"))
-        if isinstance(f, dict) and f.get("rule") == SHORT_STATURE
+        if isinstance(f, dict) and f.get("rule") in because
     ]
     why = " ".join(reasons) if reasons else "see the findings that need review."
     return f"**No dose is drafted for {which}.** Why: {why}"

@@ -215,18 +215,18 @@ def _steps_rate(s: Session, d: Dosing) -> str:
     text = _product(s, d, fmt_mg_per_kg_per_h)
     if s.raw_rate_mg_per_h is not None:
         text += f" = {fmt_mg_per_h(s.raw_rate_mg_per_h)}"
-    if s.rounded_mg is not None:
-        text += f" → rounded to {fmt_mg_per_h(s.rounded_mg)} ({_rounding(d, fmt_mg_per_h)})"
+    if s.rounded_rate_mg_per_h is not None:
+        text += f" → rounded to {fmt_mg_per_h(s.rounded_rate_mg_per_h)} ({_rounding(d, fmt_mg_per_h)})"
     hourly_cap = s.capped_by == HOURLY_CAP
     if hourly_cap and s.rate_mg_per_h is not None:
         text += f" → capped at {fmt_mg_per_h(s.rate_mg_per_h)} ({s.capped_by})"
     elif d.max_mg_per_hour is not None:
         text += f" → cap {fmt_mg_per_h(d.max_mg_per_hour)} not reached"
     duration = fmt_minutes(s.duration_min)
-    if s.capped_by and not hourly_cap and s.rounded_mg is not None and s.rate_mg_per_h is not None:
+    if s.capped_by and not hourly_cap and s.rounded_rate_mg_per_h is not None and s.rate_mg_per_h is not None:
         # The whole session would pass a per-session cap: the rate is lowered to stay within it.
         text += (
-            f" → {fmt_mg_per_h(s.rounded_mg)} × {duration} would pass the cap of {fmt_mg(d.cap_mg)}"
+            f" → {fmt_mg_per_h(s.rounded_rate_mg_per_h)} × {duration} would pass the cap of {fmt_mg(d.cap_mg)}"
             f" ({s.capped_by}): rate lowered to {fmt_mg_per_h(s.rate_mg_per_h)}"
         )
     if s.rate_mg_per_h is not None:
@@ -235,8 +235,8 @@ def _steps_rate(s: Session, d: Dosing) -> str:
         text += f" → {fmt_mg(s.dose_mg)} per session"
     if not s.capped_by or hourly_cap:
         text += f" → cap {fmt_mg(d.cap_mg)} not reached"
-    if s.effective_mg_per_kg_actual is not None and s.rate_mg_per_h is not None:
-        rate_per_kg = fmt_mg_per_kg_per_h(s.effective_mg_per_kg_actual)
+    if s.effective_mg_per_kg_per_hour_actual is not None and s.rate_mg_per_h is not None:
+        rate_per_kg = fmt_mg_per_kg_per_h(s.effective_mg_per_kg_per_hour_actual)
         text += f"; {fmt_mg_per_h(s.rate_mg_per_h)} is {rate_per_kg} of actual weight"
     return text
 

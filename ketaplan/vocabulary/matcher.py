@@ -28,6 +28,7 @@ _CATEGORY = re.compile(r"[A-Z][0-9]{2}")
 # Names in the data file: plain ASCII words joined by single spaces or - ' . / , +
 _PLAIN = re.compile(r"[a-z0-9]+(?:(?: |[-'./,+]+ ?)[a-z0-9]+)*")
 _BRAND = re.compile(r"[A-Za-z0-9]+(?:(?: |[-'./,+]+ ?)[A-Za-z0-9]+)*")
+_SPELLINGS = ("aliases", "brands_uk", "brands_us", "brands_other")
 _CONDITION_KINDS = frozenset({"condition", "group"})
 _DRUG_KINDS = frozenset({"drug", "class"})
 _ALLERGY_KINDS = frozenset({"allergen", "drug", "class"})
@@ -203,34 +204,13 @@ class Vocabulary:
             ("conditions", conditions, "group", "condition"),
             ("drugs", drugs, "class", "drug"),
         ):
-            member_kinds = {container_kind, leaf_kind}
             for container, members in table.items():
-                if isinstance(members, str) or not all(isinstance(m, str) for m in members):
-                    raise VocabularyError(container, f"[vocabulary.{section}] {container!r} must be a list of names")
-                key = names.get(normalise(container))
-                if key is None:
-                    key = _add_name(entries, names, container, _Entry(container_kind, container, source=f"added by the protocol's [vocabulary.{section}]"))
-                elif entries[key].kind != container_kind:
-                    raise VocabularyError(
-                        container,
-                        f"{container!r} is a {entries[key].kind} in the vocabulary ({entries[key].name!r}), "
-                        f"not a {_KIND_WORDS[container_kind]}: a [vocabulary.{section}] key must name a {_KIND_WORDS[container_kind]}",
-                    )
-                for member in members:
-                    found = names.get(normalise(member))
-                    if found is None:
-                        _add_name(entries, names, member, _Entry(leaf_kind, member, parents=(key,)))
-                        continue
-                    entry = entries[found]
-                    if entry.kind not in member_kinds:
-                        raise VocabularyError(
-                            container,
-                            f"{member!r} is a {entry.kind} in the vocabulary ({entry.name!r}), "
-                            f"so it cannot be added to the {_KIND_WORDS[container_kind]} {entries[key].name!r}",
-                        )
-                    if key not in entry.parents:
-                        entries[found] = entry.with_parent(key)
-        _check_cycles(entries)
+                try:
+                    _extend_one(entries, names, section, container, members, container_kind, leaf_kind)
+                    _check_cycles(entries)
+                except VocabularyError as exc:
+                    # Always blame the protocol's own key, so its loader can point at the line.
+                    raise VocabularyError(container, exc.message) from None
         return Vocabulary(self.version, entries, names)
 
     # ------------------------------------------------------------------------------ matching
@@ -478,13 +458,44 @@ def _covers(specs: tuple[tuple, ...], code: str) -> bool:
     return False
 
 
+def _extend_one(entries, names, section: str, container: str, members, container_kind: str, leaf_kind: str) -> None:
+    """Adds one [vocabulary.conditions] or [vocabulary.drugs] line to entries and names."""
+    what = _KIND_WORDS[container_kind]
+    if isinstance(members, str) or not all(isinstance(m, str) for m in members):
+        raise VocabularyError(container, f"[vocabulary.{section}] {container!r} must be a list of names")
+    key = names.get(normalise(container))
+    if key is None:
+        source = f"added by the protocol's [vocabulary.{section}]"
+        key = _add_name(entries, names, container, _Entry(container_kind, container, source=source))
+    elif entries[key].kind != container_kind:
+        raise VocabularyError(
+            container,
+            f"{container!r} is a {entries[key].kind} in the vocabulary ({entries[key].name!r}), not a {what}: "
+            f"a [vocabulary.{section}] key must name a {what}",
+        )
+    for member in members:
+        found = names.get(normalise(member))
+        if found is None:
+            _add_name(entries, names, member, _Entry(leaf_kind, member, parents=(key,)))
+            continue
+        entry = entries[found]
+        if entry.kind not in (container_kind, leaf_kind):
+            raise VocabularyError(
+                container,
+                f"{member!r} is a {entry.kind} in the vocabulary ({entry.name!r}), "
+                f"so it cannot be added to the {what} {entries[key].name!r}",
+            )
+        if key not in entry.parents:
+            entries[found] = entry.with_parent(key)
+
+
 def _add_name(entries: dict[str, _Entry], names: dict[str, str], name: str, entry: _Entry) -> str:
     """Adds a new entry from a protocol's [vocabulary] and returns its key."""
     key = normalise(name)
     if not key:
         raise VocabularyError(name, "an empty name cannot be added to the vocabulary")
     if mixes_scripts(name):
-        raise VocabularyError(name, f"{name!r} mixes letters from different scripts (a look-alike character?): retype it")
+        raise VocabularyError(name, f"{name!r} mixes letters from different scripts (a look-alike character?)")
     entries[key] = entry
     names[key] = key
     return key
@@ -545,7 +556,13 @@ class _Builder:
                 brands_other=self._names_list(name, t, "brands_other", _BRAND),
             )
         for name, t in sections["groups"].items():
-            self._declare(name, "group", aliases=self._names_list(name, t, "aliases"), icd10=self._codes(name, t), source=self._source(name, t))
+            self._declare(
+                name,
+                "group",
+                aliases=self._names_list(name, t, "aliases"),
+                icd10=self._codes(name, t),
+                source=self._source(name, t),
+            )
         for name, t in sections["conditions"].items():
             self._declare(name, "condition", aliases=self._names_list(name, t, "aliases"), icd10=self._codes(name, t))
         for name, t in sections["allergens"].items():
@@ -556,7 +573,10 @@ class _Builder:
         for name, t in sections["drugs"].items():
             self._link(name, t, "classes", {"class"})
             self._link(name, t, "contains", {"drug"})
-        for section, kind, member_kinds in (("groups", "group", {"group", "condition"}), ("allergens", "allergen", {"allergen"})):
+        for section, kind, member_kinds in (
+            ("groups", "group", {"group", "condition"}),
+            ("allergens", "allergen", {"allergen"}),
+        ):
             leaf = "condition" if kind == "group" else "allergen"
             for name, t in sections[section].items():
                 self._link(name, t, "within", {kind})
@@ -597,10 +617,13 @@ class _Builder:
     def _declare(self, name: str, kind: str, **fields) -> None:
         self._check_name(name, name, _PLAIN)
         key = normalise(name)
+        if key in self.names:
+            other = self.fields[self.names[key]]
+            raise VocabularyError(name, f"{name!r} names two entries: the {other['kind']} {other['name']!r} and the {kind} {name!r}")
         fields.update(kind=kind, name=name, parents=[])
         self.fields[key] = fields
         names = self.names
-        for alias in (name, *fields.get("aliases", ()), *fields.get("brands_uk", ()), *fields.get("brands_us", ()), *fields.get("brands_other", ())):
+        for alias in (name, *(n for f in _SPELLINGS for n in fields.get(f, ()))):
             alias_key = key if alias is name else normalise(alias)
             existing = names.setdefault(alias_key, key)
             if existing != key:
@@ -638,7 +661,9 @@ class _Builder:
         if not isinstance(name, str) or not pattern.fullmatch(name):
             kind = "ASCII letters and digits" if pattern is _BRAND else "lowercase ASCII letters and digits"
             raise VocabularyError(
-                owner, f"{name!r} must be {kind}, single spaces and - ' . / , + between words, starting and ending with a letter or digit"
+                owner,
+                f"{name!r} must be {kind}, with single spaces or - ' . / , + between words, "
+                "starting and ending with a letter or digit",
             )
 
     @staticmethod
