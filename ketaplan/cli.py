@@ -50,6 +50,15 @@ def use_color(output: Optional[str]) -> bool:
     return sys.stdout.isatty()
 
 
+def terminal_width(output: Optional[str]) -> Optional[int]:
+    """The terminal's width when printing to one; None (the renderer's default) for files and pipes."""
+    if output in (None, "-") and sys.stdout.isatty():
+        import shutil
+
+        return max(60, shutil.get_terminal_size().columns)
+    return None
+
+
 @app.command()
 def plan(
     patient: str = typer.Argument(..., help="The patient file (TOML), or - for standard input."),
@@ -76,7 +85,7 @@ def plan(
     else:
         from ketaplan.render import renderer_for
 
-        text = renderer_for(format.value, color=use_color(output)).render(result)
+        text = renderer_for(format.value, color=use_color(output), width=terminal_width(output)).render(result)
     from ketaplan.output import write_text
 
     write_text(text, output, force=force)

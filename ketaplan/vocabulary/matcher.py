@@ -6,6 +6,7 @@ import os
 import re
 import tomllib
 import unicodedata
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -179,6 +180,7 @@ class Vocabulary:
         self._children: dict[str, tuple[str, ...]] | None = None
         self._medicines: tuple[dict[str, str], int] | None = None
         self._coded: list[tuple[str, tuple[tuple, ...]]] | None = None
+        self._memo: dict[tuple, object] = {}  # a batch repeats the same names many times
 
     # ------------------------------------------------------------------------------- loading
 
@@ -221,26 +223,51 @@ class Vocabulary:
         The longest drug name (generic, synonym or brand) that starts the text and ends on a word
         boundary wins. None when no drug name starts it, when the text mixes scripts, or when the
         free text names a second drug ("lorazepam and diazepam"): one entry must mean one drug."""
-        if mixes_scripts(text):
-            return None
-        norm = normalise(text)
-        found = self._drug_at(norm, 0)
-        if found is None:
-            return None
-        end, key = found
-        allowed = {key} | self._ancestors(key)
-        for start in _word_starts(norm, end):
-            other = self._drug_at(norm, start)
-            if other is not None and other[1] not in allowed:
-                return None
-        matched, rest = _split(text, norm[:end])
-        return DrugMatch(self._entries[key].name, matched, rest, frozenset(allowed))
+        return self._memoised(self._match_medication, text)
 
     def match_condition(self, name: str, code: str | None = None) -> ConditionMatch:
         """What a condition's name (a condition or group, under any alias) and ICD-10 code match.
 
         A name that mixes scripts is not recognised; a code that is not an ICD-10 code is a
         ValueError (the patient file's reader rejects those first)."""
+        return self._memoised(self._match_condition, name, code)
+
+    def match_allergy(self, name: str) -> AllergyMatch | None:
+        """The allergen, drug (under any of its names) or drug class an allergy names."""
+        return self._memoised(self._match_allergy, name)
+
+    def _memoised(self, match, *args):
+        key = (match.__name__, *args)
+        try:
+            return self._memo[key]
+        except KeyError:
+            pass
+        result = match(*args)
+        if len(self._memo) >= 10_000:
+            self._memo.clear()
+        self._memo[key] = result
+        return result
+
+    def _match_medication(self, text: str) -> DrugMatch | None:
+        if mixes_scripts(text):
+            return None
+        norm = normalise(text)
+        word = [_is_word_char(ch) for ch in norm] if not norm.isascii() else [c.isalnum() or c == "_" for c in norm]
+        ends = [i for i in range(1, len(norm) + 1) if i == len(norm) or not word[i]]
+        found = self._drug_at(norm, 0, ends)
+        if found is None:
+            return None
+        end, key = found
+        allowed = {key} | self._ancestors(key)
+        for start in range(end, len(norm)):
+            if word[start] and not word[start - 1]:
+                other = self._drug_at(norm, start, ends)
+                if other is not None and other[1] not in allowed:
+                    return None
+        matched, rest = _split(text, norm[:end])
+        return DrugMatch(self._entries[key].name, matched, rest, frozenset(allowed))
+
+    def _match_condition(self, name: str, code: str | None) -> ConditionMatch:
         normalised_code = None
         if code is not None:
             normalised_code = normalise_icd10(code)
@@ -260,8 +287,7 @@ class Vocabulary:
             code_terms = concepts.union(*(self._ancestors(k) for k in concepts))
         return ConditionMatch(canonical, normalised_code, name_terms, code_terms, concepts)
 
-    def match_allergy(self, name: str) -> AllergyMatch | None:
-        """The allergen, drug (under any of its names) or drug class an allergy names."""
+    def _match_allergy(self, name: str) -> AllergyMatch | None:
         key = self._key(name, _ALLERGY_KINDS)
         if key is None:
             return None
@@ -379,20 +405,21 @@ class Vocabulary:
                     todo.append(child)
         return found
 
-    def _drug_at(self, norm: str, start: int) -> tuple[int, str] | None:
-        """The end and key of the longest drug name in norm that starts at start and ends on a word boundary."""
+    def _drug_at(self, norm: str, start: int, ends: list[int]) -> tuple[int, str] | None:
+        """The end and key of the longest drug name that starts at start and ends at a word boundary (in ends)."""
         if self._medicines is None:
             names = {n: k for n, k in self._names.items() if self._entries[k].kind == "drug"}
             self._medicines = (names, max(map(len, names), default=0))
         names, longest = self._medicines
-        stop = min(len(norm), start + longest)
-        for end in range(stop, start, -1):
-            if end < len(norm) and _is_word_char(norm[end]):
-                continue
+        found = None
+        for i in range(bisect_right(ends, start), len(ends)):
+            end = ends[i]
+            if end > start + longest:
+                break
             key = names.get(norm[start:end])
             if key is not None:
-                return end, key
-        return None
+                found = (end, key)
+        return found
 
     def _coded_entries(self) -> list[tuple[str, tuple[tuple, ...]]]:
         if self._coded is None:
@@ -414,14 +441,14 @@ def _is_word_char(ch: str) -> bool:
     return ch == "_" or unicodedata.category(ch)[0] in "LNM"
 
 
-def _word_starts(norm: str, start: int):
-    for i in range(start, len(norm)):
-        if _is_word_char(norm[i]) and (i == 0 or not _is_word_char(norm[i - 1])):
-            yield i
-
-
 def _split(text: str, name: str) -> tuple[str, str]:
     """The drug name as the input wrote it, and the rest: the shortest prefix that normalises to name."""
+    if text.isascii():  # the name ends where a word ends in the input too
+        for end in range(1, len(text) + 1):
+            if end < len(text) and (text[end].isalnum() or text[end] == "_"):
+                continue
+            if normalise(text[:end]) == name:
+                return text[:end].strip(), text[end:].strip()
     for end in range(1, len(text) + 1):
         head = normalise(text[:end])
         if head == name:
@@ -619,7 +646,9 @@ class _Builder:
         key = normalise(name)
         if key in self.names:
             other = self.fields[self.names[key]]
-            raise VocabularyError(name, f"{name!r} names two entries: the {other['kind']} {other['name']!r} and the {kind} {name!r}")
+            raise VocabularyError(
+                name, f"{name!r} names two entries: the {other['kind']} {other['name']!r} and the {kind} {name!r}"
+            )
         fields.update(kind=kind, name=name, parents=[])
         self.fields[key] = fields
         names = self.names
