@@ -179,7 +179,7 @@ class Vocabulary:
         self._up: dict[str, frozenset[str]] = {}
         self._children: dict[str, tuple[str, ...]] | None = None
         self._medicines: tuple[dict[str, str], int] | None = None
-        self._coded: list[tuple[str, tuple[tuple, ...]]] | None = None
+        self._coded: dict[str, list[tuple[str, tuple[tuple, ...]]]] | None = None
         self._memo: dict[tuple, object] = {}  # a batch repeats the same names many times
 
     # ------------------------------------------------------------------------------- loading
@@ -252,7 +252,11 @@ class Vocabulary:
         if mixes_scripts(text):
             return None
         norm = normalise(text)
-        word = [_is_word_char(ch) for ch in norm] if not norm.isascii() else [c.isalnum() or c == "_" for c in norm]
+        if norm.isascii():
+            word = [c.isalnum() or c == "_" for c in norm]
+        else:
+            word = [_is_word_char(c) for c in norm]
+        # A name may only end where a word ends: "sertralinexyz" is not sertraline.
         ends = [i for i in range(1, len(norm) + 1) if i == len(norm) or not word[i]]
         found = self._drug_at(norm, 0, ends)
         if found is None:
@@ -283,7 +287,8 @@ class Vocabulary:
         concepts: frozenset[str] = frozenset()
         code_terms: frozenset[str] = frozenset()
         if normalised_code is not None:
-            concepts = frozenset(k for k, specs in self._coded_entries() if _covers(specs, normalised_code))
+            coded = self._coded_entries().get(normalised_code[0], ())
+            concepts = frozenset(k for k, specs in coded if _covers(specs, normalised_code))
             code_terms = concepts.union(*(self._ancestors(k) for k in concepts))
         return ConditionMatch(canonical, normalised_code, name_terms, code_terms, concepts)
 
@@ -421,9 +426,17 @@ class Vocabulary:
                 found = (end, key)
         return found
 
-    def _coded_entries(self) -> list[tuple[str, tuple[tuple, ...]]]:
+    def _coded_entries(self) -> dict[str, list[tuple[str, tuple[tuple, ...]]]]:
+        """The entries with ICD-10 codes, by the code's chapter letter."""
         if self._coded is None:
-            self._coded = [(k, tuple(_parse_code(k, c) for c in e.icd10)) for k, e in self._entries.items() if e.icd10]
+            self._coded = {}
+            for key, entry in self._entries.items():
+                for spec in (_parse_code(key, c) for c in entry.icd10):
+                    letter = spec[1][0]
+                    rows = self._coded.setdefault(letter, [])
+                    if not rows or rows[-1][0] != key:
+                        rows.append((key, ()))
+                    rows[-1] = (key, rows[-1][1] + (spec,))
         return self._coded
 
 
