@@ -1,15 +1,12 @@
 """Public holidays from the `holidays` package, cached on disk so that drafting a plan starts fast.
 
 The `holidays` package takes about 0.2 s to import, as long as the rest of ketaplan's start-up.
-Its answers are cached per holidays version, region and year under the user's cache folder
-(``KETAPLAN_CACHE_DIR``, else ``$XDG_CACHE_HOME/ketaplan``, else ``~/.cache/ketaplan``; set
-``KETAPLAN_CACHE_DIR=`` empty to switch the cache off). A cache that cannot be read or written
-is ignored: the dates are then computed again, never guessed.
+Its answers are cached per holidays version, region and year (ketaplan.cache). A cache that
+cannot be read is ignored: the dates are then computed again, never guessed.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from datetime import date
@@ -45,43 +42,19 @@ def holidays_version() -> str | None:
         return None
 
 
-def _cache_dir() -> Path | None:
-    configured = os.environ.get("KETAPLAN_CACHE_DIR")
-    if configured is not None:
-        return Path(configured) if configured else None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base, "ketaplan")
-
-
-def _cache_file(name: str) -> Path | None:
-    folder = _cache_dir()
-    version = holidays_version()
-    if folder is None or version is None:
-        return None
-    return folder / f"holidays-{version}-{name}.json"
-
-
 def _read_cache(name: str):
-    path = _cache_file(name)
-    if path is None:
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    from ketaplan.cache import read_json
+
+    version = holidays_version()
+    return None if version is None else read_json(f"holidays-{version}-{name}.json")
 
 
 def _write_cache(name: str, value) -> None:
-    path = _cache_file(name)
-    if path is None:
-        return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        temp.write_text(json.dumps(value, sort_keys=True), encoding="utf-8")
-        os.replace(temp, path)
-    except OSError:
-        pass
+    from ketaplan.cache import write_json
+
+    version = holidays_version()
+    if version is not None:
+        write_json(f"holidays-{version}-{name}.json", value)
 
 
 def _split(region: str) -> tuple[str, str | None]:

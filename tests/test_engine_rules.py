@@ -263,3 +263,13 @@ def test_start_in_past_is_a_note():
 
     plan = plan_for(start=date(2026, 11, 2))
     assert finding(plan, "START-IN-PAST").effect == "note"
+
+
+def test_allergy_to_esketamine_excludes_a_ketamine_protocol_but_memantine_does_not():
+    spravato = plan_for(load_patient(rest='allergies = ["Spravato"]\nconditions = ["depression"]\nmedications = []'))
+    assert spravato.verdict == "excluded"
+    assert finding(spravato, "ALLERGY-TO-PROTOCOL-DRUG").evidence == (
+        "allergy 'Spravato' is esketamine, in ketamine class with ketamine",
+    )
+    memantine = plan_for(load_patient(rest='allergies = ["memantine"]\nconditions = ["depression"]\nmedications = []'))
+    assert finding(memantine, "ALLERGY-TO-PROTOCOL-DRUG") is None

@@ -49,16 +49,21 @@ def _allergy_to_drug(draft, facts: Facts, protocol) -> None:
     if facts.allergies is None:
         draft.add("ALLERGY-TO-PROTOCOL-DRUG", "review", message, ["could not be checked: allergies are not recorded"], unknown=True)
         return
-    hits = [
-        a for a in facts.allergies if a.match is not None and not a.mixed_script and vocab.term_key(a.match.name) in drug_terms
-    ]
+    # The drug's own classes (ketamine class), not their ancestors: an allergy to esketamine
+    # excludes ketamine, an allergy to memantine (another NMDA antagonist) does not.
+    described = vocab.describe(protocol.drug.name) or {}
+    own_classes = {vocab.term_key(c) for c in described.get("classes", ())}
+    hits = []
+    for a in facts.allergies:
+        if a.match is None or a.mixed_script:
+            continue
+        if vocab.term_key(a.match.name) in drug_terms:
+            hits.append(f"{a.describe()} is {a.match.name}, which covers {protocol.drug.name}")
+        elif own_classes & a.match.terms:
+            shared = ", ".join(sorted(own_classes & a.match.terms))
+            hits.append(f"{a.describe()} is {a.match.name}, in {shared} with {protocol.drug.name}")
     if hits:
-        draft.add(
-            "ALLERGY-TO-PROTOCOL-DRUG",
-            "exclude",
-            message,
-            [f"{a.describe()} is {a.match.name}, which covers {protocol.drug.name}" for a in hits],
-        )
+        draft.add("ALLERGY-TO-PROTOCOL-DRUG", "exclude", message, hits)
         return
     unknown = [a for a in facts.allergies if a.match is None or a.mixed_script]
     if unknown:

@@ -431,12 +431,12 @@ class Vocabulary:
         if self._coded is None:
             self._coded = {}
             for key, entry in self._entries.items():
-                for spec in (_parse_code(key, c) for c in entry.icd10):
-                    letter = spec[1][0]
-                    rows = self._coded.setdefault(letter, [])
-                    if not rows or rows[-1][0] != key:
-                        rows.append((key, ()))
-                    rows[-1] = (key, rows[-1][1] + (spec,))
+                by_letter: dict[str, list[tuple]] = {}
+                for code in entry.icd10:
+                    spec = _parse_code(key, code)
+                    by_letter.setdefault(spec[1][0], []).append(spec)
+                for letter, specs in by_letter.items():
+                    self._coded.setdefault(letter, []).append((key, tuple(specs)))
         return self._coded
 
 
@@ -445,8 +445,19 @@ _KIND_WORDS = {"group": "condition group", "class": "drug class"}
 
 @cache
 def _builtin() -> Vocabulary:
+    # Parsing the 100 KB TOML file is most of a plan's start-up: the parsed document is cached
+    # as JSON under the file's SHA-256, and built and checked in full either way.
+    import hashlib
+
+    from ketaplan.cache import read_json, write_json
+
     with open(_DATA_FILE, "rb") as f:
-        data = tomllib.load(f, parse_float=_reject_number)
+        raw = f.read()
+    name = f"vocabulary-{hashlib.sha256(raw).hexdigest()[:32]}.json"
+    data = read_json(name)
+    if not isinstance(data, dict):
+        data = tomllib.loads(raw.decode("utf-8"), parse_float=_reject_number)
+        write_json(name, data)
     return _Builder(data).build()
 
 
