@@ -27,6 +27,7 @@ def draft(loaded_patient: LoadedPatient, loaded_protocol: LoadedProtocol, start:
     inputs = Inputs(
         start=start,
         now=now or datetime.now(timezone.utc).replace(microsecond=0),
+        today=None if now else date.today(),
         patient_sha256=loaded_patient.sha256,
         protocol_sha256=loaded_protocol.sha256,
         holidays=provider,

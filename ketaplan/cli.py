@@ -10,7 +10,7 @@ from typing import List, Optional
 
 import typer
 
-from ketaplan.errors import ExitStatus, KetaplanError, UsageError
+from ketaplan.errors import ExitStatus, KetaplanError, UsageError, printable
 
 app = typer.Typer(
     name="ketaplan",
@@ -144,7 +144,7 @@ def protocol_check(
 
     Example:
 
-        ketaplan protocol check examples/protocols/trd-iv-induction.toml --strict
+        ketaplan protocol check examples/protocols/trd-iv-induction.toml
     """
     from ketaplan.authoring.lint import run_protocol_check
 
@@ -241,17 +241,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("KETAPLAN_DEBUG") == "1"
     args = [a for a in args if a != "--debug"]
-    # A message may quote a line of a hostile file: control characters (ESC, CSI, BEL, CR) and
-    # bidirectional overrides are shown as visible escapes, never sent to the terminal.
-    unsafe = [*range(0x20), *range(0x7F, 0xA0), 0x061C, 0x200E, 0x200F, 0x2028, 0x2029]
-    unsafe += [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]
-    visible = {c: (f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}") for c in unsafe if c not in (0x09, 0x0A)}
     try:
         code = app(args=args, prog_name="ketaplan", standalone_mode=False)
     except KetaplanError as exc:
         if debug:
             raise
-        print(exc.render().translate(visible), file=sys.stderr)
+        print(printable(exc.render()), file=sys.stderr)
         sys.exit(int(exc.exit_status))
     except KeyboardInterrupt:
         print("interrupted; no output file was written", file=sys.stderr)
@@ -275,7 +270,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         if debug:
             raise
         print(
-            f"internal error: {type(exc).__name__}: {str(exc).translate(visible)}\n"
+            f"internal error: {type(exc).__name__}: {printable(str(exc))}\n"
             "Nothing was written. This is a defect in ketaplan: please report it with the command you ran "
             "(run it again with --debug to see the traceback).",
             file=sys.stderr,

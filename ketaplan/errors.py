@@ -5,6 +5,18 @@ from __future__ import annotations
 from enum import IntEnum
 
 
+# Control characters (ESC, CSI, BEL, CR) and bidirectional overrides, shown as visible escapes:
+# a message may quote a line of a hostile file, which must never drive the terminal.
+_UNSAFE = [*range(0x20), *range(0x7F, 0xA0), 0x061C, 0x200E, 0x200F, 0x2028, 0x2029]
+_UNSAFE += [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+_VISIBLE = {c: (f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}") for c in _UNSAFE if c not in (0x09, 0x0A)}
+
+
+def printable(text: str) -> str:
+    """Text from an input file made safe to print: tabs and line ends kept, other controls escaped."""
+    return text.translate(_VISIBLE)
+
+
 class ExitStatus(IntEnum):
     """Every exit code ketaplan uses (spec/cli.md)."""
 

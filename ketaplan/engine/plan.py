@@ -28,7 +28,8 @@ class Inputs:
     """Provenance of one drafting: what the plan was computed from."""
 
     start: date
-    now: datetime  # UTC
+    now: datetime  # UTC: the plan's time stamp
+    today: date | None = None  # the clinic's local date (START-IN-PAST); default: now's date
     patient_sha256: str = ""
     protocol_sha256: str = ""
     holidays: HolidayProvider | None = None
@@ -88,8 +89,9 @@ def build_plan(patient: Patient, protocol: Protocol, inputs: Inputs) -> Plan:
     if not excluded:
         dosing, sessions = _draft_sessions(patient, protocol, inputs, facts, weights, adjust_true, adjust_unknown, draft)
         F.schedule_findings(draft, facts, protocol, sessions, inputs)
-    if inputs.start < inputs.now.date():
-        draft.add("START-IN-PAST", "note", "The start date is before today.", [f"start {inputs.start.isoformat()}, today {inputs.now.date().isoformat()}"])
+    today = inputs.today or inputs.now.date()
+    if inputs.start < today:
+        draft.add("START-IN-PAST", "note", "The start date is before today.", [f"start {inputs.start.isoformat()}, today {today.isoformat()}"])
 
     builtin = tuple(draft.builtin[i] for i in F.ORDER if i in draft.builtin)
     findings = tuple(draft.rule_findings) + builtin
@@ -155,7 +157,7 @@ def _hold(rule: Rule, result: Result, facts: Facts, unknown: bool) -> Hold:
     terms = _medication_terms(rule.when)
     keys = {facts.key(t) for t in terms}
     for m in facts.medications or ():
-        if m.match is not None and not m.mixed_script and keys & m.match.terms and m.match.drug not in names:
+        if m.match is not None and not m.suspect and keys & m.match.terms and m.match.drug not in names:
             names.append(m.match.drug)
     because = tuple(e.text for e in result.evidence if e.unknown)
     return Hold(rule.id, tuple(names), rule.hold, unknown, because)

@@ -410,6 +410,29 @@ def caret_block(pos: Position, width: int = 1) -> str:
     return f"{number:>{gutter}} | {text}\n{'':>{gutter}} | {''.join(pad)}{carets}"
 
 
+# Patterns as text: `re` compiles and caches them on the first error, not at import.
+_HEADER_SPAN = r"\[\[[^\]\n]*\]\]|\[[^\]\n]*\]"
+_KEY_SPAN = r'"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|[A-Za-z0-9_-]+'
+_VALUE_SPAN = r'"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|[A-Za-z0-9_:.+\-]+'
+
+
+def span_width(line: str, column: int, *, value: bool = False) -> int:
+    """How many characters the header, key (or, with `value`, the list item) at `column` takes.
+
+    The caret line then underlines exactly what the error is about: `"schizofrenia"` in a
+    list, `dose` in `[dose]` when a required key is missing, `[[rule]]` for a whole rule.
+    """
+    try:
+        start = max(column - 1, 0)
+        if line.startswith("[", start) and not line[:start].strip():  # a [table] or [[table]] header
+            m = re.compile(_HEADER_SPAN).match(line, start)
+        else:
+            m = re.compile(_VALUE_SPAN if value else _KEY_SPAN).match(line, start)
+        return max(len(m.group()), 1) if m else 1
+    except Exception:  # only ever used to point at an error
+        return 1
+
+
 def find_key_column(line: str, key: str) -> int | None:
     """The 1-based column where `key` is written as a key on one line (`key =`, a dotted part, a header)."""
     try:

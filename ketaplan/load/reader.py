@@ -46,14 +46,15 @@ class Source:
         if self.row is not None:
             line = self.row
         elif self.text is not None:
-            from ketaplan.load.positions import caret_block, locate  # only on the error path
+            from ketaplan.load.positions import caret_block, locate, span_width  # only on the error path
 
             pos = locate(self.text, full)
             if pos is not None:
                 line, column = pos.line, pos.column
-                last = full[-1] if full else ""
-                width = len(str(last)) if isinstance(last, str) else 1
-                excerpt = caret_block(pos, width)
+                # Underline what is written there: the key, the list item, or (for a missing key)
+                # the header of the table that should hold it.
+                item = bool(full) and isinstance(full[-1], int)
+                excerpt = caret_block(pos, span_width(pos.text, pos.column, value=item))
         return self.error_type(
             message, file=self.name, field=field_name(full) or None, line=line, column=column, excerpt=excerpt
         )
@@ -78,10 +79,73 @@ def decode(data: bytes, name: str, error_type: type[InputError]) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise error_type(f"the file is not UTF-8 text (byte {exc.start + 1})", file=name, line=line) from None
+        lines = data.decode("utf-8", "replace").split("\n")
+        raise error_type(
+            f"the file is not UTF-8 text (byte {exc.start + 1})", file=name, line=line, field=field_at(lines, line)
+        ) from None
     if "\x00" in text:
-        raise error_type("the file contains a NUL character: it is not a text file", file=name)
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise error_type(
+            "the file contains a NUL character: it is not a text file",
+            file=name,
+            line=line,
+            field=field_at(text.split("\n"), line),
+        )
     return text
+
+
+# A key (bare, quoted or dotted) or a [table] header at the start of a line.
+_KEY_PART = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\\n]|\\.)*"|'[^'\n]*')"""
+_LINE_KEY = re.compile(
+    rf"[ \t]*(?:\[\[?[ \t]*(?P<header>{_KEY_PART}(?:[ \t]*\.[ \t]*{_KEY_PART})*)[ \t]*\]"
+    rf"|(?P<key>{_KEY_PART}(?:[ \t]*\.[ \t]*{_KEY_PART})*)[ \t]*=)"
+)
+
+
+def field_at(lines: list[str], line: int) -> str | None:
+    """The key written on `line` (1-based) of a file that could not be parsed, so that even a
+    syntax error names its field; for a continuation line of a list or table written over
+    several lines, the key above it. None when no key can be seen."""
+    number = line
+    while 0 < number <= len(lines):
+        text = lines[number - 1]
+        match = _LINE_KEY.match(text)
+        if match:
+            return re.sub(r"[ \t]*\.[ \t]*", ".", match["header"] or match["key"])
+        if number == line and text[:1] not in (" ", "\t", '"', "'", "[", "{", "]", "}", ","):
+            return None  # the line starts like a statement but is none: no key to name
+        number -= 1
+    return None
+
+
+def _deepest_line(text: str) -> int:
+    """The line where brackets nest deepest (strings and comments skipped): where a file too
+    deeply nested to parse goes wrong."""
+    depth = deepest = 0
+    line = where = 1
+    quote = None
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\n":
+            line += 1
+        if quote is not None:
+            if c == "\\" and quote == '"':
+                i += 1
+            elif c == quote:
+                quote = None
+        elif c in "\"'":
+            quote = c
+        elif c == "#":
+            i = text.find("\n", i) - 1 if "\n" in text[i:] else n
+        elif c in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest, where = depth, line
+        elif c in "]}":
+            depth -= 1
+        i += 1
+    return where
 
 
 _TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
@@ -97,21 +161,35 @@ def parse_toml(text: str, name: str, error_type: type[InputError]) -> dict:
         message = str(exc)
         line = column = None
         match = _TOML_POS.search(message)
+        # Lines as TOML counts them: only "\n" ends a line (not U+2028, form feed, ...).
+        lines = text.split("\n")
         if match:
             line, column = int(match.group(1)), int(match.group(2))
             message = message[: match.start()].strip()
+        elif message.endswith("(at end of document)"):
+            # The mistake is in the last statement: point at the end of the last written line.
+            message = message[: -len("(at end of document)")].strip()
+            line = len(text.rstrip("\r\n").split("\n"))
+            column = len(lines[line - 1].rstrip("\r")) + 1
         excerpt = None
         if line is not None:
             from ketaplan.load.positions import Position, caret_block
 
-            lines = text.splitlines()
             if 0 < line <= len(lines):
-                excerpt = caret_block(Position(line, column or 1, lines[line - 1]))
+                excerpt = caret_block(Position(line, column or 1, lines[line - 1].rstrip("\r")))
         raise error_type(
-            f"not valid TOML: {message[:1].lower()}{message[1:]}", file=name, line=line, column=column, excerpt=excerpt
+            f"not valid TOML: {message[:1].lower()}{message[1:]}",
+            file=name,
+            field=None if line is None else field_at(lines, line),
+            line=line,
+            column=column,
+            excerpt=excerpt,
         ) from None
     except RecursionError:
-        raise error_type("not valid TOML: nested too deeply", file=name) from None
+        line = _deepest_line(text)
+        raise error_type(
+            "not valid TOML: nested too deeply", file=name, field=field_at(text.split("\n"), line), line=line
+        ) from None
 
 
 def suggest(key: str, allowed: Iterable[str]) -> str:

@@ -87,7 +87,7 @@ class Schedule:
 class TestCase:
     name: str
     start: date
-    patient: dict  # the raw patient table, loaded by the patient loader when the test runs
+    patient: Any  # the case's patient, validated when the protocol loads (a Patient)
     expect: dict
     index: int  # position among [[test]] tables, for error messages
 

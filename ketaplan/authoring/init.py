@@ -1,0 +1,59 @@
+"""`ketaplan init [DIR]`: write a starter protocol and patient to adapt; never overwrite a file."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ketaplan.errors import OutputExistsError, UsageError
+
+STARTER_FILES = ("protocol.toml", "patient.toml")
+
+
+def starter_text(name: str) -> str:
+    """The text of one starter file, read from the installed package."""
+    from importlib.resources import files
+
+    return files("ketaplan").joinpath("starter", name).read_text(encoding="utf-8")
+
+
+def run_init(folder: str) -> int:
+    """Write both starter files into `folder` (created if missing), or neither: an existing file is an error."""
+    from ketaplan.output import write_text
+
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise UsageError(f"{folder}: is a file, not a folder; nothing was written")
+    targets = [os.path.join(folder, name) for name in STARTER_FILES]
+    for path in targets:
+        if os.path.lexists(path):
+            raise OutputExistsError(
+                f"{path}: exists already; nothing was written (init never overwrites: move it away or choose "
+                "another folder)"
+            )
+    texts = [starter_text(name) for name in STARTER_FILES]
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{folder}: cannot create the folder: {exc.strerror}") from None
+    written: list[str] = []
+    try:
+        for path, text in zip(targets, texts):
+            write_text(text, path)
+            written.append(path)
+    except BaseException:
+        # Both or neither: a half-written starter would be mistaken for a whole one.
+        for path in written:
+            os.unlink(path)
+        raise
+    protocol, patient = targets
+    print(
+        f"wrote {protocol} and {patient}\n"
+        "The protocol is a template to adapt and have approved by your medical lead, not clinical advice.\n"
+        "Next:\n"
+        f"  ketaplan protocol check {protocol}\n"
+        f"  ketaplan protocol test {protocol}\n"
+        f"  ketaplan plan {patient} --protocol {protocol} --start 2026-12-01\n"
+        "A walk-through of the format: docs/protocol-authoring.md",
+        file=sys.stderr,
+    )
+    return 0

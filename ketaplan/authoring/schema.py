@@ -1,0 +1,474 @@
+"""`ketaplan protocol schema`: the JSON Schema of the protocol format, built from the loader's own key lists."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+
+# The schema uses only keywords that mean the same in draft 7 and in 2020-12: editors such as
+# Even Better TOML (Taplo) validate with draft 7 whatever `$schema` says. TOML dates reach a
+# JSON Schema validator as ISO strings, hence {"type": "string", "format": "date"}.
+
+
+def schema() -> dict[str, Any]:
+    """The schema as a dict. Every table's properties are exactly the loader's key tuple."""
+    from ketaplan.load import patient as P
+    from ketaplan.load import protocol as L
+    from ketaplan.model.patient import SCORE_RANGES
+    from ketaplan.model.protocol import EFFECTS, STAGES, WEEKDAYS, WEIGHT_BASES
+
+    text = _text
+    date = {"type": "string", "format": "date", "description": "A date with no quotes, e.g. 2026-12-01."}
+    texts = {"type": "array", "items": {"type": "string", "minLength": 1}}
+    weekdays = {"type": "array", "minItems": 1, "items": {"enum": list(WEEKDAYS)}}
+    rule_id = {"type": "string", "pattern": f"^{L.RULE_ID}$"}
+
+    def number(description: str, *, gt=None, le=None, ge=None) -> dict:
+        out: dict[str, Any] = {"type": "number", "description": description}
+        if gt is not None:
+            out["exclusiveMinimum"] = gt
+        if ge is not None:
+            out["minimum"] = ge
+        if le is not None:
+            out["maximum"] = le
+        return out
+
+    def integer(description: str, lo=None, hi=None) -> dict:
+        out: dict[str, Any] = {"type": "integer", "description": description}
+        if lo is not None:
+            out["minimum"] = lo
+        if hi is not None:
+            out["maximum"] = hi
+        return out
+
+    def per_session(description: str, upper: int) -> dict:
+        one = {"type": "number", "exclusiveMinimum": 0, "maximum": upper}
+        return {"description": description, "anyOf": [one, {"type": "array", "minItems": 1, "items": one}]}
+
+    protocol = _object(
+        "protocol",
+        L.PROTOCOL_KEYS,
+        {
+            "id": text("Required. The protocol's id: lowercase letters, digits and -.", pattern=f"^{L.PROTOCOL_ID}$"),
+            "title": text("Required. The protocol's title, for people."),
+            "version": text("Required. The version the medical lead approved, e.g. \"2026.11\"."),
+            "indication": text("Free text, for people."),
+            "indications": dict(
+                texts,
+                description="Vocabulary names: a patient with none of them active gets INDICATION-NOT-RECORDED "
+                "(needs-review).",
+            ),
+            "approved_by": text("Who approved this version."),
+            "review_due": dict(
+                date,
+                description="A plan with a session after this date gets PROTOCOL-REVIEW-OVERDUE (needs-review).",
+            ),
+            "sources": dict(texts, description="The published sources and local policy the numbers come from."),
+        },
+        required=("id", "title", "version"),
+        description="Who wrote the protocol, which version, and where its numbers come from.",
+    )
+    drug = _object(
+        "drug",
+        L.DRUG_KEYS,
+        {
+            "name": text("Required. A vocabulary name, e.g. \"ketamine\"."),
+            "route": text("e.g. \"IV\"."),
+            "stock": text("Stock concentration, e.g. \"10 mg/mL\": volume to draw = dose / stock."),
+            "bag": text(
+                "The bag's final volume, e.g. \"100 mL\": pump rate = bag / duration. At most one of bag and "
+                "final_concentration."
+            ),
+            "final_concentration": text(
+                "A fixed concentration, e.g. \"1 mg/mL\": pump rate = (mg/h) / concentration. At most one of bag "
+                "and final_concentration."
+            ),
+        },
+        required=("name",),
+        description="The drug, its stock and how it is diluted.",
+        extra={"not": {"required": ["bag", "final_concentration"]}},
+    )
+    dose = _object(
+        "dose",
+        L.DOSE_KEYS,
+        {
+            "mg_per_kg": number("Total per session, mg/kg, above 0 and at most 2. Exactly one of mg_per_kg and "
+                                "mg_per_kg_per_hour.", gt=0, le=2),  # fmt: skip
+            "mg_per_kg_per_hour": number(
+                "An hourly rate, mg/kg/h, above 0 and at most 7 (a rate protocol).", gt=0, le=7
+            ),
+            "duration": text("Whole minutes: \"40 min\", \"4 h\", \"1 h 30 min\"."),
+            "weight_basis": {
+                "enum": list(WEIGHT_BASES),
+                "description": "The weight the dose is computed on: actual, ideal (Devine), adjusted or lean "
+                "(Janmahasatian). Default actual.",
+            },
+            "max_mg": number("Required. The hard cap for one session, mg; a multiple of round_to.", gt=0),
+            "max_mg_per_hour": number(
+                "Required for rate protocols (an error otherwise): the cap on the hourly rate, mg/h.", gt=0
+            ),
+            "round_to": number("Doses are rounded to the nearest multiple of this, mg; an exact half rounds down. "
+                               "Default 1.", gt=0),  # fmt: skip
+            "weight_valid_days": integer(
+                "How old (days) a weight may be at session 1; older, or no weighed_on, gives WEIGHT-OUT-OF-DATE.",
+                1,
+                3650,
+            ),
+        },
+        required=("duration", "max_mg"),
+        description="How the dose is computed: amount, duration, weight basis, rounding and caps.",
+        extra={
+            "oneOf": [{"required": ["mg_per_kg"]}, {"required": ["mg_per_kg_per_hour"]}],
+            "if": {"required": ["mg_per_kg_per_hour"]},
+            "then": {"required": ["max_mg_per_hour"]},
+            "else": {"not": {"required": ["max_mg_per_hour"]}},
+        },
+    )
+    phase = _object(
+        "schedule.phase",
+        L.PHASE_KEYS,
+        {
+            "name": text("Required. The phase's name, e.g. \"induction\"; unique."),
+            "sessions": integer("Required. The number of sessions in the phase.", 1, 200),
+            "min_gap_days": integer(
+                "Required. Days after the previous session (also across phases, and after the patient's last "
+                "recorded infusion).",
+                1,
+                366,
+            ),
+            "within_days": integer(
+                "The phase's last date minus its first may be at most this; else SCHEDULE-OVERRUN (needs-review).",
+                1,
+                3660,
+            ),
+            "mg_per_kg": per_session(
+                "Optional: one number, or one per session, for a mg_per_kg protocol; else the [dose] value.", 2
+            ),
+            "mg_per_kg_per_hour": per_session(
+                "Optional: one number, or one per session, for a rate protocol; else the [dose] value.", 7
+            ),
+            "days": dict(weekdays, description="Weekdays this phase's sessions may fall on (else the schedule's)."),
+        },
+        required=("name", "sessions", "min_gap_days"),
+        description="One phase of the series, e.g. induction.",
+    )
+    schedule = _object(
+        "schedule",
+        L.SCHEDULE_KEYS,
+        {
+            "days": dict(weekdays, description="Weekdays sessions may fall on: mon tue wed thu fri sat sun. Default "
+                         "mon to fri."),  # fmt: skip
+            "holidays": text("A region whose public holidays are closed, e.g. \"GB-ENG\"."),
+            "closed": {"type": "array", "items": date, "description": "The clinic's own closed dates."},
+            "phase": {
+                "type": "array",
+                "minItems": 1,
+                "items": phase,
+                "description": "[[schedule.phase]]: at least one.",
+            },
+        },
+        required=("phase",),
+        description="When sessions may fall: weekdays, holidays, closed dates and phases.",
+    )
+    checklist = _object(
+        "checklist",
+        L.CHECKLIST_KEYS,
+        {
+            "pre": dict(texts, description="Checks before each session."),
+            "during": dict(texts, description="Checks during each session."),
+            "after": dict(texts, description="Checks after each session."),
+        },
+        description="Items printed on every plan's checklists.",
+    )
+
+    names = {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}
+    ref = {"$ref": "#/$defs/when"}
+    when_props: dict[str, Any] = {}
+    int_words = {
+        "age_at_least": "Age in whole years is at least this.",
+        "age_below": "Age in whole years is below this.",
+        "systolic_at_least": "Baseline systolic blood pressure (mmHg) is at least this.",
+        "diastolic_at_least": "Baseline diastolic blood pressure (mmHg) is at least this.",
+        "heart_rate_at_least": "Baseline heart rate (per minute) is at least this.",
+        "heart_rate_below": "Baseline heart rate (per minute) is below this.",
+        "spo2_below": "Baseline SpO2 (%) is below this.",
+        "sessions_given_at_least": "At least this many [[infusions]] are recorded.",
+        "days_since_last_infusion_below": "The last recorded infusion was fewer than this many days before the start.",
+    }
+    for key, (lo, hi) in L.WHEN_INT_KEYS.items():
+        when_props[key] = integer(int_words[key], lo, hi)
+    number_words = {
+        "weight_kg_at_least": "Actual weight (kg) is at least this.",
+        "weight_kg_below": "Actual weight (kg) is below this.",
+        "bmi_at_least": "BMI is at least this.",
+        "bmi_below": "BMI is below this.",
+    }
+    for key in L.WHEN_NUMBER_KEYS:
+        when_props[key] = number(number_words[key], gt=0, le=1000)
+    name_words = {
+        "condition": "Any listed name or group matches a condition (active or history).",
+        "active_condition": "Any listed name or group matches an active condition.",
+        "medication": "Any listed drug or class matches a medication.",
+        "allergy": "Any listed name or class matches an allergy.",
+    }
+    for key in L.WHEN_NAME_KEYS:
+        words = name_words[key] + " Names come from the vocabulary (`ketaplan vocab`)."
+        when_props[key] = dict(names, description=words)
+    scores = {
+        "type": "object",
+        "minProperties": 1,
+        "additionalProperties": False,
+        "properties": {
+            k: {"type": "integer", "minimum": lo, "maximum": hi + 1, "description": f"The {k} score ({lo} to {hi})."}
+            for k, (lo, hi) in SCORE_RANGES.items()
+        },
+    }
+    state = {"enum": [True, False, "unknown"]}
+    when_props.update(
+        {
+            "sex": {"enum": ["female", "male"], "description": "The sex recorded at birth."},
+            "blood_pressure_at_least": text(
+                "\"S/D\": systolic at least S or diastolic at least D.", pattern=r"^\s*\d+\s*/\s*\d+\s*$"
+            ),
+            "pregnant": dict(state, description="true, false or \"unknown\" (not recorded). A test of true or false "
+                             "on an unrecorded state is unknown."),  # fmt: skip
+            "breastfeeding": dict(state, description="true, false or \"unknown\" (not recorded)."),
+            "score_at_least": dict(scores, description="e.g. { phq9 = 20 }: every score listed is at least that."),
+            "score_below": dict(scores, description="e.g. { phq9 = 10 }: every score listed is below its number."),
+            "missing": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"enum": list(L.MISSING_FIELDS)},
+                "description": "Any listed field is absent from the patient file.",
+            },
+            "any": {"type": "array", "minItems": 1, "items": ref, "description": "At least one of these tables holds."},
+            "not": ref,
+        }
+    )
+    when = _object(
+        "when",
+        L.WHEN_KEYS,
+        when_props,
+        description="The conditions of a rule: all keys given must hold. Missing data fails closed: a test on an "
+        "absent value is unknown, not false.",
+    )
+
+    rule_props = {
+        "id": dict(rule_id, description="Required, unique: capital letters, digits and -, e.g. EXCL-PSYCHOSIS."),
+        "effect": {
+            "enum": list(EFFECTS),
+            "description": "exclude | review | adjust | hold | check | note. Unknown conditions act toward the "
+            "safe side: exclude and review give a needs-review finding, adjust applies where lower, hold lists "
+            "\"to confirm\", check adds its item, note does nothing.",
+        },
+        "when": {"$ref": "#/$defs/when"},
+        "message": text("Required. What the finding says."),
+        "source": text("The citation for this rule."),
+        "dose_factor": number("adjust: multiplies the dose, above 0 and at most 1.", gt=0, le=1),
+        "weight_basis": {"enum": list(WEIGHT_BASES), "description": "adjust: replaces the protocol's weight basis."},
+        "max_mg": number("adjust: a lower cap for one session, mg.", gt=0),
+        "hold": text("hold: what to do with the matched medicines."),
+        "stage": {"enum": list(STAGES), "description": "check: the checklist the item goes on."},
+        "item": text("check: the checklist item."),
+    }
+    effect_rules = [
+        {"if": _effect_is("adjust"), "then": {"anyOf": [{"required": [k]} for k in L.EFFECT_FIELDS["adjust"]]}},
+        {"if": _effect_is("hold"), "then": {"required": ["hold", "when"]}},
+        {"if": _effect_is("check"), "then": {"required": ["stage", "item"]}},
+    ]
+    for effect, fields in L.EFFECT_FIELDS.items():
+        others = {"not": {"anyOf": [{"required": [k]} for k in fields]}}
+        effect_rules.append({"if": {"not": _effect_is(effect)}, "then": others})
+    rule = _object(
+        "rule",
+        L.RULE_KEYS,
+        rule_props,
+        required=("id", "effect", "message"),
+        description="One rule of the clinic's policy.",
+        extra={"allOf": effect_rules},
+    )
+
+    vocabulary = _object(
+        "vocabulary",
+        L.VOCABULARY_KEYS,
+        {
+            "conditions": {
+                "type": "object",
+                "additionalProperties": texts,
+                "description": "Condition group (existing or new) = names to add to it.",
+            },
+            "drugs": {
+                "type": "object",
+                "additionalProperties": texts,
+                "description": "Drug class (existing or new) = names to add to it.",
+            },
+        },
+        description="Names added to the built-in vocabulary.",
+    )
+
+    patient = _patient_schema(P, SCORE_RANGES, text, date, texts)
+    expect = _object(
+        "test.expect",
+        L.EXPECT_KEYS,
+        {
+            "verdict": {"enum": ["eligible", "needs-review", "excluded"], "description": "The expected verdict."},
+            "findings": dict(texts, items=rule_id, description="Finding ids the plan must include."),
+            "findings_exact": dict(texts, items=rule_id, description="Exactly these finding ids, no others."),
+            "first_dose_mg": {
+                "anyOf": [{"type": "number", "minimum": 0}, {"const": "none"}],
+                "description": "The first session's dose in mg, or \"none\" when no dose is drafted.",
+            },
+            "dates": {"type": "array", "items": date, "description": "Every session date, in order."},
+        },
+        description="What the plan must show.",
+    )
+    test = _object(
+        "test",
+        L.TEST_KEYS,
+        {
+            "name": text("Required. What the case shows."),
+            "start": dict(date, description="Required. The plan's start date."),
+            "patient": patient,
+            "expect": expect,
+        },
+        required=("name", "start", "patient", "expect"),
+        description="One of the clinic's own examples, run by `ketaplan protocol test`.",
+    )
+
+    top = _object(
+        "protocol file",
+        L.TOP_KEYS,
+        {
+            "protocol": protocol,
+            "drug": drug,
+            "dose": dose,
+            "schedule": schedule,
+            "checklist": checklist,
+            "rule": {"type": "array", "items": rule, "description": "[[rule]]: the clinic's rules, in order."},
+            "vocabulary": vocabulary,
+            "test": {"type": "array", "items": test, "description": "[[test]]: cases run by `ketaplan protocol test`."},
+        },
+        required=("protocol", "drug", "dose", "schedule"),
+        description="A ketaplan protocol (format v1): the clinic's policy in one reviewed, versioned file. "
+        "Nothing in it is ever evaluated as code.",
+    )
+    return {
+        "$schema": DRAFT,
+        "title": "ketaplan protocol, format v1",
+        **top,
+        "$defs": {"when": when},
+    }
+
+
+def schema_text() -> str:
+    """The schema as JSON text, ending with a newline, for `ketaplan protocol schema`."""
+    return json.dumps(schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def _patient_schema(P, score_ranges, text, date, texts) -> dict:
+    def integer(description: str, lo: int, hi: int) -> dict:
+        return {"type": "integer", "minimum": lo, "maximum": hi, "description": description}
+
+    condition = _object(
+        "condition",
+        P.CONDITION_KEYS,
+        {
+            "name": text("Required. The condition's name."),
+            "code": text("An ICD-10 code, e.g. \"F33.2\"."),
+            "status": {"enum": ["active", "history"], "description": "Default active."},
+        },
+        required=("name",),
+    )
+    medication = _object(
+        "medication",
+        P.MEDICATION_KEYS,
+        {
+            "name": text("Required. The drug's name."),
+            "dose": text("e.g. \"1 mg\"."),
+            "schedule": text("e.g. \"at night\"."),
+            "as_needed": {"type": "boolean", "description": "true for a medicine taken only when needed."},
+        },
+        required=("name",),
+    )
+    infusion = _object(
+        "infusion",
+        P.INFUSION_KEYS,
+        {
+            "date": dict(date, description="Required. The date of the infusion."),
+            "dose": text("Required. e.g. \"41 mg\"."),
+            "protocol": text("The protocol id it was given under."),
+        },
+        required=("date", "dose"),
+    )
+    scores = _object(
+        "scores",
+        tuple(score_ranges),
+        {k: integer(f"{k} score, {lo} to {hi}.", lo, hi) for k, (lo, hi) in score_ranges.items()},
+        description="Rating scales, whole numbers.",
+    )
+    return _object(
+        "patient",
+        P.PATIENT_KEYS,
+        {
+            "id": text("Required. A pseudonymous id: 1 to 64 letters, digits, '.', '_' or '-'."),
+            "date_of_birth": dict(date, description="Exactly one of date_of_birth and age."),
+            "age": integer("Whole years. Exactly one of age and date_of_birth.", 0, 120),
+            "sex": {"enum": ["female", "male"], "description": "Required. Sex recorded at birth."},
+            "height": text("Required. e.g. \"165 cm\", \"5 ft 10 in\"."),
+            "weight": text("Required. e.g. \"82.5 kg\", \"182 lb\"."),
+            "weighed_on": dict(date, description="The date of that weight."),
+            "pregnant": {"type": "boolean", "description": "Absent means unknown."},
+            "breastfeeding": {"type": "boolean", "description": "Absent means unknown."},
+            "blood_pressure": text("Baseline, mmHg, e.g. \"138/86\"."),
+            "heart_rate": integer("Beats per minute.", 20, 250),
+            "spo2": integer("Percent.", 50, 100),
+            "allergies": dict(texts, description="[] means none; absent means not recorded."),
+            "conditions": {
+                "type": "array",
+                "items": {"anyOf": [{"type": "string", "minLength": 1}, condition]},
+                "description": "[] means none; absent means not recorded.",
+            },
+            "medications": {
+                "type": "array",
+                "items": {"anyOf": [{"type": "string", "minLength": 1}, medication]},
+                "description": "[] means none; absent means not recorded.",
+            },
+            "scores": scores,
+            "infusions": {"type": "array", "items": infusion, "description": "Earlier ketamine sessions."},
+        },
+        required=("id", "sex", "height", "weight"),
+        description="The test patient, written as in a patient file.",
+        extra={"oneOf": [{"required": ["age"]}, {"required": ["date_of_birth"]}]},
+    )
+
+
+def _object(name: str, keys, properties: dict, *, required=(), description: str | None = None, extra=None) -> dict:
+    """An object schema whose properties are exactly `keys` (the loader's tuple): a key added to the
+    loader without a schema entry, or the other way round, fails here and in the tests."""
+    keys = tuple(keys)
+    if set(keys) != set(properties):
+        raise AssertionError(
+            f"the schema of {name} is out of step with the loader: {sorted(set(keys) ^ set(properties))}"
+        )
+    out: dict[str, Any] = {"type": "object"}
+    if description:
+        out["description"] = description
+    out["properties"] = {k: properties[k] for k in keys}
+    if required:
+        out["required"] = list(required)
+    out["additionalProperties"] = False
+    out.update(extra or {})
+    return out
+
+
+def _text(description: str, *, pattern: str | None = None) -> dict:
+    out: dict[str, Any] = {"type": "string", "minLength": 1, "description": description}
+    if pattern is not None:
+        out["pattern"] = pattern
+    return out
+
+
+def _effect_is(effect: str) -> dict:
+    return {"properties": {"effect": {"const": effect}}, "required": ["effect"]}
