@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import subprocess
@@ -156,8 +155,8 @@ def test_dosing_on_actual_weight_with_the_protocol_cap():
 
 
 def test_a_dose_factor_is_given_with_its_rule():
-    dosing = dataclasses.replace(ELIGIBLE.dosing, factors=(Factor(rule="ADJ-AGE-65", factor=Fraction(3, 4)),))
-    plan = dataclasses.replace(ELIGIBLE, dosing=dosing)
+    dosing = ELIGIBLE.dosing._replace(factors=(Factor(rule="ADJ-AGE-65", factor=Fraction(3, 4)),))
+    plan = ELIGIBLE._replace(dosing=dosing)
     assert _loaded(plan)["dosing"]["factors"] == [{"rule": "ADJ-AGE-65", "factor": 0.75}]
 
 
@@ -192,7 +191,7 @@ def test_provenance_gives_versions_hashes_and_start():
 def test_generated_at_is_written_in_utc_to_the_second():
     london_winter = timezone(timedelta(hours=1))
     at = datetime(2026, 11, 27, 10, 0, 5, 987654, tzinfo=london_winter)
-    plan = dataclasses.replace(ELIGIBLE, generated=dataclasses.replace(ELIGIBLE.generated, at=at))
+    plan = ELIGIBLE._replace(generated=ELIGIBLE.generated._replace(at=at))
     assert _loaded(plan)["generated"]["at"] == "2026-11-27T09:00:05Z"
 
 
@@ -230,7 +229,7 @@ def test_acknowledge_lists_the_review_findings_of_the_plan():
 
 
 def test_acknowledge_is_taken_from_the_plan_as_given():
-    plan = dataclasses.replace(NEEDS_REVIEW, acknowledge=("IDEAL-WEIGHT-SHORT-STATURE",))
+    plan = NEEDS_REVIEW._replace(acknowledge=("IDEAL-WEIGHT-SHORT-STATURE",))
     assert _loaded(plan)["signoff"]["acknowledge"] == ["IDEAL-WEIGHT-SHORT-STATURE"]
 
 
@@ -291,8 +290,8 @@ def test_an_escape_character_is_written_as_a_json_escape():
 
 def test_c1_controls_and_bidi_overrides_are_escaped_but_read_back_the_same():
     sneaky = "lorazepam \x9b2J \u202eevil\u202c \u2028end"
-    finding = dataclasses.replace(HOSTILE.findings[0], evidence=(sneaky,))
-    plan = dataclasses.replace(HOSTILE, findings=(finding,))
+    finding = HOSTILE.findings[0]._replace(evidence=(sneaky,))
+    plan = HOSTILE._replace(findings=(finding,))
     text = JsonRenderer().render(plan)
     assert not any(ch in text for ch in "\x9b\u202e\u202c\u2028")
     assert "\\u009b2J \\u202eevil\\u202c \\u2028end" in text
@@ -300,8 +299,8 @@ def test_c1_controls_and_bidi_overrides_are_escaped_but_read_back_the_same():
 
 
 def test_non_ascii_text_is_written_as_itself():
-    finding = dataclasses.replace(ELIGIBLE.findings[0], message="Prüfung — ≥ 60 Jahre")
-    text = JsonRenderer().render(dataclasses.replace(ELIGIBLE, findings=(finding,)))
+    finding = ELIGIBLE.findings[0]._replace(message="Prüfung — ≥ 60 Jahre")
+    text = JsonRenderer().render(ELIGIBLE._replace(findings=(finding,)))
     assert '"message": "Prüfung — ≥ 60 Jahre"' in text
 
 
@@ -329,8 +328,8 @@ def test_a_draft_carries_the_digest_of_its_own_content(name):
 
 
 def test_the_digest_does_not_change_with_the_time_of_drafting():
-    later = dataclasses.replace(ELIGIBLE.generated, at=datetime(2026, 11, 28, 17, 30, tzinfo=timezone.utc))
-    assert _loaded(ELIGIBLE)["digest"] == _loaded(dataclasses.replace(ELIGIBLE, generated=later))["digest"]
+    later = ELIGIBLE.generated._replace(at=datetime(2026, 11, 28, 17, 30, tzinfo=timezone.utc))
+    assert _loaded(ELIGIBLE)["digest"] == _loaded(ELIGIBLE._replace(generated=later))["digest"]
 
 
 def test_the_command_lines_json_is_the_renderers():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 import pytest
@@ -119,15 +118,15 @@ def test_a_dose_factor_is_shown_with_its_rule():
 
     from ketaplan.model.plan import Factor
 
-    dosing = dataclasses.replace(ELIGIBLE.dosing, factors=(Factor("ADJ-AGE-65", Fraction(3, 4)),))
-    view = _view(dataclasses.replace(ELIGIBLE, dosing=dosing), width=WIDE)
+    dosing = ELIGIBLE.dosing._replace(factors=(Factor("ADJ-AGE-65", Fraction(3, 4)),))
+    view = _view(ELIGIBLE._replace(dosing=dosing), width=WIDE)
     assert "  Factor: × 0.75 (ADJ-AGE-65)\n" in view
     assert "0.5 mg/kg × 82.5 kg (actual weight) × 0.75 (ADJ-AGE-65) = 41.25 mg" in view
 
 
 def test_a_cap_set_by_a_rule_names_the_rule():
-    dosing = dataclasses.replace(ELIGIBLE.dosing, cap_rule="ADJ-FRAIL-CAP")
-    assert "  Cap per session: 60 mg (ADJ-FRAIL-CAP)\n" in _view(dataclasses.replace(ELIGIBLE, dosing=dosing))
+    dosing = ELIGIBLE.dosing._replace(cap_rule="ADJ-FRAIL-CAP")
+    assert "  Cap per session: 60 mg (ADJ-FRAIL-CAP)\n" in _view(ELIGIBLE._replace(dosing=dosing))
 
 
 def test_a_rate_dose_shows_the_hourly_steps_then_the_session_total():
@@ -148,9 +147,9 @@ def test_a_rate_lowered_by_the_hourly_cap_says_so():
 
 
 def test_a_rate_lowered_by_the_session_cap_says_so():
-    session = dataclasses.replace(RATE.sessions[1], capped_by="dose.max_mg")
-    dosing = dataclasses.replace(RATE.dosing, cap_mg=RATE.sessions[1].dose_mg)
-    view = _view(dataclasses.replace(RATE, sessions=(session,), dosing=dosing), width=WIDE)
+    session = RATE.sessions[1]._replace(capped_by="dose.max_mg")
+    dosing = RATE.dosing._replace(cap_mg=RATE.sessions[1].dose_mg)
+    view = _view(RATE._replace(sessions=(session,), dosing=dosing), width=WIDE)
     assert (
         "→ cap 40 mg/h not reached → 43 mg/h × 4 h would pass the cap of 160 mg (dose.max_mg): "
         "rate lowered to 40 mg/h → 40 mg/h × 4 h = 160 mg per session;"
@@ -181,8 +180,8 @@ def test_the_schedule_is_headed_by_its_phase():
 
 
 def test_each_phase_has_its_own_heading():
-    sessions = ELIGIBLE.sessions[:4] + tuple(dataclasses.replace(s, phase="maintenance") for s in ELIGIBLE.sessions[4:])
-    view = _view(dataclasses.replace(ELIGIBLE, sessions=sessions))
+    sessions = ELIGIBLE.sessions[:4] + tuple(s._replace(phase="maintenance") for s in ELIGIBLE.sessions[4:])
+    view = _view(ELIGIBLE._replace(sessions=sessions))
     assert "Schedule: induction, sessions 1–4\n" in view
     assert "Schedule: maintenance, sessions 5–6\n" in view
 
@@ -298,8 +297,8 @@ def test_an_escape_character_in_patient_text_is_made_visible():
 
 
 def test_c1_controls_and_bidi_overrides_are_made_visible():
-    finding = dataclasses.replace(HOSTILE.findings[0], evidence=("dose \x9b2J\r\u202e0.5\t\x7f",))
-    view = _view(dataclasses.replace(HOSTILE, findings=(finding,)), width=WIDE)
+    finding = HOSTILE.findings[0]._replace(evidence=("dose \x9b2J\r\u202e0.5\t\x7f",))
+    view = _view(HOSTILE._replace(findings=(finding,)), width=WIDE)
     assert "dose \\x9b2J\\r\\u202e0.5\\t\\x7f" in view
 
 

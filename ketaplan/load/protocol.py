@@ -240,9 +240,7 @@ def protocol_from_table(data: Any, src: Source) -> Protocol:
     )
     tests = tuple(_test(tt, i, src) for i, tt in enumerate(top.tables("test", TEST_KEYS)))
     if tests:
-        from dataclasses import replace
-
-        protocol = replace(protocol, tests=tests)
+        protocol = protocol._replace(tests=tests)
     return protocol
 
 
@@ -251,6 +249,10 @@ def _unknown_name(name: str, kind: str, vocabulary) -> str:
 
     if mixes_scripts(name):
         return f"{name!r} mixes letters from different scripts (a look-alike character?): retype it"
+    from ketaplan.vocabulary.matcher import hides_characters
+
+    if hides_characters(name):
+        return f"{name!r} contains an invisible character (zero-width or direction mark): retype it"
     return (
         f"{name!r} is not a {kind} name or group in the vocabulary "
         f"(see `ketaplan vocab`, or add it under [vocabulary])"
@@ -411,6 +413,11 @@ def _when(src: Source, path, data: Any, vocabulary, depth: int = 0) -> When:
     if depth > MAX_WHEN_DEPTH:
         src.fail(path, f"`when` is nested more than {MAX_WHEN_DEPTH} levels deep")
     t = Table(src, path, data, WHEN_KEYS, what="`when` table, e.g. { age_at_least = 65 }")
+    if not data:
+        # An empty table would hold for every patient with no evidence: a rule left half-written.
+        src.fail(
+            path, "an empty `when` tests nothing: give a condition, or leave `when` out for a rule that always applies"
+        )
     clauses = []
     for key, value in data.items():
         p = path + (key,)

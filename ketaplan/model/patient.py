@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
+from typing import NamedTuple
 
 SCORE_RANGES: dict[str, tuple[int, int]] = {
     "phq9": (0, 27),
@@ -22,30 +22,26 @@ def whole_years(born: date, on: date) -> int:
     return years
 
 
-@dataclass(frozen=True, slots=True)
-class Condition:
+class Condition(NamedTuple):
     name: str
     code: str | None = None  # normalised ICD-10, e.g. "F332"
     status: str = "active"  # "active" | "history"
 
 
-@dataclass(frozen=True, slots=True)
-class Medication:
+class Medication(NamedTuple):
     text: str  # as written: "sertraline 100 mg once daily" or the table's name
     dose: str | None = None
     schedule: str | None = None
     as_needed: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Infusion:
+class Infusion(NamedTuple):
     date: date
     dose_mg: Fraction
     protocol: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Patient:
+class Patient(NamedTuple):
     id: str
     sex: str  # "female" | "male"
     age: int  # whole years on the start date
@@ -64,7 +60,7 @@ class Patient:
     medications: tuple[Medication, ...] | None = None
     scores: tuple[tuple[str, int], ...] = ()
     infusions: tuple[Infusion, ...] = ()
-    present: frozenset[str] = field(default_factory=frozenset)  # top-level keys given in the file
+    present: frozenset[str] = frozenset()  # top-level keys given in the file
 
     @property
     def bmi(self) -> Fraction:

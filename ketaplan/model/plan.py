@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 from fractions import Fraction
+from typing import NamedTuple
 
 VERDICTS = ("eligible", "needs-review", "excluded")
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
+class Finding(NamedTuple):
     rule: str  # the protocol rule's id, or a built-in id such as WEIGHT-OUT-OF-DATE
     effect: str  # what it does to this plan: exclude | review | note | adjust | hold | check
     rule_effect: str  # the rule's own effect
@@ -20,8 +19,7 @@ class Finding:
     source: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Hold:
+class Hold(NamedTuple):
     rule: str
     medications: tuple[str, ...]
     instruction: str
@@ -29,14 +27,12 @@ class Hold:
     unknown_because: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Factor:
+class Factor(NamedTuple):
     rule: str
     factor: Fraction
 
 
-@dataclass(frozen=True, slots=True)
-class Dosing:
+class Dosing(NamedTuple):
     """How the dose of every session was reached: the parts that do not vary by session."""
 
     mode: str  # "mg_per_kg" | "mg_per_kg_per_hour"
@@ -50,8 +46,7 @@ class Dosing:
     max_mg_per_hour: Fraction | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Session:
+class Session(NamedTuple):
     number: int
     phase: str
     date: date
@@ -78,8 +73,7 @@ class Session:
         return ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")[self.date.weekday()]
 
 
-@dataclass(frozen=True, slots=True)
-class PatientSummary:
+class PatientSummary(NamedTuple):
     id: str
     age: int
     sex: str
@@ -92,8 +86,7 @@ class PatientSummary:
     weighed_on: date | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ProtocolRef:
+class ProtocolRef(NamedTuple):
     id: str
     title: str
     version: str
@@ -107,8 +100,7 @@ class ProtocolRef:
     final_mg_per_ml: Fraction | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Provenance:
+class Provenance(NamedTuple):
     at: datetime  # UTC
     by: str  # "ketaplan 0.1.0"
     vocabulary: str
@@ -120,8 +112,7 @@ class Provenance:
     protocol_file: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
+class Plan(NamedTuple):
     verdict: str
     patient: PatientSummary
     protocol: ProtocolRef

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 EFFECTS = ("exclude", "review", "adjust", "hold", "check", "note")
@@ -13,8 +12,7 @@ WEIGHT_BASES = ("actual", "ideal", "adjusted", "lean")
 STAGES = ("pre", "during", "after")
 
 
-@dataclass(frozen=True, slots=True)
-class Clause:
+class Clause(NamedTuple):
     """One key of a `when` table. `value` is typed by key: int, Fraction, str, bool|"unknown",
     tuple of names, (systolic, diastolic), tuple of (score, int), or a nested When."""
 
@@ -22,15 +20,13 @@ class Clause:
     value: Any
 
 
-@dataclass(frozen=True, slots=True)
-class When:
+class When(NamedTuple):
     """All clauses must hold (three-valued AND). `any` holds a tuple of When; `not` one When."""
 
     clauses: tuple[Clause, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
+class Rule(NamedTuple):
     id: str
     effect: str
     when: When | None
@@ -44,8 +40,7 @@ class Rule:
     item: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Drug:
+class Drug(NamedTuple):
     name: str
     route: str | None = None
     stock_mg_per_ml: Fraction | None = None
@@ -53,8 +48,7 @@ class Drug:
     final_mg_per_ml: Fraction | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Dose:
+class Dose(NamedTuple):
     mode: str  # "mg_per_kg" | "mg_per_kg_per_hour"
     amount: Fraction  # mg/kg per session, or mg/kg/h
     duration_min: int
@@ -65,8 +59,7 @@ class Dose:
     weight_valid_days: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Phase:
+class Phase(NamedTuple):
     name: str
     sessions: int
     min_gap_days: int
@@ -75,16 +68,14 @@ class Phase:
     days: frozenset[int] | None = None  # weekday numbers, Monday = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Schedule:
+class Schedule(NamedTuple):
     days: frozenset[int]
     holidays: str | None
     closed: frozenset[date]
     phases: tuple[Phase, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class TestCase:
+class TestCase(NamedTuple):
     name: str
     start: date
     patient: Any  # the case's patient, validated when the protocol loads (a Patient)
@@ -92,8 +83,7 @@ class TestCase:
     index: int  # position among [[test]] tables, for error messages
 
 
-@dataclass(frozen=True, slots=True)
-class Protocol:
+class Protocol(NamedTuple):
     id: str
     title: str
     version: str
