@@ -41,6 +41,9 @@ def write_text(text: str, path: str | None, *, force: bool = False) -> None:
                 if os.path.exists(path):
                     raise OutputExistsError(f"{path}: exists already; nothing was written") from None
                 os.replace(temp, path)
+    except OSError as exc:
+        # A full disk or a lost mount half way: the temporary file goes, the target was never touched.
+        raise UsageError(f"{path}: cannot be written: {exc.strerror or exc}; nothing was written") from None
     finally:
         if os.path.exists(temp):
             os.unlink(temp)

@@ -41,6 +41,9 @@ def body_weights(p: Patient) -> BodyWeights:
         lean = 9270 * p.weight_kg / (6680 + 216 * bmi)
     else:
         lean = 9270 * p.weight_kg / (8780 + 244 * bmi)
+    # Never above the actual weight: below BMI 12 the male formula exceeds the body itself,
+    # and a lean basis is meant to lower a dose, never to raise it.
+    lean = min(lean, p.weight_kg)
     return BodyWeights(p.weight_kg, ideal, adjusted, lean, bmi)
 
 

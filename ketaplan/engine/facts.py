@@ -9,11 +9,23 @@ from typing import Any
 from ketaplan.model.patient import Condition, Medication, Patient
 
 
+class _Named:
+    """A name from the patient file as matched; `suspect` names are never taken as matched."""
+
+    __slots__ = ()
+
+    @property
+    def suspect(self) -> bool:
+        """The name mixes scripts or hides an invisible character: a person must look at it."""
+        return self.mixed_script or self.hidden
+
+
 @dataclass(frozen=True, slots=True)
-class NamedCondition:
+class NamedCondition(_Named):
     condition: Condition
     match: Any  # ConditionMatch
     mixed_script: bool
+    hidden: bool = False  # an invisible character (zero-width, direction mark) in the name
 
     def describe(self) -> str:
         status = " (history)" if self.condition.status == "history" else ""
@@ -22,20 +34,22 @@ class NamedCondition:
 
 
 @dataclass(frozen=True, slots=True)
-class NamedMedication:
+class NamedMedication(_Named):
     medication: Medication
     match: Any  # DrugMatch | None
     mixed_script: bool
+    hidden: bool = False
 
     def describe(self) -> str:
         return f"medication {medication_text(self.medication)!r}"
 
 
 @dataclass(frozen=True, slots=True)
-class NamedAllergy:
+class NamedAllergy(_Named):
     name: str
     match: Any  # AllergyMatch | None
     mixed_script: bool
+    hidden: bool = False
 
     def describe(self) -> str:
         return f"allergy {self.name!r}"
@@ -62,19 +76,23 @@ class Facts:
 
 def gather(patient: Patient, start: date, vocabulary) -> Facts:
     from ketaplan.vocabulary import mixes_scripts
+    from ketaplan.vocabulary.matcher import hides_characters
+
+    def suspicion(name: str) -> tuple[bool, bool]:
+        return mixes_scripts(name), hides_characters(name)
 
     conditions = None
     if patient.conditions is not None:
         conditions = tuple(
-            NamedCondition(c, vocabulary.match_condition(c.name, c.code), mixes_scripts(c.name))
+            NamedCondition(c, vocabulary.match_condition(c.name, c.code), *suspicion(c.name))
             for c in patient.conditions
         )
     medications = None
     if patient.medications is not None:
         medications = tuple(
-            NamedMedication(m, vocabulary.match_medication(m.text), mixes_scripts(m.text)) for m in patient.medications
+            NamedMedication(m, vocabulary.match_medication(m.text), *suspicion(m.text)) for m in patient.medications
         )
     allergies = None
     if patient.allergies is not None:
-        allergies = tuple(NamedAllergy(a, vocabulary.match_allergy(a), mixes_scripts(a)) for a in patient.allergies)
+        allergies = tuple(NamedAllergy(a, vocabulary.match_allergy(a), *suspicion(a)) for a in patient.allergies)
     return Facts(patient, start, vocabulary, conditions, medications, allergies)

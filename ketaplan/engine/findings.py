@@ -17,7 +17,7 @@ def patient_findings(draft, facts: Facts, protocol) -> None:
     _unrecognised(draft, "UNRECOGNISED-CONDITION", "condition", facts.conditions, lambda c: c.match.recognised)
     _unrecognised(draft, "UNRECOGNISED-MEDICATION", "medication", facts.medications, lambda m: m.match is not None)
     _unrecognised(draft, "UNRECOGNISED-ALLERGY", "allergy", facts.allergies, lambda a: a.match is not None)
-    mismatched = [c for c in facts.conditions or () if not c.mixed_script and c.match.code_mismatch]
+    mismatched = [c for c in facts.conditions or () if not c.suspect and c.match.code_mismatch]
     if mismatched:
         draft.add(
             "CONDITION-CODE-MISMATCH",
@@ -55,7 +55,7 @@ def _allergy_to_drug(draft, facts: Facts, protocol) -> None:
     own_classes = {vocab.term_key(c) for c in described.get("classes", ())}
     hits = []
     for a in facts.allergies:
-        if a.match is None or a.mixed_script:
+        if a.match is None or a.suspect:
             continue
         if vocab.term_key(a.match.name) in drug_terms:
             hits.append(f"{a.describe()} is {a.match.name}, which covers {protocol.drug.name}")
@@ -65,7 +65,7 @@ def _allergy_to_drug(draft, facts: Facts, protocol) -> None:
     if hits:
         draft.add("ALLERGY-TO-PROTOCOL-DRUG", "exclude", message, hits)
         return
-    unknown = [a for a in facts.allergies if a.match is None or a.mixed_script]
+    unknown = [a for a in facts.allergies if a.match is None or a.suspect]
     if unknown:
         draft.add(
             "ALLERGY-TO-PROTOCOL-DRUG",
@@ -79,7 +79,7 @@ def _allergy_to_drug(draft, facts: Facts, protocol) -> None:
 def _unrecognised(draft, rule_id: str, what: str, items, recognised) -> None:
     if not items:
         return
-    bad = [i for i in items if i.mixed_script or not recognised(i)]
+    bad = [i for i in items if i.suspect or not recognised(i)]
     if not bad:
         return
     draft.add(
@@ -87,7 +87,9 @@ def _unrecognised(draft, rule_id: str, what: str, items, recognised) -> None:
         "review",
         f"The vocabulary does not recognise this {what}: every rule that asks about {what}s could not be checked.",
         [
-            f"{i.describe()} mixes letters from different scripts (a look-alike character?) and is not matched"
+            f"{i.describe()} contains an invisible character (zero-width or direction mark) and is not matched"
+            if i.hidden
+            else f"{i.describe()} mixes letters from different scripts (a look-alike character?) and is not matched"
             if i.mixed_script
             else f"{i.describe()} is not recognised"
             for i in bad
@@ -105,7 +107,7 @@ def _indication(draft, facts: Facts, protocol) -> None:
         return
     keys = {facts.key(t) for t in protocol.indications}
     for c in facts.conditions:
-        if c.condition.status == "active" and not c.mixed_script and c.match.recognised and keys & c.match.terms:
+        if c.condition.status == "active" and not c.suspect and c.match.recognised and keys & c.match.terms:
             return
     draft.add("INDICATION-NOT-RECORDED", "review", message, [f"active conditions recorded: {_names(facts)}"])
 

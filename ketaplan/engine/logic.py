@@ -215,6 +215,8 @@ def _list_result(label: str, items, terms, facts: Facts, matched_terms, describe
 
 
 def _script_note(item) -> str:
+    if item.hidden:
+        return " (it contains an invisible character)"
     return " (it mixes letters from different scripts)" if item.mixed_script else ""
 
 
@@ -224,7 +226,7 @@ def _conditions(terms, facts: Facts, active_only: bool) -> Result:
         items = tuple(c for c in items if c.condition.status == "active")
 
     def found(c):
-        if c.mixed_script or not c.match.recognised:
+        if c.suspect or not c.match.recognised:
             return None
         return c.match.terms
 
@@ -240,7 +242,7 @@ def _conditions(terms, facts: Facts, active_only: bool) -> Result:
 
 def _medications(terms, facts: Facts) -> Result:
     def found(m):
-        if m.mixed_script or m.match is None:
+        if m.suspect or m.match is None:
             return None
         return m.match.terms
 
@@ -253,7 +255,7 @@ def _medications(terms, facts: Facts) -> Result:
 
 def _allergies(terms, facts: Facts) -> Result:
     def found(a):
-        if a.mixed_script or a.match is None:
+        if a.suspect or a.match is None:
             return None
         return a.match.terms
 

@@ -50,6 +50,9 @@ class _Draft:
 
 
 def build_plan(patient: Patient, protocol: Protocol, inputs: Inputs) -> Plan:
+    if protocol.schedule.holidays and inputs.holidays is None:
+        # Without the calendar, sessions would fall on the region's public holidays unannounced.
+        raise ValueError(f"the protocol closes on {protocol.schedule.holidays} public holidays: pass inputs.holidays")
     facts = gather(patient, inputs.start, protocol.vocabulary)
     draft = _Draft()
     holds: list[Hold] = []

@@ -1,13 +1,4 @@
-"""Reading many patients from one CSV file, row by row, each checked exactly as a TOML patient file is.
-
-The file is UTF-8 (a byte-order mark is accepted); row 1 names the columns, each later row is
-one patient (spec/patient.md, "Many patients at once"). Rows are read one at a time: a file of
-a million patients takes no more memory than a file of ten.
-
-Row numbers are spreadsheet rows (the header is row 1), so an error points where a clinician
-looks in the spreadsheet. The SHA-256 of a row (a plan's `patient_sha256`) is the SHA-256 of
-the row's own bytes as they stand in the file, without its final line ending.
-"""
+"""Reading many patients from one CSV file, row by row, each checked exactly as a TOML patient file is."""
 
 from __future__ import annotations
 
@@ -48,24 +39,37 @@ class _RowSource(Source):
         return super().error(path, message)
 
 
+#: A line longer than this is no patient row (a file without line breaks, say): it is reported, not read whole.
+MAX_LINE_CHARS = 1024 * 1024
+
+
 class _Lines:
     """The file's lines as csv.reader takes them, keeping the lines of the current row (its raw text)."""
 
-    __slots__ = ("handle", "taken", "number")
+    __slots__ = ("handle", "taken", "number", "overlong")
 
     def __init__(self, handle) -> None:
         self.handle = handle
         self.taken: list[str] = []
         self.number = 0
+        self.overlong = False
 
     def __iter__(self) -> _Lines:
         return self
 
     def __next__(self) -> str:
-        line = self.handle.readline()
+        line = self.handle.readline(MAX_LINE_CHARS)
         if not line:
             raise StopIteration
         self.number += 1
+        if len(line) == MAX_LINE_CHARS and not line.endswith(("\n", "\r")):
+            # Skip the rest of the line a piece at a time: memory stays bounded.
+            while True:
+                rest = self.handle.readline(MAX_LINE_CHARS)
+                if not rest or rest.endswith(("\n", "\r")):
+                    break
+            self.overlong = True
+            line = "\n"
         self.taken.append(line)
         return line
 
@@ -196,7 +200,14 @@ class CsvRow(NamedTuple):
 
 def iter_csv_rows(path: str) -> Iterator[CsvRow]:
     """Every non-blank row after the header, in file order, not yet checked; a whole-file problem
-    (cannot be read, a bad header) raises PatientError before the first row."""
+    (cannot be read, a bad header) raises PatientError before the first row.
+
+    The file is UTF-8 (a byte-order mark is accepted); row 1 names the columns (spec/patient.md,
+    "Many patients at once"). Rows are read one at a time: a file of a million patients takes no
+    more memory than a file of ten. Row numbers are spreadsheet rows (the header is row 1), so
+    that an error points where a clinician looks in the spreadsheet; a blank row is skipped but
+    still counted.
+    """
     with open_csv(path) as handle:
         lines = _Lines(handle)
         reader = csv.reader(lines, strict=True)
@@ -213,6 +224,9 @@ def iter_csv_rows(path: str) -> Iterator[CsvRow]:
                 cells, problem = [], f"not valid CSV: {exc}"
             row += 1
             raw = lines.take()
+            if lines.overlong:
+                lines.overlong = False
+                cells, problem = [], f"a line of the row is longer than {MAX_LINE_CHARS:,} characters"
             if problem is None and not any(cell.strip() for cell in cells):
                 continue  # a blank row is no patient
             yield CsvRow(path, row, cells, columns, raw, problem, first_line, lines.number)
@@ -220,7 +234,12 @@ def iter_csv_rows(path: str) -> Iterator[CsvRow]:
 
 def row_patient(r: CsvRow, start: date) -> LoadedPatient:
     """The patient of one row, checked like a TOML patient file; a PatientError names file, row and
-    column, and carries `patient_id`, the row's id when it is well-formed (else None)."""
+    column, and carries `patient_id`, the row's id when it is well-formed (else None).
+
+    The patient's SHA-256 (the plan's `patient_sha256`) is the SHA-256 of the row's own bytes as
+    they stand in the file, without its final line ending: the same row gives the same digest
+    whichever file it is in and wherever it stands.
+    """
     src = _RowSource(r.path, None, PatientError, row=r.row)
     try:
         if r.last_line > r.first_line:
@@ -284,6 +303,8 @@ def read_header(reader, lines: _Lines, path: str) -> tuple[str, ...]:
     except OSError as exc:
         raise PatientError(f"cannot be read: {exc.strerror}", file=path) from None
     raw = lines.take()
+    if lines.overlong:
+        src.fail((), f"row 1 is longer than {MAX_LINE_CHARS:,} characters: this is not a CSV file of patients")
     if _has_undecodable(raw):
         src.fail((), "the file is not UTF-8 text")
     if "\x00" in raw:

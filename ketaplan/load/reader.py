@@ -137,7 +137,8 @@ def _deepest_line(text: str) -> int:
         elif c in "\"'":
             quote = c
         elif c == "#":
-            i = text.find("\n", i) - 1 if "\n" in text[i:] else n
+            end = text.find("\n", i)
+            i = (end if end >= 0 else n) - 1  # the line end itself is counted above
         elif c in "[{":
             depth += 1
             if depth > deepest:

@@ -51,6 +51,16 @@ def normalise(name: str) -> str:
     return " ".join(text.translate(_FOLD).split())
 
 
+def hides_characters(name: str) -> bool:
+    """Whether the name holds an invisible formatting character: a zero-width space, joiner or
+    non-joiner, a word joiner, a byte-order mark, a direction mark or override. Such a name is
+    never matched, not even with the character stripped: a person must see what is hidden there.
+    (The soft hyphen is read as a hyphen, like every other dash.)"""
+    if name.isascii():
+        return False
+    return any(unicodedata.category(ch) == "Cf" and ch != "\u00ad" for ch in name)
+
+
 def mixes_scripts(name: str) -> bool:
     """Whether the name has letters from more than one script, e.g. a Cyrillic 'о' inside "lorazepam"."""
     if name.isascii():
@@ -249,7 +259,7 @@ class Vocabulary:
         return result
 
     def _match_medication(self, text: str) -> DrugMatch | None:
-        if mixes_scripts(text):
+        if mixes_scripts(text) or hides_characters(text):
             return None
         norm = normalise(text)
         if norm.isascii():
@@ -279,7 +289,7 @@ class Vocabulary:
                 raise ValueError(f"not an ICD-10 code: {code!r}")
         canonical = None
         name_terms: frozenset[str] = frozenset()
-        if not mixes_scripts(name):
+        if not mixes_scripts(name) and not hides_characters(name):
             key = self._names.get(normalise(name))
             if key is not None and self._entries[key].kind in _CONDITION_KINDS:
                 canonical = self._entries[key].name
@@ -375,7 +385,7 @@ class Vocabulary:
     # ------------------------------------------------------------------------------ internals
 
     def _key(self, term: str, kinds: frozenset[str] | None = None) -> str | None:
-        if mixes_scripts(term):
+        if mixes_scripts(term) or hides_characters(term):
             return None
         key = self._names.get(normalise(term))
         if key is None or (kinds is not None and self._entries[key].kind not in kinds):
