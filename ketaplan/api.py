@@ -38,9 +38,15 @@ def draft(loaded_patient: LoadedPatient, loaded_protocol: LoadedProtocol, start:
     try:
         return build_plan(loaded_patient.patient, loaded_protocol.protocol, inputs)
     except InputError as exc:
-        # A calendar with no open day is the protocol's fault: name its file.
+        # A calendar with no open day is the protocol's fault: name its file and the [schedule] line.
         if exc.file is None:
             exc.file = loaded_protocol.name
+            if exc.line is None:
+                from ketaplan.load.positions import caret_block, locate
+
+                pos = locate(loaded_protocol.text, ("schedule", "days"))
+                if pos is not None:
+                    exc.line, exc.column, exc.excerpt = pos.line, pos.column, caret_block(pos)
         raise
 
 

@@ -1,10 +1,4 @@
-"""`ketaplan check`: many patients against one protocol, one result line each, streamed in constant memory.
-
-Results are written as each patient is drafted, in the order the inputs were given; nothing
-grows with the number of patients. A patient that cannot be used is reported as `invalid` with
-its error (file, line or row, field) and the run goes on: in a batch of a thousand, one bad
-file must not hide the other 999, nor pass silently (it makes the exit code 1).
-"""
+"""`ketaplan check`: many patients against one protocol, each result written as it is drafted, in constant memory."""
 
 from __future__ import annotations
 
@@ -14,6 +8,7 @@ import sys
 import tempfile
 from datetime import date, datetime, timezone
 from fractions import Fraction
+from itertools import chain, islice
 from typing import IO, Iterable, Iterator, NamedTuple
 
 from ketaplan.errors import InputError, KetaplanError, OutputExistsError, PatientError, UsageError
@@ -72,8 +67,8 @@ def _toml_files_below(folder: str) -> Iterator[tuple[str, str | None]]:
             # Linked folders are not followed: a link loop must not make the run endless.
             if entry.is_dir(follow_symlinks=False):
                 yield from _toml_files_below(path)
-            elif entry.name.lower().endswith(".toml") and entry.is_file():
-                yield path, None
+            elif entry.name.lower().endswith(".toml"):
+                yield path, None  # a broken link too: reading it then reports it, never a silent skip
         except OSError as exc:
             yield path, f"{path}: cannot be read: {exc.strerror}"
 
@@ -423,6 +418,10 @@ _STATE: tuple | None = None
 
 def _init_worker(protocol_data: bytes, protocol_name: str, sha256: str, start: date, now: datetime) -> None:
     global _STATE
+    import signal
+
+    # Ctrl-C is the main process's to handle: it stops the run and writes no output file.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if _STATE is not None and _STATE[0].sha256 == sha256:
         return  # forked: the protocol loaded by the main process is already here
     from ketaplan.load.protocol import read_protocol_bytes
@@ -449,6 +448,13 @@ def _chunks(work: Iterable[_Work], size: int) -> Iterator[list[_Work]]:
 def _results(work: Iterable[_Work], protocol_data: bytes, jobs: int) -> Iterator[Result]:
     """Each patient's result, in input order; with jobs > 1, drafted by that many worker processes."""
     loaded_protocol, start, now = _STATE
+    work = iter(work)
+    if jobs > 1:
+        # Fewer patients than one chunk are not worth starting worker processes for.
+        first = list(islice(work, CHUNK))
+        work = chain(first, work)
+        if len(first) < CHUNK:
+            jobs = 1
     if jobs <= 1:
         for item in work:
             yield check_one(item, loaded_protocol, start, now)
@@ -497,7 +503,15 @@ def run_check(
     force: bool,
     jobs: int = 1,
 ) -> int:
-    """Check every patient in `paths` against `protocol`; returns the exit code (spec/cli.md)."""
+    """Check every patient in `paths` against `protocol`; returns the exit code (spec/cli.md).
+
+    Results are written in the order the inputs were given, each as soon as it is drafted;
+    nothing kept grows with the number of patients. A patient that cannot be used is reported
+    as `invalid` with its error (file, line or row, field) and the run goes on: in a batch of a
+    thousand, one bad file must neither hide the other 999 nor pass silently (it makes the exit
+    code 1). Whatever would stop the whole run (a usage error, the protocol, a CSV header, an
+    existing output file) is found before the first result is written.
+    """
     from ketaplan.load.csv_patients import check_csv_header
     from ketaplan.load.protocol import read_protocol_bytes
 

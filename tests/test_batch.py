@@ -395,13 +395,44 @@ def test_no_output_file_is_written_when_the_run_stops_on_a_whole_file_error(tmp_
 # -------------------------------------------------------------------------------------------- jobs
 
 
-def test_jobs_2_gives_the_same_lines_in_the_same_order(tmp_path, capsys, protocol):
+@pytest.fixture
+def pools(monkeypatch) -> list[int]:
+    """The worker counts of the process pools started (to prove --jobs really runs workers)."""
+    import concurrent.futures
+
+    started: list[int] = []
+
+    class Spy(concurrent.futures.ProcessPoolExecutor):
+        def __init__(self, max_workers=None, **kwargs):
+            started.append(max_workers)
+            super().__init__(max_workers=max_workers, **kwargs)
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Spy)
+    return started
+
+
+def test_jobs_2_gives_the_same_lines_in_the_same_order(tmp_path, capsys, protocol, pools):
     folder = tmp_path / "patients"
-    for n in range(30):
-        write(folder / f"{n:02d}.toml", patient(f"P-{n:02d}", bp="150/95" if n % 3 == 0 else "120/80"))
+    for n in range(100):
+        write(folder / f"{n:03d}.toml", patient(f"P-{n:03d}", bp="150/95" if n % 3 == 0 else "120/80"))
     _, serial, _ = jsonl(capsys, protocol, str(folder))
     _, parallel, _ = jsonl(capsys, protocol, str(folder), extra=("--jobs", "2"))
-    assert (parallel, [line["id"] for line in parallel]) == (serial, [f"P-{n:02d}" for n in range(30)])
+    assert (parallel, [line["id"] for line in parallel], pools) == (serial, [f"P-{n:03d}" for n in range(100)], [2])
+
+
+def test_jobs_2_with_fewer_patients_than_a_chunk_starts_no_workers(tmp_path, capsys, protocol, pools):
+    path = write(tmp_path / "p.toml", ELIGIBLE)
+    code, lines, _ = jsonl(capsys, protocol, path, extra=("--jobs", "2"))
+    assert (code, lines[0]["verdict"], pools) == (0, "eligible", [])
+
+
+def test_jobs_2_keeps_csv_row_order_and_reports_a_bad_row_the_same_way(tmp_path, capsys, protocol, pools):
+    rows = "".join(csv_row(f"P-{n:02d}", weight="80" if n == 57 else "80 kg") for n in range(80))
+    path = write(tmp_path / "clinic.csv", CSV_HEADER + rows)
+    _, serial, _ = jsonl(capsys, protocol, path)
+    _, parallel, err = jsonl(capsys, protocol, path, extra=("--jobs", "2"))
+    assert (parallel, parallel[57]["source"], parallel[57]["verdict"], pools) == (serial, f"{path}:59", "invalid", [2])
+    assert err == "80 patients: 79 eligible, 0 needs-review, 0 excluded, 1 invalid\n"
 
 
 # -------------------------------------------------------------------------------------- examples
@@ -430,7 +461,7 @@ def test_python_m_ketaplan_check_streams_jsonl_and_counts_on_stderr(tmp_path, pr
     write(folder / "2.toml", EXCLUDED)
     env = {**os.environ, "KETAPLAN_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(REPO)}
     done = subprocess.run(
-        [sys.executable, "-m", "ketaplan", "check", str(folder), "--protocol", protocol, "--start", START, "-f", "jsonl"],
+        [sys.executable, "-m", "ketaplan", "check", str(folder), "-p", protocol, "--start", START, "-f", "jsonl"],
         capture_output=True,
         text=True,
         env=env,
@@ -442,3 +473,39 @@ def test_python_m_ketaplan_check_streams_jsonl_and_counts_on_stderr(tmp_path, pr
         ["eligible", "excluded"],
         "2 patients: 1 eligible, 0 needs-review, 1 excluded, 0 invalid\n",
     )
+
+
+def test_progress_bar_goes_to_a_terminal_on_stderr_and_stdout_stays_pure_jsonl(tmp_path, protocol):
+    import pty
+
+    folder = tmp_path / "patients"
+    for n in range(30):
+        write(folder / f"{n:02d}.toml", patient(f"P-{n:02d}"))
+    env = {**os.environ, "KETAPLAN_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(REPO), "TERM": "xterm"}
+    env.pop("NO_COLOR", None)
+    import threading
+
+    controller, terminal = pty.openpty()
+    shown = bytearray()
+
+    def read_terminal() -> None:
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the terminal closed: the process ended
+                return
+            if not chunk:
+                return
+            shown.extend(chunk)
+
+    reader = threading.Thread(target=read_terminal)
+    reader.start()
+    command = [sys.executable, "-m", "ketaplan", "check", str(folder), "-p", protocol, "--start", START, "-f", "jsonl"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=terminal, env=env, cwd=tmp_path) as proc:
+        os.close(terminal)
+        out = proc.stdout.read().decode()
+        proc.wait()
+    reader.join(timeout=10)
+    os.close(controller)
+    assert [json.loads(line)["id"] for line in out.splitlines()] == [f"P-{n:02d}" for n in range(30)]
+    assert b"checking" in shown and b"30 patients: 30 eligible" in shown

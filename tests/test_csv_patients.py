@@ -153,9 +153,19 @@ def test_blank_rows_are_skipped_and_still_counted(tmp_path):
 
 def test_a_row_that_is_not_utf8_is_that_rows_error(tmp_path):
     path = tmp_path / "p.csv"
-    path.write_bytes(f"{HEADER}\n".encode() + ROW_A.replace("P-1", "P-\xe9").encode("latin-1") + b"\n" + f"{ROW_A}\n".encode())
+    latin1_row = ROW_A.replace("P-1", "P-\xe9").encode("latin-1")
+    path.write_bytes(f"{HEADER}\n".encode() + latin1_row + b"\n" + f"{ROW_A}\n".encode())
     [(_, first), (_, second)] = rows(str(path))
     assert (first.one_line(), second.patient.id) == (f"{path}:2: the row is not UTF-8 text", "P-1")
+
+
+def test_an_overlong_line_is_reported_without_reading_it_whole_and_the_next_row_is_read(tmp_path, monkeypatch):
+    import ketaplan.load.csv_patients as module
+
+    monkeypatch.setattr(module, "MAX_LINE_CHARS", 200)
+    path = write(tmp_path, f"{HEADER}\n{ROW_A},{'x' * 500}\n{ROW_A}\n")
+    [(_, first), (_, second)] = rows(path)
+    assert (first.one_line(), second.patient.id) == (f"{path}:2: a line of the row is longer than 200 characters", "P-1")
 
 
 def test_row_sha256_is_of_the_rows_own_bytes_without_its_line_ending(tmp_path):

@@ -12,7 +12,7 @@ from ketaplan.calendar import holiday_dates
 from ketaplan.engine.schedule import session_dates
 from ketaplan.errors import ProtocolError
 from ketaplan.model.protocol import Phase, Schedule
-from tests.builders import RECORDED, finding, load_patient, load_protocol, plan_for
+from tests.builders import RECORDED, finding, load_patient, load_protocol, plan_for, protocol_text
 
 
 def england(year: int):
@@ -116,3 +116,20 @@ def test_no_session_on_a_closed_day_a_holiday_or_an_unlisted_weekday(weekdays, g
     flat_gaps = [g for g in gaps for _ in range(3)][1:]
     for before, after, gap in zip(days, days[1:], flat_gaps):
         assert (after - before).days >= gap
+
+
+def test_no_open_day_names_the_protocol_file_and_line(tmp_path, capsys):
+    from pathlib import Path
+
+    from ketaplan.cli import main
+
+    closed = ", ".join((date(2026, 12, 1) + timedelta(days=7 * i)).isoformat() for i in range(60))
+    protocol = tmp_path / "closed.toml"
+    protocol.write_text(protocol_text(schedule=f'days = ["tue"]\nclosed = [{closed}]'), encoding="utf-8")
+    patient = Path(__file__).resolve().parent.parent / "examples/patients/eligible-trd.toml"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["plan", str(patient), "--protocol", str(protocol), "--start", "2026-12-01"])
+    err = capsys.readouterr().err
+    line = protocol.read_text(encoding="utf-8").splitlines().index('days = ["tue"]') + 1
+    assert exit_info.value.code == 2
+    assert f"{protocol}:{line}:1: error: schedule: no allowed date within 366 days" in err

@@ -179,3 +179,25 @@ def test_more_weight_never_gives_less_dose(weight, extra, amount):
     light = plan_for(load_patient(weight=f"{weight} kg", height="170 cm"), protocol)
     heavy = plan_for(load_patient(weight=f"{weight + extra} kg", height="170 cm"), protocol)
     assert (heavy.sessions[0].dose_mg or 0) >= (light.sessions[0].dose_mg or 0)
+
+
+def test_a_draw_that_does_not_fit_in_the_bag_needs_review():
+    text = protocol_text().replace('stock = "10 mg/mL"', 'stock = "0.5 mg/mL"')
+    plan = plan_for(protocol=load_protocol(text))
+    # 41 mg at 0.5 mg/mL is 82 mL: it fits in 100 mL
+    assert finding(plan, "DRAW-EXCEEDS-BAG") is None
+    plan = plan_for(load_patient(weight="130 kg", height="180 cm"), load_protocol(text))
+    # 60 mg (capped) at 0.5 mg/mL is 120 mL, more than the 100 mL bag
+    f = finding(plan, "DRAW-EXCEEDS-BAG")
+    assert f.effect == "review"
+    assert f.evidence[0] == "session 1: 60 mg at 0.5 mg/mL is 120 mL to draw, not less than the 100 mL bag"
+
+
+def test_a_final_concentration_stronger_than_the_stock_is_a_load_error():
+    import pytest
+
+    from ketaplan.errors import ProtocolError
+
+    text = protocol_text().replace('bag = "100 mL"', 'final_concentration = "20 mg/mL"')
+    with pytest.raises(ProtocolError, match="stronger than the stock"):
+        load_protocol(text)

@@ -16,7 +16,7 @@ from ketaplan.engine.schedule import HolidayProvider, session_dates
 from ketaplan.model.patient import Patient
 from ketaplan.model.plan import Dosing, Factor, Finding, Hold, PatientSummary, Plan, ProtocolRef, Provenance, Session
 from ketaplan.model.protocol import Protocol, Rule
-from ketaplan.units import fmt_kg, fmt_mg, fmt_mg_per_kg, fmt_mg_per_kg_per_h, fmt_mg_per_h
+from ketaplan.units import fmt_kg, fmt_mg, fmt_mg_per_h, fmt_mg_per_kg, fmt_mg_per_kg_per_h, fmt_mg_per_ml, fmt_ml
 
 WEIGH_AGAIN = "Weigh again and re-draft before this session"
 CONFIRM_TOLERATED = "Confirm the previous dose was tolerated"
@@ -233,7 +233,7 @@ def _draft_sessions(patient, protocol, inputs, facts, weights, adjust_true, adju
     factor = prod((f.factor for f in factors), start=Fraction(1))
     cap_by = cap_rule or "dose.max_mg"
     sessions = []
-    capped, escalations, not_drafted = [], [], []
+    capped, escalations, not_drafted, too_much = [], [], [], []
     previous_amount = None
     counter = {}
     for number, (phase_index, day) in enumerate(dates, start=1):
@@ -279,6 +279,11 @@ def _draft_sessions(patient, protocol, inputs, facts, weights, adjust_true, adju
                 if d.capped_by:
                     capped.append(_capped_words(number, d, dose.mode))
                 c = container(protocol.drug, d.dose_mg, dose.duration_min)
+                if c.draw_ml is not None and protocol.drug.bag_ml is not None and c.draw_ml >= protocol.drug.bag_ml:
+                    too_much.append(
+                        f"session {number}: {fmt_mg(d.dose_mg)} at {fmt_mg_per_ml(protocol.drug.stock_mg_per_ml)} "
+                        f"is {fmt_ml(c.draw_ml)} to draw, not less than the {fmt_ml(protocol.drug.bag_ml)} bag"
+                    )
                 s = Session(
                     number=number,
                     phase=phase.name,
@@ -304,6 +309,14 @@ def _draft_sessions(patient, protocol, inputs, facts, weights, adjust_true, adju
 
     if not_drafted:
         draft.add("DOSE-NOT-DRAFTED", "review", "The arithmetic gives no dose above 0 mg: none is drafted.", not_drafted)
+    if too_much:
+        # The bag's final volume cannot hold the drawn volume: the stock is too dilute for this dose.
+        draft.add(
+            "DRAW-EXCEEDS-BAG",
+            "review",
+            "The volume to draw does not fit in the bag: check the protocol's stock and bag.",
+            too_much,
+        )
     if capped:
         draft.add("DOSE-CAPPED", "note", "A cap lowered the dose: the lower dose wins.", capped)
     if escalations:

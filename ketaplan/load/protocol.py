@@ -90,6 +90,7 @@ BUILTIN_IDS = (
     "SCHEDULE-OVERRUN",
     "PROTOCOL-REVIEW-OVERDUE",
     "DOSE-NOT-DRAFTED",
+    "DRAW-EXCEEDS-BAG",
     "DOSE-CAPPED",
     "DOSE-ESCALATION",
     "WEIGHT-BASIS-CHOSEN",
@@ -175,6 +176,8 @@ def protocol_from_table(data: Any, src: Source) -> Protocol:
         bag_ml=_quantity(drug_t, "bag", units.parse_volume_ml, units),
         final_mg_per_ml=_quantity(drug_t, "final_concentration", units.parse_concentration, units),
     )
+    if drug.final_mg_per_ml is not None and drug.stock_mg_per_ml is not None and drug.final_mg_per_ml > drug.stock_mg_per_ml:
+        drug_t.fail("final_concentration", "is stronger than the stock it is diluted from: check both")
 
     dose_t = top.table("dose", DOSE_KEYS, required=True)
     if ("mg_per_kg" in dose_t) == ("mg_per_kg_per_hour" in dose_t):
