@@ -273,7 +273,9 @@ def protocol_documents(draw, start: date):
     if container == "bag":
         drug["bag"] = draw(st.sampled_from(["100 mL", "50 mL", "250 mL"]))
     elif container == "final":
-        drug["final_concentration"] = draw(st.sampled_from(["1 mg/mL", "0.5 mg/mL", "2 mg/mL"]))
+        # A final concentration is diluted from the stock, so never stronger than it.
+        finals = ["0.5 mg/mL", "1 mg/mL"] + (["2 mg/mL"] if drug["stock"] != "1 mg/mL" else [])
+        drug["final_concentration"] = draw(st.sampled_from(finals))
     schedule = {}
     if draw(st.booleans()):
         schedule["days"] = draw(st.lists(st.sampled_from(WEEKDAYS), min_size=1, max_size=5, unique=True))
