@@ -30,35 +30,73 @@ def ketaplan_command() -> list[str]:
     return [sys.executable, "-m", "ketaplan"]
 
 
-def timed(command: list[str], *, stdout=subprocess.DEVNULL, cwd: Path = REPO) -> float:
-    """Wall-clock seconds of one run; a run that fails stops the benchmark (a fast failure is no result)."""
+def timed(command: list[str], *, cwd: Path = REPO) -> tuple[float, float]:
+    """(wall-clock seconds, CPU seconds of the process and its workers) of one run, output to /dev/null.
+
+    On a shared machine other work stretches wall time but hardly CPU time: both are reported.
+    A run that fails stops the benchmark (a fast failure is no result)."""
+    wall, _rss, cpu, _err = _run(command, cwd)
+    return wall, cpu
+
+
+def _run(command: list[str], cwd: Path) -> tuple[float, int, float, bytes]:
     began = time.perf_counter()
-    done = subprocess.run(command, stdout=stdout, stderr=subprocess.PIPE, env=env(), cwd=cwd)
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env(), cwd=cwd)
+    err = proc.stderr.read()
+    # wait4 gives this child's own usage, its reaped workers included.
+    _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - began
-    if done.returncode not in (0, 1):
-        sys.exit(f"failed ({done.returncode}): {' '.join(command)}\n{done.stderr.decode(errors='replace')}")
-    return elapsed
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.stderr.close()
+    if proc.returncode not in (0, 1):
+        sys.exit(f"failed ({proc.returncode}): {' '.join(command)}\n{err.decode(errors='replace')}")
+    return elapsed, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime, err
 
 
 def run_with_rusage(command: list[str], *, cwd: Path = REPO) -> tuple[float, int, bytes]:
     """(wall seconds, peak RSS in bytes of that one child, its stderr)."""
-    began = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env(), cwd=cwd)
-    # wait4 gives this child's own peak RSS (getrusage(RUSAGE_CHILDREN) is the maximum over all children).
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - began
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode not in (0, 1):
-        sys.exit(f"failed ({proc.returncode}): {' '.join(command)}\n{err.decode(errors='replace')}")
-    return elapsed, usage.ru_maxrss * 1024, err
+    wall, rss, _cpu, err = _run(command, cwd)
+    return wall, rss, err
 
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def ratios(name: str, runs: list[tuple[float, float]], floor_name: str, floors: list[tuple[float, float]],
+           target: float, unit: str = "s") -> str:
+    """The figure against its floor three ways: median wall time (the headline), fastest wall time
+    and median CPU time (both barely touched by other work on a shared machine)."""
+    scale, fmt = (1000, "{:8.1f} ms") if unit == "ms" else (1, "{:7.2f} s")
+
+    def show(x: float) -> str:
+        return fmt.format(x * scale)
+
+    walls, cpus = [w for w, _ in runs], [c for _, c in runs]
+    floor_walls, floor_cpus = [w for w, _ in floors], [c for _, c in floors]
+    ratio = median(walls) / median(floor_walls)
+    lines = [
+        f"{name:>6} wall median {show(median(walls))}  min {show(min(walls))}  max {show(max(walls))}"
+        f"   cpu median {show(median(cpus))}",
+        f"{floor_name:>6} wall median {show(median(floor_walls))}  min {show(min(floor_walls))}"
+        f"  max {show(max(floor_walls))}   cpu median {show(median(floor_cpus))}",
+        f"ratio {ratio:.2f} x the floor, median wall time (target <= {target}): "
+        f"{'MET' if ratio <= target else 'NOT MET'}",
+        f"      {min(walls) / min(floor_walls):.2f} x by fastest runs; "
+        f"{median(cpus) / median(floor_cpus):.2f} x by median CPU time",
+    ]
+    return "\n".join(lines)
+
+
 def machine() -> str:
     import platform
 
     return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def load_average() -> str:
+    """The 1-minute load average: on a shared 2-core machine, other work slows every timing."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:
+        return "unknown"

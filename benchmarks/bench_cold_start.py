@@ -1,11 +1,10 @@
-"""Cold start of `ketaplan plan --format json` against its floor, `python -c "import typer, rich, pydantic"`.
+"""Cold start of `ketaplan plan --format json` against its floor, `python -c "import typer, rich, pydantic"`."""
 
-    python benchmarks/bench_cold_start.py [--runs 21]
-
-Target: at most 1.2 x the floor (median of interleaved runs). The holiday cache is warmed by one
-untimed run first, as on any machine after its first plan. Also writes the `python -X importtime`
-report of the plan command to benchmarks/data/importtime-plan.txt (largest imports first).
-"""
+# python benchmarks/bench_cold_start.py [--runs 21]
+#
+# Target: at most 1.2 x the floor (median of interleaved runs). The holiday cache is warmed by one
+# untimed run first, as on any machine after its first plan. Also writes the `python -X importtime`
+# report of the plan command to benchmarks/data/importtime-plan.txt (largest imports first).
 
 from __future__ import annotations
 
@@ -14,14 +13,16 @@ import re
 import subprocess
 import sys
 
-from _common import DATA, PROTOCOL, REPO, START, env, ketaplan_command, machine, median, timed
+from _common import DATA, PROTOCOL, REPO, START, env, ketaplan_command, load_average, machine, ratios, timed
 
 PATIENT = REPO / "examples" / "patients" / "eligible-trd.toml"
 TARGET = 1.2
 
 
 def plan_command() -> list[str]:
-    return [*ketaplan_command(), "plan", str(PATIENT), "--protocol", str(PROTOCOL), "--start", START, "--format", "json"]
+    return [
+        *ketaplan_command(), "plan", str(PATIENT), "--protocol", str(PROTOCOL), "--start", START, "--format", "json"
+    ]  # fmt: skip
 
 
 FLOOR = [sys.executable, "-c", "import typer, rich, pydantic"]
@@ -62,27 +63,24 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=21)
     args = parser.parse_args()
+    load_before = load_average()
     DATA.mkdir(parents=True, exist_ok=True)
 
     timed(plan_command())  # warms the holiday cache (and the OS file cache): not counted
     timed(FLOOR)
     plans, floors = [], []
     for _ in range(args.runs):
-        # Interleaved, so that a slow moment of the machine weighs on both sides alike.
+        # Interleaved, so that a busy moment of the machine weighs on both sides alike.
         floors.append(timed(FLOOR))
         plans.append(timed(plan_command()))
-    plan_s, floor_s = median(plans), median(floors)
-    ratio = plan_s / floor_s
     report = DATA / "importtime-plan.txt"
     top = importtime_report(report)
 
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}; load average at start {load_before}, at end {load_average()}")
     print(f"command: {' '.join(plan_command())}")
     print(f"floor:   {' '.join(FLOOR)}")
     print(f"runs: {args.runs} each, interleaved; holiday cache warmed first")
-    print(f"plan  median {plan_s * 1000:7.1f} ms  (min {min(plans) * 1000:.1f}, max {max(plans) * 1000:.1f})")
-    print(f"floor median {floor_s * 1000:7.1f} ms  (min {min(floors) * 1000:.1f}, max {max(floors) * 1000:.1f})")
-    print(f"ratio {ratio:.2f} x the floor (target <= {TARGET}): {'MET' if ratio <= TARGET else 'NOT MET'}")
+    print(ratios("plan", plans, "floor", floors, TARGET, unit="ms"))
     print(f"import times written to {report.relative_to(REPO)}; top-level imports, cumulative:")
     for cumulative, own, name in top[:12]:
         print(f"  {cumulative / 1000:7.1f} ms  {name}")

@@ -1,13 +1,12 @@
-"""Deterministic synthetic patients for the benchmarks: TOML files in a folder, or rows of one CSV file.
+"""Deterministic synthetic patients for the benchmarks: TOML files in a folder, or rows of one CSV file."""
 
-    python benchmarks/generate.py toml 10000 benchmarks/data/toml-10k
-    python benchmarks/generate.py csv 100000 benchmarks/data/rows-100k.csv
-
-The same seed and count give the same bytes. The mix resembles a clinic's list (fictional
-patients): weights in kg and lb, heights in cm and ft/in, some fields not recorded, a few
-unrecognised or misspelt names, a few exclusions and, at --invalid-rate, a file with a
-mistake (a weight without its unit) that `check` must report as invalid.
-"""
+# python benchmarks/generate.py toml 10000 benchmarks/data/toml-10000
+# python benchmarks/generate.py csv 100000 benchmarks/data/rows-100000.csv
+#
+# The same seed and count give the same bytes. The mix resembles a clinic's list (fictional
+# patients): weights in kg and lb, heights in cm and ft/in, some fields not recorded, a few
+# unrecognised or misspelt names, a few exclusions and, at --invalid-rate, a file with a
+# mistake (a weight without its unit) that `check` must report as invalid.
 
 from __future__ import annotations
 
@@ -17,8 +16,11 @@ import json
 import os
 import random
 from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 START = date(2026, 12, 1)  # the benchmarks' --start
+TENTH = Decimal("0.1")
+POUND_KG = Decimal("0.45359237")
 
 CONDITIONS = [
     "treatment-resistant depression",
@@ -60,8 +62,9 @@ def patient(rng: random.Random, n: int, invalid_rate: float) -> dict:
     """One fictional patient as a TOML-shaped dict (names only in lists, so CSV can hold it too)."""
     sex = rng.choice(("female", "male"))
     height_cm = rng.randint(150, 195) if sex == "male" else rng.randint(148, 182)
-    bmi = rng.uniform(18.5, 38)
-    weight_kg = round(bmi * (height_cm / 100) ** 2, 1)
+    # Exact decimals, as everywhere in ketaplan: a BMI of 18.5 to 38.0 gives the weight to 0.1 kg.
+    bmi = Decimal(rng.randint(185, 380)) / 10
+    weight_kg = (bmi * Decimal(height_cm) ** 2 / 10000).quantize(TENTH, ROUND_HALF_UP)
     p: dict = {"id": f"SYN-{n:06d}"}
     if rng.random() < 0.3:
         born = START - timedelta(days=rng.randint(18 * 366, 75 * 365))
@@ -70,12 +73,12 @@ def patient(rng: random.Random, n: int, invalid_rate: float) -> dict:
         p["age"] = rng.randint(18, 75)
     p["sex"] = sex
     if rng.random() < 0.2:
-        inches = round(height_cm / 2.54)
+        inches = int((Decimal(height_cm) / Decimal("2.54")).quantize(1, ROUND_HALF_UP))
         p["height"] = f"{inches // 12} ft" + (f" {inches % 12} in" if inches % 12 else "")
     else:
         p["height"] = f"{height_cm} cm"
     if rng.random() < 0.25:
-        p["weight"] = f"{round(weight_kg / 0.45359237)} lb"
+        p["weight"] = f"{(weight_kg / POUND_KG).quantize(1, ROUND_HALF_UP)} lb"
     else:
         p["weight"] = f"{weight_kg} kg"
     if rng.random() < 0.9:
@@ -187,7 +190,7 @@ def write_csv(count: int, path: str, seed: int, invalid_rate: float) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("kind", choices=("toml", "csv"))
     parser.add_argument("count", type=int)
     parser.add_argument("target", help="a folder for toml, a file for csv")
