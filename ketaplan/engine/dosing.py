@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
+from typing import NamedTuple
 
 from ketaplan.model.patient import Patient
 from ketaplan.model.protocol import Drug, Dose
@@ -14,8 +14,7 @@ INCH_CM = Fraction(254, 100)
 DEVINE_MIN_CM = 60 * INCH_CM
 
 
-@dataclass(frozen=True, slots=True)
-class BodyWeights:
+class BodyWeights(NamedTuple):
     actual: Fraction
     ideal: Fraction | None  # None below 152.4 cm
     adjusted: Fraction | None
@@ -47,8 +46,7 @@ def body_weights(p: Patient) -> BodyWeights:
     return BodyWeights(p.weight_kg, ideal, adjusted, lean, bmi)
 
 
-@dataclass(frozen=True, slots=True)
-class SessionDose:
+class SessionDose(NamedTuple):
     raw_dose_mg: Fraction
     rounded_mg: Fraction
     dose_mg: Fraction
@@ -85,8 +83,7 @@ def session_dose(
     return SessionDose(raw_rate * hours, rounded_rate, rate * hours, capped_by, raw_rate, rate)
 
 
-@dataclass(frozen=True, slots=True)
-class Container:
+class Container(NamedTuple):
     draw_ml: Fraction | None
     concentration_mg_per_ml: Fraction | None
     volume_ml: Fraction | None

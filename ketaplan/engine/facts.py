@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from ketaplan.model.patient import Condition, Medication, Patient
 
 
-class _Named:
-    """A name from the patient file as matched; `suspect` names are never taken as matched."""
-
-    __slots__ = ()
-
-    @property
-    def suspect(self) -> bool:
-        """The name mixes scripts or hides an invisible character: a person must look at it."""
-        return self.mixed_script or self.hidden
+def _suspect(named) -> bool:
+    """The name mixes scripts or hides an invisible character: a person must look at it, and it is
+    never taken as matched."""
+    return named.mixed_script or named.hidden
 
 
-@dataclass(frozen=True, slots=True)
-class NamedCondition(_Named):
+class NamedCondition(NamedTuple):
+    """A name from the patient file, as the vocabulary matched it."""
+
     condition: Condition
     match: Any  # ConditionMatch
     mixed_script: bool
     hidden: bool = False  # an invisible character (zero-width, direction mark) in the name
+    suspect = property(_suspect)
 
     def describe(self) -> str:
         status = " (history)" if self.condition.status == "history" else ""
@@ -33,23 +29,27 @@ class NamedCondition(_Named):
         return f"condition {self.condition.name!r}{code}{status}"
 
 
-@dataclass(frozen=True, slots=True)
-class NamedMedication(_Named):
+class NamedMedication(NamedTuple):
+    """A name from the patient file, as the vocabulary matched it."""
+
     medication: Medication
     match: Any  # DrugMatch | None
     mixed_script: bool
     hidden: bool = False
+    suspect = property(_suspect)
 
     def describe(self) -> str:
         return f"medication {medication_text(self.medication)!r}"
 
 
-@dataclass(frozen=True, slots=True)
-class NamedAllergy(_Named):
+class NamedAllergy(NamedTuple):
+    """A name from the patient file, as the vocabulary matched it."""
+
     name: str
     match: Any  # AllergyMatch | None
     mixed_script: bool
     hidden: bool = False
+    suspect = property(_suspect)
 
     def describe(self) -> str:
         return f"allergy {self.name!r}"
@@ -60,8 +60,7 @@ def medication_text(m: Medication) -> str:
     return " ".join(p for p in parts if p)
 
 
-@dataclass(frozen=True, slots=True)
-class Facts:
+class Facts(NamedTuple):
     patient: Patient
     start: date
     vocabulary: Any

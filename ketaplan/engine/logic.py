@@ -5,8 +5,8 @@ Missing data fails closed: a test on an absent value is unknown, never false (sp
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
+from typing import NamedTuple
 
 from ketaplan.engine.facts import Facts
 from ketaplan.model.protocol import When
@@ -15,8 +15,7 @@ from ketaplan.units import fmt_number
 TRUE, FALSE, UNKNOWN = True, False, None
 
 
-@dataclass(frozen=True, slots=True)
-class Evidence:
+class Evidence(NamedTuple):
     text: str
     unknown: bool = False  # this fact could not be checked
 
@@ -24,8 +23,7 @@ class Evidence:
         return f"could not be checked: {self.text}" if self.unknown else self.text
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
+class Result(NamedTuple):
     value: bool | None
     evidence: tuple[Evidence, ...]
 

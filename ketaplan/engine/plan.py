@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from fractions import Fraction
 from math import prod
+from typing import NamedTuple
 
 from ketaplan import __version__
 from ketaplan.engine import findings as F
@@ -23,8 +23,7 @@ CONFIRM_TOLERATED = "Confirm the previous dose was tolerated"
 BASIS_WORDS = {"actual": "actual body weight", "ideal": "ideal body weight", "adjusted": "adjusted body weight", "lean": "lean body weight"}
 
 
-@dataclass(frozen=True, slots=True)
-class Inputs:
+class Inputs(NamedTuple):
     """Provenance of one drafting: what the plan was computed from."""
 
     start: date
@@ -38,12 +37,12 @@ class Inputs:
     protocol_file: str | None = None
 
 
-@dataclass
 class _Draft:
     """Findings gathered while drafting, keyed so that each rule gives exactly one."""
 
-    rule_findings: list[Finding] = field(default_factory=list)
-    builtin: dict[str, Finding] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.rule_findings: list[Finding] = []
+        self.builtin: dict[str, Finding] = {}
 
     def add(self, rule_id: str, effect: str, message: str, evidence, *, unknown: bool = False, source=None) -> None:
         self.builtin[rule_id] = Finding(rule_id, effect, effect, unknown, message, tuple(evidence), source)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 from ketaplan.errors import PatientError
 from ketaplan.load.reader import Source, Table, decode, parse_toml, sha256_hex, type_name
@@ -22,8 +21,7 @@ ID_PATTERN = r"(?=.*[A-Za-z0-9])[A-Za-z0-9._-]{1,64}"
 ID_HINT = "use 1 to 64 letters, digits, '.', '_' or '-' (a pseudonymous id, never a path or a name)"
 
 
-@dataclass(frozen=True, slots=True)
-class LoadedPatient:
+class LoadedPatient(NamedTuple):
     patient: Patient
     sha256: str
     name: str

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 from ketaplan.errors import ProtocolError
 from ketaplan.load.reader import Source, Table, check_int, check_number, decode, parse_toml, sha256_hex, type_name
@@ -101,8 +100,7 @@ RULE_ID = r"[A-Z0-9]+(-[A-Z0-9]+)*"
 PROTOCOL_ID = r"[a-z0-9]+(-[a-z0-9]+)*"
 
 
-@dataclass(frozen=True, slots=True)
-class LoadedProtocol:
+class LoadedProtocol(NamedTuple):
     protocol: Protocol
     sha256: str
     name: str
