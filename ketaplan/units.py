@@ -1,6 +1,7 @@
 """Quantities read from input files, exact rounding, and the one place numbers become text (ISMP)."""
 
 import re
+from functools import lru_cache
 from decimal import Decimal
 from fractions import Fraction
 
@@ -29,7 +30,7 @@ __all__ = [
     "fmt_mg_per_ml",
     "fmt_minutes",
     "json_number",
-    "FORBIDDEN_FORMS",
+    "forbidden_forms",
     "find_forbidden",
 ]
 
@@ -237,29 +238,37 @@ _UNIT = (
     r"|units?|iu|u|cc)"
 )
 
-FORBIDDEN_FORMS: tuple[re.Pattern, ...] = (
+_FORBIDDEN_SOURCES: tuple[tuple[str, int], ...] = (
     # "41.0 mg", "4.10 mL": the point can be missed and the dose read ten times too large.
-    re.compile(r"(?<![A-Za-z0-9_.])[0-9]+\.[0-9]*0(?![0-9]) ?(?:" + _UNIT + r"|%)(?![A-Za-z])", re.I),
+    (r"(?<![A-Za-z0-9_.])[0-9]+\.[0-9]*0(?![0-9]) ?(?:" + _UNIT + r"|%)(?![A-Za-z])", re.I),
     # ".5 mg": without its leading zero the point is missed and 0.5 is read as 5.
-    re.compile(r"(?<![A-Za-z0-9_.])\.[0-9]+(?: ?[A-Za-z/%]+)?"),
+    (r"(?<![A-Za-z0-9_.])\.[0-9]+(?: ?[A-Za-z/%]+)?", 0),
     # "41mg": the "m" glued to the number can be read as extra zeros.
-    re.compile(r"(?<![A-Za-z0-9_.])[0-9]+(?:\.[0-9]+)?" + _UNIT + r"(?![A-Za-z0-9])", re.I),
+    (r"(?<![A-Za-z0-9_.])[0-9]+(?:\.[0-9]+)?" + _UNIT + r"(?![A-Za-z0-9])", re.I),
     # "cc" is read as "u" (units) or "00": write "mL".
-    re.compile(r"(?<![A-Za-z0-9])cc(?![A-Za-z0-9])", re.I),
+    (r"(?<![A-Za-z0-9])cc(?![A-Za-z0-9])", re.I),
     # "10 U", "10 IU": "U" is read as 0 or 4, "IU" as IV or 10: write "units".
-    re.compile(r"(?<![A-Za-z0-9_.])[0-9]+(?:\.[0-9]+)? (?:u|iu)(?![A-Za-z0-9])", re.I),
+    (r"(?<![A-Za-z0-9_.])[0-9]+(?:\.[0-9]+)? (?:u|iu)(?![A-Za-z0-9])", re.I),
     # "QD", "QOD" (and q.d., q.o.d.) are misread for each other and for QID: write "daily",
     # "every other day". "QDS" (UK: four times daily) is a different word and does not match.
-    re.compile(r"(?<![A-Za-z.])q\.?(?:o\.?)?d\.?(?![A-Za-z.])", re.I),
+    (r"(?<![A-Za-z.])q\.?(?:o\.?)?d\.?(?![A-Za-z.])", re.I),
     # "µg" is read as "mg" (a thousand-fold overdose); BNF style spells out "micrograms".
-    re.compile(r"(?<![A-Za-z])(?:mcg|[\u00b5\u03bc]g)(?![A-Za-z])", re.I),
-    re.compile(r"(?<![A-Za-z0-9_.])[0-9]+(?:\.[0-9]+)? ?ug(?![A-Za-z])", re.I),
+    (r"(?<![A-Za-z])(?:mcg|[\u00b5\u03bc]g)(?![A-Za-z])", re.I),
+    (r"(?<![A-Za-z0-9_.])[0-9]+(?:\.[0-9]+)? ?ug(?![A-Za-z])", re.I),
 )
 
 
+
+
+@lru_cache(maxsize=1)
+def forbidden_forms() -> tuple[re.Pattern, ...]:
+    """The compiled FORBIDDEN forms (compiled on first use: a plan does not need them to start)."""
+    return tuple(re.compile(pattern, flags) for pattern, flags in _FORBIDDEN_SOURCES)
+
+
 def find_forbidden(text: str) -> list[str]:
-    """The snippets of text written in a form FORBIDDEN_FORMS rules out, in the order they appear."""
-    hits = [(m.start(), m.group(0)) for pattern in FORBIDDEN_FORMS for m in pattern.finditer(text)]
+    """The snippets of text written in a form forbidden_forms() rules out, in the order they appear."""
+    hits = [(m.start(), m.group(0)) for pattern in forbidden_forms() for m in pattern.finditer(text)]
     return [snippet for _, snippet in sorted(hits)]
 
 

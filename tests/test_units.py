@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ketaplan.units import (
-    FORBIDDEN_FORMS,
+    forbidden_forms,
     QuantityError,
     find_forbidden,
     floor_to,
@@ -470,7 +470,7 @@ def test_ordinary_plan_text_is_not_flagged(text):
 
 
 def test_every_forbidden_form_is_a_compiled_pattern():
-    assert FORBIDDEN_FORMS and all(isinstance(p, re.Pattern) for p in FORBIDDEN_FORMS)
+    assert forbidden_forms() and all(isinstance(p, re.Pattern) for p in forbidden_forms())
 
 
 # ---------------------------------------------------------------------------
