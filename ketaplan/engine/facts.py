@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from ketaplan.model.patient import Condition, Medication, Patient
@@ -70,7 +71,13 @@ class Facts(NamedTuple):
 
     def key(self, term: str) -> str:
         """The vocabulary key a protocol's name matches under (validated when the protocol loaded)."""
-        return self.vocabulary.term_key(term)
+        return _term_key(self.vocabulary, term)
+
+
+@lru_cache(maxsize=8192)
+def _term_key(vocabulary, term: str) -> str:
+    # A batch asks for the same protocol names for every patient: work each out once per run.
+    return vocabulary.term_key(term)
 
 
 def gather(patient: Patient, start: date, vocabulary) -> Facts:

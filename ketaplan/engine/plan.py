@@ -233,6 +233,7 @@ def _draft_sessions(patient, protocol, inputs, facts, weights, adjust_true, adju
     cap_by = cap_rule or "dose.max_mg"
     sessions = []
     capped, escalations, not_drafted, too_much = [], [], [], []
+    per_amount: dict = {}
     previous_amount = None
     counter = {}
     for number, (phase_index, day) in enumerate(dates, start=1):
@@ -259,7 +260,11 @@ def _draft_sessions(patient, protocol, inputs, facts, weights, adjust_true, adju
             not_drafted_because="IDEAL-WEIGHT-SHORT-STATURE" if dosing_weight is None else None,
         )
         if dosing_weight is not None:
-            d = session_dose(amount, dosing_weight, factor, dose, cap_mg, cap_by)
+            # Sessions with the same mg/kg have the same dose: work it out once.
+            if amount not in per_amount:
+                d = session_dose(amount, dosing_weight, factor, dose, cap_mg, cap_by)
+                per_amount[amount] = (d, container(protocol.drug, d.dose_mg, dose.duration_min))
+            d, c = per_amount[amount]
             if d.dose_mg <= 0:
                 # A dose of 0 mg or less is never drafted: the clinician decides.
                 not_drafted.append(f"session {number}: the arithmetic gives {fmt_mg(d.dose_mg)}")
@@ -277,7 +282,6 @@ def _draft_sessions(patient, protocol, inputs, facts, weights, adjust_true, adju
 
                 if d.capped_by:
                     capped.append(_capped_words(number, d, dose.mode))
-                c = container(protocol.drug, d.dose_mg, dose.duration_min)
                 if c.draw_ml is not None and protocol.drug.bag_ml is not None and c.draw_ml >= protocol.drug.bag_ml:
                     too_much.append(
                         f"session {number}: {fmt_mg(d.dose_mg)} at {fmt_mg_per_ml(protocol.drug.stock_mg_per_ml)} "
