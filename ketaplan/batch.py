@@ -480,16 +480,9 @@ def _results(work: Iterable[_Work], protocol_data: bytes, jobs: int) -> Iterator
 def _read_protocol(path: str) -> bytes:
     """The protocol file's bytes, read once: every worker drafts from exactly these."""
     from ketaplan.errors import ProtocolError
+    from ketaplan.load.reader import read_input_file
 
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        raise ProtocolError("no such file", file=path) from None
-    except IsADirectoryError:
-        raise ProtocolError("is a folder, not a protocol file", file=path) from None
-    except OSError as exc:
-        raise ProtocolError(f"cannot be read: {exc.strerror}", file=path) from None
+    return read_input_file(path, ProtocolError, "protocol")
 
 
 def run_check(

@@ -250,15 +250,10 @@ def _draft_sessions(patient, protocol, inputs, facts, weights, adjust_true, adju
             session_checks.append(CONFIRM_TOLERATED)
             escalations.append(f"session {number}: {_amount(dose.mode, amount)} after {_amount(dose.mode, previous_amount)}")
         previous_amount = amount
-        s = Session(
-            number=number,
-            phase=phase.name,
-            date=day,
-            amount=amount,
-            duration_min=dose.duration_min,
-            checks=tuple(session_checks),
-            not_drafted_because="IDEAL-WEIGHT-SHORT-STATURE" if dosing_weight is None else None,
+        common = dict(
+            number=number, phase=phase.name, date=day, amount=amount, duration_min=dose.duration_min, checks=tuple(session_checks)
         )
+        s = Session(**common, not_drafted_because="IDEAL-WEIGHT-SHORT-STATURE" if dosing_weight is None else None)
         if dosing_weight is not None:
             # Sessions with the same mg/kg have the same dose: work it out once.
             if amount not in per_amount:
@@ -268,15 +263,7 @@ def _draft_sessions(patient, protocol, inputs, facts, weights, adjust_true, adju
             if d.dose_mg <= 0:
                 # A dose of 0 mg or less is never drafted: the clinician decides.
                 not_drafted.append(f"session {number}: the arithmetic gives {fmt_mg(d.dose_mg)}")
-                s = Session(
-                    number=number,
-                    phase=phase.name,
-                    date=day,
-                    amount=amount,
-                    duration_min=dose.duration_min,
-                    checks=tuple(session_checks),
-                    not_drafted_because="DOSE-NOT-DRAFTED",
-                )
+                s = Session(**common, not_drafted_because="DOSE-NOT-DRAFTED")
             else:
                 rate = dose.mode != "mg_per_kg"
 
@@ -288,11 +275,7 @@ def _draft_sessions(patient, protocol, inputs, facts, weights, adjust_true, adju
                         f"is {fmt_ml(c.draw_ml)} to draw, not less than the {fmt_ml(protocol.drug.bag_ml)} bag"
                     )
                 s = Session(
-                    number=number,
-                    phase=phase.name,
-                    date=day,
-                    amount=amount,
-                    duration_min=dose.duration_min,
+                    **common,
                     raw_dose_mg=d.raw_dose_mg,
                     rounded_mg=None if rate else d.rounded_mg,
                     dose_mg=d.dose_mg,
@@ -306,7 +289,6 @@ def _draft_sessions(patient, protocol, inputs, facts, weights, adjust_true, adju
                     concentration_mg_per_ml=c.concentration_mg_per_ml,
                     volume_ml=c.volume_ml,
                     pump_ml_per_h=c.pump_ml_per_h,
-                    checks=tuple(session_checks),
                 )
         sessions.append(s)
 

@@ -7,7 +7,7 @@ from fractions import Fraction
 from typing import Any, NamedTuple
 
 from ketaplan.errors import PatientError
-from ketaplan.load.reader import Source, Table, decode, parse_toml, sha256_hex, type_name
+from ketaplan.load.reader import Source, Table, read_input_file, decode, parse_toml, sha256_hex, type_name
 from ketaplan.model.patient import SCORE_RANGES, Condition, Infusion, Medication, Patient, whole_years
 
 PATIENT_KEYS = (
@@ -34,16 +34,7 @@ def load_patient_file(path: str, start: date) -> LoadedPatient:
     if path == "-":
         data, name = sys.stdin.buffer.read(), "<stdin>"
     else:
-        name = path
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read()
-        except FileNotFoundError:
-            raise PatientError("no such file", file=name) from None
-        except IsADirectoryError:
-            raise PatientError("is a folder, not a patient file", file=name) from None
-        except OSError as exc:
-            raise PatientError(f"cannot be read: {exc.strerror}", file=name) from None
+        data, name = read_input_file(path, PatientError, "patient"), path
     return read_patient_bytes(data, name, start)
 
 

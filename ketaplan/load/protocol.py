@@ -8,7 +8,7 @@ from fractions import Fraction
 from typing import Any, NamedTuple
 
 from ketaplan.errors import ProtocolError
-from ketaplan.load.reader import Source, Table, check_int, check_number, decode, parse_toml, sha256_hex, type_name
+from ketaplan.load.reader import Source, Table, read_input_file, check_int, check_number, decode, parse_toml, sha256_hex, type_name
 from ketaplan.model.patient import SCORE_RANGES
 from ketaplan.model.protocol import (
     EFFECTS,
@@ -108,16 +108,7 @@ class LoadedProtocol(NamedTuple):
 
 
 def load_protocol_file(path: str) -> LoadedProtocol:
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except FileNotFoundError:
-        raise ProtocolError("no such file", file=path) from None
-    except IsADirectoryError:
-        raise ProtocolError("is a folder, not a protocol file", file=path) from None
-    except OSError as exc:
-        raise ProtocolError(f"cannot be read: {exc.strerror}", file=path) from None
-    return read_protocol_bytes(data, path)
+    return read_protocol_bytes(read_input_file(path, ProtocolError, "protocol"), path)
 
 
 def read_protocol_bytes(data: bytes, name: str) -> LoadedProtocol:

@@ -63,6 +63,19 @@ class Source:
         raise self.error(path, message)
 
 
+def read_input_file(path: str, error_type: type[InputError], what: str) -> bytes:
+    """A patient or protocol file's bytes; a file that cannot be read is an input error naming it."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise error_type("no such file", file=path) from None
+    except IsADirectoryError:
+        raise error_type(f"is a folder, not a {what} file", file=path) from None
+    except OSError as exc:
+        raise error_type(f"cannot be read: {exc.strerror}", file=path) from None
+
+
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
