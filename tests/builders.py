@@ -80,3 +80,15 @@ def finding(plan, rule_id):
 
 def ids(plan) -> list[str]:
     return [f.rule for f in plan.findings]
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    """Run `ketaplan ARGS...` in-process: (exit code, stdout, stderr)."""
+    import pytest
+
+    from ketaplan.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ketaplan.cli import main
+from tests.builders import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 START = "2037-12-01"  # a Tuesday, years ahead: no START-IN-PAST note appears
@@ -100,10 +100,7 @@ def write(path: Path, text: str, bom: bool = False) -> str:
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as caught:
-        main(["check", *args])
-    out, err = capsys.readouterr()
-    return caught.value.code, out, err
+    return run_cli(capsys, "check", *args)
 
 
 def jsonl(capsys, protocol: str, *inputs: str, extra: tuple[str, ...] = ()) -> tuple[int, list[dict], str]:

@@ -10,20 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from ketaplan.cli import main
+from tests.builders import run_cli as run
 
 ROOT = Path(__file__).resolve().parent.parent
 INDUCTION = str(ROOT / "examples/protocols/trd-iv-induction.toml")
 ELIGIBLE = str(ROOT / "examples/patients/eligible-trd.toml")
 BP_MISSING = str(ROOT / "examples/patients/review-bp-not-recorded.toml")
 EXCLUDED = str(ROOT / "examples/patients/excluded-psychosis-history.toml")
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
 
 
 def plan_json(capsys, patient: str = ELIGIBLE, *extra: str) -> dict:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from ketaplan.engine.dosing import body_weights
 from ketaplan.units import round_half_up
-from tests.builders import finding, load_patient, load_protocol, patient_text, plan_for, protocol_text
+from tests.builders import finding, load_patient, load_protocol, plan_for, protocol_text
 
 
 def two_dp(x: Fraction) -> Fraction:

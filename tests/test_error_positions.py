@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ketaplan.cli import main
+from tests.builders import run_cli as _run
 
 PROTOCOL = """\
 [protocol]
@@ -59,13 +59,6 @@ allergies = []
 def _edit(text: str, old: str, new: str) -> str:
     assert text.count(old) == 1, old
     return text.replace(old, new)
-
-
-def _run(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return exit.value.code, out, err
 
 
 @pytest.fixture

@@ -19,24 +19,17 @@ from pathlib import Path
 
 import pytest
 
-from ketaplan.cli import main
 from ketaplan.errors import PatientError, ProtocolError
 from ketaplan.load.patient import read_patient_bytes
 from tests.builders import load_protocol
 from tests.builders import START as BUILDER_START
+from tests.builders import run_cli as run
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests/hostile"
 INDUCTION = str(ROOT / "examples/protocols/trd-iv-induction.toml")
 ELIGIBLE = str(ROOT / "examples/patients/eligible-trd.toml")
 START = "2026-12-01"
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
 
 
 def corpus_rows() -> list[tuple[str, str, str, str]]:

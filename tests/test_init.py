@@ -8,17 +8,10 @@ from pathlib import Path
 import pytest
 
 from ketaplan.authoring.init import starter_text
-from ketaplan.cli import main
+from tests.builders import run_cli as _run
 
 ROOT = Path(__file__).resolve().parent.parent
 TRD = ROOT / "examples" / "protocols" / "trd-iv-induction.toml"
-
-
-def _run(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return exit.value.code, out, err
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from ketaplan.authoring.lint import CODES, contradiction, lint, shortest_span
-from ketaplan.cli import main
 from ketaplan.load.protocol import read_protocol_bytes
 from ketaplan.model.protocol import Phase
+from tests.builders import run_cli as _run
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples" / "protocols").glob("*.toml"))
 TODAY = date(2026, 11, 27)
@@ -60,13 +60,6 @@ message = "Latex allergy."
 """
 # CLEAN has 40 lines: a rule a test appends with _rule() has its [[rule]] header on line 42.
 EXTRA_LINE = 42
-
-
-def _run(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return exit.value.code, out, err
 
 
 def _lint(text: str, today: date = TODAY) -> list[tuple[str, int]]:

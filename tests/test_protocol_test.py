@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from ketaplan.authoring.testing import run_case
-from ketaplan.cli import main
 from ketaplan.load.protocol import read_protocol_bytes
+from tests.builders import run_cli as _run
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples" / "protocols").glob("*.toml"))
@@ -64,13 +64,6 @@ start = 2026-12-01
 patient = { id = "T-2", age = 70, sex = "male", height = "175 cm", weight = "80 kg", allergies = [], conditions = ["major depressive disorder"], medications = [] }
 expect = { verdict = "eligible", findings = ["REV-AGE-65", "ADJ-AGE-65"], first_dose_mg = 30, dates = [2026-12-01, 2026-12-04, 2026-12-07] }
 """
-
-
-def _run(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return exit.value.code, out, err
 
 
 @pytest.fixture

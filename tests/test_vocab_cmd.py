@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
 
 from ketaplan.authoring import vocab as vocab_module
-from ketaplan.cli import main
 from ketaplan.vocabulary import Vocabulary
+from tests.builders import run_cli as _run
 
 VERSION = Vocabulary.builtin().version
 BENZODIAZEPINES = len(Vocabulary.builtin().drug_members("benzodiazepine"))
-
-
-def _run(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return exit.value.code, out, err
 
 
 def test_a_brand_name_shows_its_drug_its_brands_and_its_class(capsys):

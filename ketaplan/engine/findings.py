@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 from ketaplan.engine.facts import Facts
 from ketaplan.load.protocol import BUILTIN_IDS

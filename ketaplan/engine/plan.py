@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from fractions import Fraction
 from math import prod
 from typing import NamedTuple
@@ -11,7 +11,7 @@ from ketaplan import __version__
 from ketaplan.engine import findings as F
 from ketaplan.engine.dosing import body_weights, container, session_dose
 from ketaplan.engine.facts import Facts, gather
-from ketaplan.engine.logic import Evidence, Result, evaluate
+from ketaplan.engine.logic import Result, evaluate
 from ketaplan.engine.schedule import HolidayProvider, session_dates
 from ketaplan.model.patient import Patient
 from ketaplan.model.plan import Dosing, Factor, Finding, Hold, PatientSummary, Plan, ProtocolRef, Provenance, Session

@@ -7,7 +7,7 @@ from fractions import Fraction
 from typing import Any, NamedTuple
 
 from ketaplan.errors import PatientError
-from ketaplan.load.reader import Source, Table, read_input_file, decode, parse_toml, sha256_hex, type_name
+from ketaplan.load.reader import Source, Table, decode, parse_toml, read_input_file, sha256_hex, type_name
 from ketaplan.model.patient import SCORE_RANGES, Condition, Infusion, Medication, Patient, whole_years
 
 PATIENT_KEYS = (

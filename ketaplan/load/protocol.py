@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import re
-from datetime import date
 from fractions import Fraction
 from typing import Any, NamedTuple
 
 from ketaplan.errors import ProtocolError
-from ketaplan.load.reader import Source, Table, read_input_file, check_int, check_number, decode, parse_toml, sha256_hex, type_name
+from ketaplan.load.reader import (
+    Source,
+    Table,
+    check_int,
+    check_number,
+    decode,
+    parse_toml,
+    read_input_file,
+    sha256_hex,
+    type_name,
+)
 from ketaplan.model.patient import SCORE_RANGES
 from ketaplan.model.protocol import (
     EFFECTS,
