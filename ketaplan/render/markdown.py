@@ -370,6 +370,16 @@ def _dose(plan: dict) -> list[str]:
         steps.append(f"Caps: {hourly} ({_CAP_WORDS['dose.max_mg_per_hour']}) and {cap}.")
     else:
         steps.append(f"Cap: {cap}.")
+    drug = _dict(_dict(plan.get("protocol")).get("drug"))
+    preparation = []
+    if drug.get("stock_mg_per_ml") is not None:
+        preparation.append(f"draw from the {_shown(fmt_mg_per_ml, drug['stock_mg_per_ml'])} stock")
+    if drug.get("bag_ml") is not None:
+        preparation.append(f"into the {_shown(fmt_ml, drug['bag_ml'])} bag (the same volume of diluent removed first)")
+    elif drug.get("final_concentration_mg_per_ml") is not None:
+        preparation.append(f"diluted to {_shown(fmt_mg_per_ml, drug['final_concentration_mg_per_ml'])}")
+    if preparation:
+        steps.append("Preparation: " + ", ".join(preparation) + ".")
     lines = ["## Dose calculation", "\n".join(f"{n}. {s}" for n, s in enumerate(steps, start=1))]
 
     drafted: list[list[dict]] = []

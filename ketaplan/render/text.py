@@ -194,6 +194,19 @@ def _product(s: Session, d: Dosing, per_kg: Any) -> str:
     return f"{per_kg(s.amount)} × {weight} ({_weight_words(d.weight_basis)}){factors}"
 
 
+def _preparation(plan: Plan) -> str | None:
+    """Where the volume to draw comes from and what it goes into, for the double check."""
+    p = plan.protocol
+    parts = []
+    if p.stock_mg_per_ml is not None:
+        parts.append(f"draw from the {fmt_mg_per_ml(p.stock_mg_per_ml)} stock")
+    if p.bag_ml is not None:
+        parts.append(f"into the {fmt_ml(p.bag_ml)} bag (the same volume of diluent removed first)")
+    elif p.final_mg_per_ml is not None:
+        parts.append(f"diluted to {fmt_mg_per_ml(p.final_mg_per_ml)}")
+    return ", ".join(parts) if parts else None
+
+
 def _steps_per_kg(s: Session, d: Dosing) -> str:
     """One session's dose, step by step: 0.5 mg/kg × 82.5 kg (actual weight) = 41.25 mg → …"""
     text = _product(s, d, fmt_mg_per_kg)
@@ -279,6 +292,9 @@ def _dose_calculation(plan: Plan) -> list[Any]:
     if rate and d.max_mg_per_hour is not None:
         lines.append(_indent(_text(f"Hourly cap: {fmt_mg_per_h(d.max_mg_per_hour)} (protocol dose.max_mg_per_hour)")))
     lines.append(_indent(_text(f"Cap per session: {fmt_mg(d.cap_mg)} ({_where(d.cap_rule, 'dose.max_mg')})")))
+    preparation = _preparation(plan)
+    if preparation:
+        lines.append(_indent(_text(f"Preparation: {preparation}")))
 
     # Consecutive sessions with the same arithmetic are shown once, under their number range.
     groups: list[tuple[Session, Session, str]] = []
