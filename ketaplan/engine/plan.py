@@ -16,7 +16,7 @@ from ketaplan.engine.schedule import HolidayProvider, session_dates
 from ketaplan.model.patient import Patient
 from ketaplan.model.plan import Dosing, Factor, Finding, Hold, PatientSummary, Plan, ProtocolRef, Provenance, Session
 from ketaplan.model.protocol import Protocol, Rule
-from ketaplan.units import fmt_kg, fmt_mg, fmt_mg_per_h, fmt_mg_per_kg, fmt_mg_per_kg_per_h, fmt_mg_per_ml, fmt_ml
+from ketaplan.units import fmt_cm, fmt_kg, fmt_mg, fmt_mg_per_h, fmt_mg_per_kg, fmt_mg_per_kg_per_h, fmt_mg_per_ml, fmt_ml
 
 WEIGH_AGAIN = "Weigh again and re-draft before this session"
 CONFIRM_TOLERATED = "Confirm the previous dose was tolerated"
@@ -81,9 +81,8 @@ def build_plan(patient: Patient, protocol: Protocol, inputs: Inputs) -> Plan:
         draft.rule_findings.append(Finding(rule.id, effect, rule.effect, unknown, rule.message, evidence, rule.source))
 
     F.patient_findings(draft, facts, protocol)
-    excluded = excluded or draft.builtin.get("ALLERGY-TO-PROTOCOL-DRUG", None) is not None and (
-        draft.builtin["ALLERGY-TO-PROTOCOL-DRUG"].effect == "exclude"
-    )
+    allergy = draft.builtin.get("ALLERGY-TO-PROTOCOL-DRUG")
+    excluded = excluded or (allergy is not None and allergy.effect == "exclude")
 
     weights = body_weights(patient)
     dosing = None
@@ -224,7 +223,7 @@ def _draft_sessions(patient, protocol, inputs, facts, weights, adjust_true, adju
             "review",
             "Height is below 152.4 cm (60 in), where the Devine ideal body weight is not defined: "
             "no dose is drafted; the clinician sets the dosing weight.",
-            [f"height {patient.height_cm and _cm(patient.height_cm)} is below 152.4 cm; weight basis {basis}"],
+            [f"height {fmt_cm(patient.height_cm)} is below 152.4 cm; weight basis {basis}"],
         )
 
     last = patient.infusions[-1].date if patient.infusions else None
@@ -316,12 +315,6 @@ def _weight_order(w: Fraction | None) -> Fraction:
 
 def _kg(w: Fraction | None) -> str:
     return "not defined" if w is None else fmt_kg(w)
-
-
-def _cm(h: Fraction) -> str:
-    from ketaplan.units import fmt_cm
-
-    return fmt_cm(h)
 
 
 def _amount(mode: str, x: Fraction) -> str:
