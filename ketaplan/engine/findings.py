@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from ketaplan.engine.facts import Facts
-from ketaplan.load.protocol import BUILTIN_IDS
+from ketaplan.model.plan import BUILTIN_IDS
 from ketaplan.model.patient import whole_years
 
 #: Built-in findings follow the protocol's own, in the order of the spec's table.

@@ -19,6 +19,7 @@ from ketaplan.load.reader import (
     type_name,
 )
 from ketaplan.model.patient import SCORE_RANGES
+from ketaplan.model.plan import BUILTIN_IDS
 from ketaplan.model.protocol import (
     EFFECTS,
     STAGES,
@@ -83,27 +84,6 @@ MISSING_FIELDS = (
     "medications", "scores", "infusions", *(f"scores.{s}" for s in SCORE_RANGES),
 )  # fmt: skip
 
-#: Ids of the findings ketaplan adds itself; a protocol may not reuse them.
-BUILTIN_IDS = (
-    "ALLERGY-TO-PROTOCOL-DRUG",
-    "UNRECOGNISED-CONDITION",
-    "UNRECOGNISED-MEDICATION",
-    "UNRECOGNISED-ALLERGY",
-    "CONDITION-CODE-MISMATCH",
-    "INDICATION-NOT-RECORDED",
-    "IDEAL-WEIGHT-SHORT-STATURE",
-    "WEIGHT-OUT-OF-DATE",
-    "PRIOR-INFUSIONS-SAME-PROTOCOL",
-    "AGE-CHANGES-DURING-PLAN",
-    "SCHEDULE-OVERRUN",
-    "PROTOCOL-REVIEW-OVERDUE",
-    "DOSE-NOT-DRAFTED",
-    "DRAW-EXCEEDS-BAG",
-    "DOSE-CAPPED",
-    "DOSE-ESCALATION",
-    "WEIGHT-BASIS-CHOSEN",
-    "START-IN-PAST",
-)
 
 RULE_ID = r"[A-Z0-9]+(-[A-Z0-9]+)*"
 PROTOCOL_ID = r"[a-z0-9]+(-[a-z0-9]+)*"

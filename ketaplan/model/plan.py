@@ -8,6 +8,28 @@ from typing import NamedTuple
 
 VERDICTS = ("eligible", "needs-review", "excluded")
 
+#: Ids of the findings ketaplan adds itself, in the order a plan lists them; a protocol may not reuse them.
+BUILTIN_IDS = (
+    "ALLERGY-TO-PROTOCOL-DRUG",
+    "UNRECOGNISED-CONDITION",
+    "UNRECOGNISED-MEDICATION",
+    "UNRECOGNISED-ALLERGY",
+    "CONDITION-CODE-MISMATCH",
+    "INDICATION-NOT-RECORDED",
+    "IDEAL-WEIGHT-SHORT-STATURE",
+    "WEIGHT-OUT-OF-DATE",
+    "PRIOR-INFUSIONS-SAME-PROTOCOL",
+    "AGE-CHANGES-DURING-PLAN",
+    "SCHEDULE-OVERRUN",
+    "PROTOCOL-REVIEW-OVERDUE",
+    "DOSE-NOT-DRAFTED",
+    "DRAW-EXCEEDS-BAG",
+    "DOSE-CAPPED",
+    "DOSE-ESCALATION",
+    "WEIGHT-BASIS-CHOSEN",
+    "START-IN-PAST",
+)
+
 
 class Finding(NamedTuple):
     rule: str  # the protocol rule's id, or a built-in id such as WEIGHT-OUT-OF-DATE
