@@ -34,6 +34,9 @@ ALWAYS = Result(TRUE, (Evidence("the rule has no condition: it applies to every 
 def evaluate(when: When | None, facts: Facts) -> Result:
     if when is None:
         return ALWAYS
+    if len(when.clauses) == 1:  # most rules: the clause's own result, nothing to combine
+        clause = when.clauses[0]
+        return _clause(clause.key, clause.value, facts)
     return _all([_clause(c.key, c.value, facts) for c in when.clauses])
 
 
