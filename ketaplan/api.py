@@ -21,13 +21,20 @@ def holiday_provider(loaded: LoadedProtocol):
     return (lambda year: holiday_dates(region, year)), holidays_version()
 
 
-def draft(loaded_patient: LoadedPatient, loaded_protocol: LoadedProtocol, start: date, now: datetime | None = None) -> Plan:
-    """Draft one plan from already-loaded files. `now` defaults to the current UTC time."""
+def draft(
+    loaded_patient: LoadedPatient,
+    loaded_protocol: LoadedProtocol,
+    start: date,
+    now: datetime | None = None,
+    today: date | None = None,
+) -> Plan:
+    """Draft one plan from already-loaded files. `now` (the plan's time stamp) defaults to the
+    current UTC time, `today` (for START-IN-PAST) to the local date, the date --start defaults to."""
     provider, version = holiday_provider(loaded_protocol)
     inputs = Inputs(
         start=start,
         now=now or datetime.now(timezone.utc).replace(microsecond=0),
-        today=None if now else date.today(),
+        today=today or date.today(),
         patient_sha256=loaded_patient.sha256,
         protocol_sha256=loaded_protocol.sha256,
         holidays=provider,

@@ -81,30 +81,13 @@ def _count_toml_below(folder: str) -> int:
 
 
 def load_toml_patient(path: str, start: date, data: bytes | None = None):
-    """Like load_patient_file (`data`: the bytes already read), but an error also carries
-    `patient_id`, the file's id when the file parses and the id is well-formed."""
-    import re
-
-    from ketaplan.load.patient import ID_PATTERN, LoadedPatient, patient_from_table
-    from ketaplan.load.reader import Source, decode, parse_toml, sha256_hex
+    """Like load_patient_file (`data`: the bytes already read); an error carries `patient_id`."""
+    from ketaplan.load.patient import read_patient_bytes
+    from ketaplan.load.reader import read_input_file
 
     if data is None:
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read()
-        except FileNotFoundError:
-            raise PatientError("no such file", file=path) from None
-        except OSError as exc:
-            raise PatientError(f"cannot be read: {exc.strerror}", file=path) from None
-    text = decode(data, path, PatientError)
-    document = parse_toml(text, path, PatientError)
-    try:
-        patient = patient_from_table(document, Source(path, text, PatientError), start)
-    except PatientError as exc:
-        pid = document.get("id")
-        exc.patient_id = pid if isinstance(pid, str) and re.fullmatch(ID_PATTERN, pid) else None
-        raise
-    return LoadedPatient(patient, sha256_hex(data), path)
+        data = read_input_file(path, PatientError, "patient")
+    return read_patient_bytes(data, path, start)
 
 
 class _Work(NamedTuple):

@@ -39,9 +39,18 @@ def load_patient_file(path: str, start: date) -> LoadedPatient:
 
 
 def read_patient_bytes(data: bytes, name: str, start: date) -> LoadedPatient:
+    """A patient file's bytes, validated. An error carries `patient_id` when the file's id is usable,
+    so that a batch can name the patient whose file it could not use."""
+    import re
+
     text = decode(data, name, PatientError)
     document = parse_toml(text, name, PatientError)
-    patient = patient_from_table(document, Source(name, text, PatientError), start)
+    try:
+        patient = patient_from_table(document, Source(name, text, PatientError), start)
+    except PatientError as exc:
+        pid = document.get("id")
+        exc.patient_id = pid if isinstance(pid, str) and re.fullmatch(ID_PATTERN, pid) else None
+        raise
     return LoadedPatient(patient, sha256_hex(data), name)
 
 
