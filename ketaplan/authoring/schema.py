@@ -17,6 +17,7 @@ def schema() -> dict[str, Any]:
     from ketaplan.load import patient as P
     from ketaplan.load import protocol as L
     from ketaplan.model.patient import SCORE_RANGES
+    from ketaplan.model.plan import VERDICTS
     from ketaplan.model.protocol import EFFECTS, STAGES, WEEKDAYS, WEIGHT_BASES
 
     text = _text
@@ -313,7 +314,7 @@ def schema() -> dict[str, Any]:
         "test.expect",
         L.EXPECT_KEYS,
         {
-            "verdict": {"enum": ["eligible", "needs-review", "excluded"], "description": "The expected verdict."},
+            "verdict": {"enum": list(VERDICTS), "description": "The expected verdict."},
             "findings": dict(texts, items=rule_id, description="Finding ids the plan must include."),
             "findings_exact": dict(texts, items=rule_id, description="Exactly these finding ids, no others."),
             "first_dose_mg": {

@@ -12,7 +12,6 @@ from ketaplan.load.protocol import LoadedProtocol
 from ketaplan.model.plan import Plan
 from ketaplan.model.protocol import TestCase
 
-ASPECTS = ("verdict", "findings", "findings_exact", "first_dose_mg", "dates")
 LABELS = {
     "verdict": "verdict",
     "findings": "findings",

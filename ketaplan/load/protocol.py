@@ -19,7 +19,7 @@ from ketaplan.load.reader import (
     type_name,
 )
 from ketaplan.model.patient import SCORE_RANGES
-from ketaplan.model.plan import BUILTIN_IDS
+from ketaplan.model.plan import BUILTIN_IDS, VERDICTS
 from ketaplan.model.protocol import (
     EFFECTS,
     STAGES,
@@ -471,7 +471,7 @@ def _test(tt: Table, index: int, src: Source) -> TestCase:
     et = tt.table("expect", EXPECT_KEYS, required=True)
     expect: dict[str, Any] = {}
     if "verdict" in et:
-        expect["verdict"] = et.choice("verdict", ("eligible", "needs-review", "excluded"))
+        expect["verdict"] = et.choice("verdict", VERDICTS)
     for key in ("findings", "findings_exact"):
         if key in et:
             ids = et.texts(key)

@@ -69,9 +69,3 @@ class Patient(NamedTuple):
 
     def score(self, name: str) -> int | None:
         return dict(self.scores).get(name)
-
-    def age_on(self, day: date) -> int | None:
-        """Whole years on `day`; None when only `age` was given and a birthday may fall before it."""
-        if self.date_of_birth is not None:
-            return whole_years(self.date_of_birth, day)
-        return None
