@@ -47,3 +47,26 @@ def write_text(text: str, path: str | None, *, force: bool = False) -> None:
     finally:
         if os.path.exists(temp):
             os.unlink(temp)
+
+
+def replace_file(path: str, data: bytes) -> None:
+    """Replace an existing file with `data` atomically, keeping its permission bits: afterwards the
+    file holds either all of its old bytes or all of the new ones, never a mix (used by `record`)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+        fd, temp = tempfile.mkstemp(prefix=".ketaplan-", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot be written: {exc.strerror or exc}; nothing was changed") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot be written: {exc.strerror or exc}; nothing was changed") from None
+    finally:
+        if os.path.exists(temp):
+            os.unlink(temp)
