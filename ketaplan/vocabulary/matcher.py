@@ -455,20 +455,76 @@ _KIND_WORDS = {"group": "condition group", "class": "drug class"}
 
 @cache
 def _builtin() -> Vocabulary:
-    # Parsing the 100 KB TOML file is most of a plan's start-up: the parsed document is cached
-    # as JSON under the file's SHA-256, and built and checked in full either way.
+    return _load_builtin()
+
+
+# The layout of a cached index; a new layout is a new cache name, so an old entry is never misread.
+_INDEX_FORMAT = 1
+_KINDS = frozenset({"drug", "class", "condition", "group", "allergen"})
+
+
+def _load_builtin() -> Vocabulary:
+    # Parsing the 100 KB TOML file and building its index is most of a plan's start-up: the built
+    # index (entries and names, after every check of _Builder) is cached as JSON under the file's
+    # SHA-256. A cached index that is not whole and consistent is built again from the file.
     import hashlib
 
     from ketaplan.cache import read_json, write_json
 
     with open(_DATA_FILE, "rb") as f:
         raw = f.read()
-    name = f"vocabulary-{hashlib.sha256(raw).hexdigest()[:32]}.json"
-    data = read_json(name)
-    if not isinstance(data, dict):
-        data = tomllib.loads(raw.decode("utf-8"), parse_float=_reject_number)
-        write_json(name, data)
-    return _Builder(data).build()
+    digest = hashlib.sha256(raw).hexdigest()
+    name = f"vocabulary-index{_INDEX_FORMAT}-{digest[:32]}.json"
+    vocabulary = _from_index(read_json(name), digest)
+    if vocabulary is None:
+        vocabulary = _Builder(tomllib.loads(raw.decode("utf-8"), parse_float=_reject_number)).build()
+        write_json(name, _to_index(vocabulary, digest))
+    return vocabulary
+
+
+def _to_index(vocabulary: Vocabulary, digest: str) -> dict:
+    """The built vocabulary as JSON data: every _Entry as a list of its fields, and the names."""
+    fields = _Entry.__slots__
+    return {
+        "format": _INDEX_FORMAT,
+        "sha256": digest,
+        "version": vocabulary.version,
+        "fields": list(fields),
+        "entries": {k: [getattr(e, f) for f in fields] for k, e in vocabulary._entries.items()},
+        "names": vocabulary._names,
+    }
+
+
+def _from_index(data, digest: str) -> Vocabulary | None:
+    """The vocabulary a cached index holds, or None unless it is whole and consistent: made from
+    this very file, every field of the right type, every parent and name pointing at an entry, every
+    entry named by its own key, no membership cycle, every ICD-10 code one that _Builder accepts."""
+    fields = _Entry.__slots__
+    try:
+        if data["format"] != _INDEX_FORMAT or data["sha256"] != digest or data["fields"] != list(fields):
+            return None
+        version, rows, names = data["version"], data["entries"], data["names"]
+        if not (isinstance(version, str) and version and isinstance(rows, dict) and isinstance(names, dict)):
+            return None
+        entries = {}
+        for key, row in rows.items():
+            kind, name, parents, aliases, uk, us, other, icd10, source = row
+            lists = (parents, aliases, uk, us, other, icd10)
+            if kind not in _KINDS or not isinstance(name, str) or not (source is None or isinstance(source, str)):
+                return None
+            if not all(type(x) is list and all(type(v) is str for v in x) for x in lists):
+                return None
+            for code in icd10:
+                _parse_code(key, code)
+            entries[key] = _Entry(kind, name, *map(tuple, lists), source)
+        if not all(type(n) is str and k in entries for n, k in names.items()):
+            return None
+        if not all(names.get(k) == k and all(p in entries for p in e.parents) for k, e in entries.items()):
+            return None
+        _check_cycles(entries)
+    except (KeyError, TypeError, ValueError, VocabularyError):
+        return None
+    return Vocabulary(version, entries, names)
 
 
 def _is_word_char(ch: str) -> bool:
