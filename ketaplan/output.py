@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 
 from ketaplan.errors import OutputExistsError, UsageError
 
@@ -19,6 +18,8 @@ def write_text(text: str, path: str | None, *, force: bool = False) -> None:
         raise UsageError(f"{path}: is a folder; give a file name for --output")
     if os.path.exists(path) and not force:
         raise OutputExistsError(f"{path}: exists already; nothing was written (use --force to replace it)")
+    import tempfile  # only when writing a file: printing a plan does not need it
+
     folder = os.path.dirname(os.path.abspath(path))
     try:
         fd, temp = tempfile.mkstemp(prefix=".ketaplan-", suffix=".tmp", dir=folder)
@@ -52,6 +53,8 @@ def write_text(text: str, path: str | None, *, force: bool = False) -> None:
 def replace_file(path: str, data: bytes) -> None:
     """Replace an existing file with `data` atomically, keeping its permission bits: afterwards the
     file holds either all of its old bytes or all of the new ones, never a mix (used by `record`)."""
+    import tempfile
+
     folder = os.path.dirname(os.path.abspath(path))
     try:
         mode = os.stat(path).st_mode & 0o7777

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -10,6 +9,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Iterable, NoReturn
 
+from ketaplan.digest import sha256_hex as sha256_hex  # re-exported: the loaders hash through here
 from ketaplan.errors import InputError
 
 Path = tuple[str | int, ...]
@@ -74,10 +74,6 @@ def read_input_file(path: str, error_type: type[InputError], what: str) -> bytes
         raise error_type(f"is a folder, not a {what} file", file=path) from None
     except OSError as exc:
         raise error_type(f"cannot be read: {exc.strerror}", file=path) from None
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def decode(data: bytes, name: str, error_type: type[InputError]) -> str:

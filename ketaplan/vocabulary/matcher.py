@@ -467,13 +467,12 @@ def _load_builtin() -> Vocabulary:
     # Parsing the 100 KB TOML file and building its index is most of a plan's start-up: the built
     # index (entries and names, after every check of _Builder) is cached as JSON under the file's
     # SHA-256. A cached index that is not whole and consistent is built again from the file.
-    import hashlib
-
     from ketaplan.cache import read_json, write_json
+    from ketaplan.digest import sha256_hex
 
     with open(_DATA_FILE, "rb") as f:
         raw = f.read()
-    digest = hashlib.sha256(raw).hexdigest()
+    digest = sha256_hex(raw)
     name = f"vocabulary-index{_INDEX_FORMAT}-{digest[:32]}.json"
     vocabulary = _from_index(read_json(name), digest)
     if vocabulary is None:
