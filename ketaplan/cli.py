@@ -1,7 +1,7 @@
 """The command line: parse, call the API, render, exit. No clinical logic lives here."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: typer reads these signatures at every start, and
+# string annotations would have to be evaluated again each time.
 import os
 import sys
 from datetime import date
