@@ -19,6 +19,7 @@ import os
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
+import pytest
 import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -34,6 +35,7 @@ from tests.test_invariants import assert_plan_invariants
 settings.register_profile("ci", deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("long", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+pytestmark = pytest.mark.slow  # the fast loop, `pytest -m "not slow"`, leaves the fuzzers to the full run
 SCALE = 20 if PROFILE == "long" else 1
 
 
