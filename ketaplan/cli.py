@@ -2,6 +2,8 @@
 
 # No `from __future__ import annotations` here: typer reads these signatures at every start, and
 # string annotations would have to be evaluated again each time.
+import functools
+import gc
 import os
 import sys
 from datetime import date
@@ -59,7 +61,27 @@ def terminal_width(output: Optional[str]) -> Optional[int]:
     return None
 
 
+def one_shot(command):
+    """Runs a command that does one piece of work and ends the process with the cyclic garbage
+    collector paused: sweeping the objects that start-up has just made (modules, the vocabulary
+    index) is about 2 ms of a plan's 75 ms and frees nothing. It is turned back on afterwards, so
+    a caller in the same process (the tests, the Python API) keeps its collector."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return command(*args, **kwargs)
+        finally:
+            if collecting:
+                gc.enable()
+
+    return run
+
+
 @app.command()
+@one_shot
 def plan(
     patient: str = typer.Argument(..., help="The patient file (TOML), or - for standard input."),
     protocol: str = typer.Option(..., "--protocol", "-p", help="The clinic's protocol file (TOML)."),

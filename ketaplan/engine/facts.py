@@ -1,7 +1,5 @@
 """What the patient file says, matched once against the vocabulary, for every rule to ask."""
 
-from __future__ import annotations
-
 from datetime import date
 from functools import lru_cache
 from typing import Any, NamedTuple

@@ -3,8 +3,6 @@
 Missing data fails closed: a test on an absent value is unknown, never false (spec/protocol.md).
 """
 
-from __future__ import annotations
-
 from fractions import Fraction
 from typing import NamedTuple
 

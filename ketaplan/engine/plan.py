@@ -1,7 +1,5 @@
 """build_plan: one pure function from (patient, protocol, start date, now) to a frozen Plan."""
 
-from __future__ import annotations
-
 from datetime import date, datetime
 from fractions import Fraction
 from math import prod

@@ -1,7 +1,5 @@
 """Reading patient files (TOML, format v1) into validated Patient values."""
 
-from __future__ import annotations
-
 from datetime import date
 from fractions import Fraction
 from typing import Any, NamedTuple

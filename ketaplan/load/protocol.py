@@ -1,7 +1,5 @@
 """Reading protocol files (TOML, format v1) into validated Protocol values; rules stay data."""
 
-from __future__ import annotations
-
 import re
 from fractions import Fraction
 from typing import Any, NamedTuple

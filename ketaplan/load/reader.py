@@ -118,7 +118,8 @@ def decode(data: bytes, name: str, error_type: type[InputError]) -> str:
 
 # A key (bare, quoted or dotted) or a [table] header at the start of a line.
 _KEY_PART = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\\n]|\\.)*"|'[^'\n]*')"""
-_LINE_KEY = re.compile(
+# (Compiled on first use, by re's own cache: only a file that cannot be parsed needs it.)
+_LINE_KEY = (
     rf"[ \t]*(?:\[\[?[ \t]*(?P<header>{_KEY_PART}(?:[ \t]*\.[ \t]*{_KEY_PART})*)[ \t]*\]"
     rf"|(?P<key>{_KEY_PART}(?:[ \t]*\.[ \t]*{_KEY_PART})*)[ \t]*=)"
 )
@@ -131,7 +132,7 @@ def field_at(lines: list[str], line: int) -> str | None:
     number = line
     while 0 < number <= len(lines):
         text = lines[number - 1]
-        match = _LINE_KEY.match(text)
+        match = re.match(_LINE_KEY, text)
         if match:
             return re.sub(r"[ \t]*\.[ \t]*", ".", match["header"] or match["key"])
         if number == line and text[:1] not in (" ", "\t", '"', "'", "[", "{", "]", "}", ","):
@@ -171,7 +172,7 @@ def _deepest_line(text: str) -> int:
     return where
 
 
-_TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
+_TOML_POS = r"\(at line (\d+), column (\d+)\)"  # compiled on first use, as _LINE_KEY
 
 
 def parse_toml(text: str, name: str, error_type: type[InputError]) -> dict:
@@ -183,7 +184,7 @@ def parse_toml(text: str, name: str, error_type: type[InputError]) -> dict:
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         line = column = None
-        match = _TOML_POS.search(message)
+        match = re.search(_TOML_POS, message)
         # Lines as TOML counts them: only "\n" ends a line (not U+2028, form feed, ...).
         lines = text.split("\n")
         if match:

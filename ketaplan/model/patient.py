@@ -1,7 +1,5 @@
 """A patient as the engine sees it: validated, in exact units, immutable."""
 
-from __future__ import annotations
-
 from datetime import date
 from fractions import Fraction
 from typing import NamedTuple

@@ -1,7 +1,5 @@
 """The drafted plan: one immutable value that every view renders and none recomputes."""
 
-from __future__ import annotations
-
 from datetime import date, datetime
 from fractions import Fraction
 from typing import NamedTuple

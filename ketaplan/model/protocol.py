@@ -1,7 +1,5 @@
 """A clinic's protocol as the engine sees it: validated rules and numbers, immutable."""
 
-from __future__ import annotations
-
 from datetime import date
 from fractions import Fraction
 from typing import Any, NamedTuple

@@ -1,7 +1,5 @@
 """Matches patient and protocol names against the reviewed vocabulary of drugs, conditions and allergens."""
 
-from __future__ import annotations
-
 import os
 import re
 import tomllib
