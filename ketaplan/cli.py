@@ -133,7 +133,20 @@ class FailOn(str, Enum):
     excluded = "excluded"
 
 
-@app.command()
+class _CheckCommand(typer.core.TyperCommand):
+    """`check --help` lists the CSV columns from the CSV loader's own list, imported only when help is shown."""
+
+    def format_help(self, ctx, formatter) -> None:
+        from ketaplan.load.csv_patients import COLUMNS, REQUIRED_COLUMNS
+
+        if self.help and "{csv_columns}" in self.help:
+            self.help = self.help.replace("{csv_columns}", ", ".join(COLUMNS)).replace(
+                "{csv_required}", ", ".join(REQUIRED_COLUMNS)
+            )
+        return super().format_help(ctx, formatter)
+
+
+@app.command(cls=_CheckCommand)
 def check(
     patients: List[str] = typer.Argument(..., help="Patient files, folders (every *.toml below) and CSV files."),
     protocol: str = typer.Option(..., "--protocol", "-p", help="The clinic's protocol file (TOML)."),
@@ -145,6 +158,9 @@ def check(
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Worker processes (output keeps the input order)."),
 ) -> None:
     """Check many patients against one protocol: one line per patient, a count by verdict at the end.
+
+    A CSV file has a header row naming its columns, any of: {csv_columns}. Required: {csv_required}.
+    Lists are separated by ";" (the word none for an empty list); an empty cell means not recorded.
 
     Example:
 

@@ -135,3 +135,18 @@ def test_init_suggests_todays_date_and_only_commands_that_work_after_install(cap
     for command in commands:
         code, _, cmd_err = run(capsys, *command.split()[1:])
         assert code == 0, (command, cmd_err)
+
+
+# ------------------------------------------------------------------------ check --help
+
+
+def test_check_help_lists_the_csv_columns_from_the_csv_loaders_own_list(capsys, monkeypatch):
+    import ketaplan.load.csv_patients as csv_patients
+
+    monkeypatch.setattr(csv_patients, "COLUMNS", (*csv_patients.COLUMNS, "zz_a_new_column"))
+    code, out, _ = run(capsys, "check", "--help")
+    assert code == 0
+    text = " ".join(out.split())
+    assert "any of: " + ", ".join(csv_patients.COLUMNS) + "." in text
+    assert "Required: " + ", ".join(csv_patients.REQUIRED_COLUMNS) + "." in text
+    assert "{csv" not in text
