@@ -132,8 +132,13 @@ def check_protocol_file(path: str) -> tuple[LoadedProtocol | None, list[Protocol
     return LoadedProtocol(protocol, sha256_hex(data), path, text), []
 
 
+class _Failed:
+    def __repr__(self) -> str:
+        return "FAILED"
+
+
 #: What a part of the file that failed gives in place of its value (when errors are collected).
-FAILED: Any = type("Failed", (), {"__repr__": lambda self: "FAILED"})()
+FAILED: Any = _Failed()
 
 
 class _TooMany(Exception):
@@ -320,7 +325,7 @@ def _checklist(top: Table) -> dict[str, tuple[str, ...]]:
     return {stage: (checklist.texts(stage) or ()) if checklist else () for stage in STAGES}
 
 
-def _or_none(items) -> list:
+def _listed(items) -> list:
     return [] if items is FAILED else items
 
 
@@ -333,20 +338,20 @@ def _items(top: Table, key: str) -> list:
 
 
 def _rules(top: Table, vocabulary, dose, parts: _Parts) -> list[Rule]:
-    # With a failed [dose], rules are still checked, less the multiple-of-round_to test of max_mg.
-    round_to = None if dose is FAILED else dose.round_to
+    # With a failed [dose], rules are still checked (dose None), less what needs the dose.
+    dose = None if dose is FAILED else dose
     rules = []
     seen: dict[str, int] = {}
-    for i, item in enumerate(_or_none(parts.run(_items, top, "rule"))):
-        rule = parts.run(_one_rule, top, i, item, vocabulary, round_to, seen)
+    for i, item in enumerate(_listed(parts.run(_items, top, "rule"))):
+        rule = parts.run(_one_rule, top, i, item, vocabulary, dose, seen)
         if rule is not FAILED:
             rules.append(rule)
     return rules
 
 
-def _one_rule(top: Table, i: int, item: Any, vocabulary, round_to, seen: dict[str, int]) -> Rule:
+def _one_rule(top: Table, i: int, item: Any, vocabulary, dose: Dose | None, seen: dict[str, int]) -> Rule:
     rt = Table(top.src, ("rule", i), item, RULE_KEYS)
-    rule = _rule(rt, vocabulary, round_to)
+    rule = _rule(rt, vocabulary, dose)
     if rule.id in seen:
         rt.fail("id", f"{rule.id!r} is used by rule {seen[rule.id] + 1} already: rule ids must be unique")
     seen[rule.id] = i
@@ -355,7 +360,7 @@ def _one_rule(top: Table, i: int, item: Any, vocabulary, round_to, seen: dict[st
 
 def _tests(top: Table, src: Source, parts: _Parts) -> tuple[TestCase, ...]:
     tests = []
-    for i, item in enumerate(_or_none(parts.run(_items, top, "test"))):
+    for i, item in enumerate(_listed(parts.run(_items, top, "test"))):
         case = parts.run(_one_test, top, i, item, src)
         if case is not FAILED:
             tests.append(case)
@@ -497,7 +502,8 @@ def _phase(st: Table, index: int, item: Any, mode: str | None, names: set[str], 
     )
 
 
-def _rule(rt: Table, vocabulary, round_to: Fraction | None) -> Rule:
+def _rule(rt: Table, vocabulary, dose: Dose | None) -> Rule:
+    """One rule. `dose` is None when [dose] has an error (`protocol check` goes on): what needs it is skipped."""
     rule_id = rt.text("id", required=True, pattern=RULE_ID, hint="capital letters, digits and -, e.g. EXCL-PSYCHOSIS")
     if rule_id in BUILTIN_IDS:
         rt.fail("id", f"{rule_id!r} is reserved for a finding ketaplan adds itself")
@@ -516,8 +522,8 @@ def _rule(rt: Table, vocabulary, round_to: Fraction | None) -> Rule:
         dose_factor = rt.number("dose_factor", gt=0, le=1)
         weight_basis = rt.choice("weight_basis", WEIGHT_BASES)
         max_mg = rt.number("max_mg", gt=0)
-        if max_mg is not None and round_to is not None:
-            _multiple_of(rt, "max_mg", max_mg, round_to)
+        if max_mg is not None and dose is not None:
+            _multiple_of(rt, "max_mg", max_mg, dose.round_to)
         if dose_factor is None and weight_basis is None and max_mg is None:
             rt.fail("effect", "an adjust rule needs at least one of dose_factor, weight_basis, max_mg")
     elif effect == "hold":
