@@ -131,3 +131,31 @@ def test_a_correct_protocol_loads_the_same_either_way():
     path = str(ROOT / "examples/protocols/trd-iv-induction.toml")
     loaded, errors = check_protocol_file(path)
     assert errors == [] and loaded == load_protocol_file(path)
+
+
+# ------------------------------------------------------------------ random broken protocols
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from ketaplan.load.protocol import check_protocol_bytes, read_protocol_bytes  # noqa: E402
+from tests.test_fuzz import START_DATES, broken, dumps, examples, protocol_documents  # noqa: E402
+
+
+@examples(150)
+@given(st.data())
+def test_going_on_after_an_error_finds_what_plan_finds_and_nothing_escapes(data):
+    """On random broken protocols: collecting never raises; it finds no errors exactly when the
+    protocol loads (and then loads the same protocol); the error `plan` stops at is among those found."""
+    start = data.draw(START_DATES)
+    raw = dumps(data.draw(broken(broken(broken(protocol_documents(start))))))  # up to three mistakes
+    loaded, errors = check_protocol_bytes(raw, "p.toml")
+    try:
+        expected = read_protocol_bytes(raw, "p.toml")
+    except ProtocolError as exc:
+        assert loaded is None and errors
+        assert all(isinstance(e, ProtocolError) and e.render().strip() for e in errors)
+        if len(errors) < MAX_ERRORS:
+            assert (exc.field, exc.message, exc.line) in [(e.field, e.message, e.line) for e in errors]
+        return
+    assert errors == [] and loaded == expected

@@ -119,17 +119,24 @@ def check_protocol_file(path: str) -> tuple[LoadedProtocol | None, list[Protocol
     cannot be read or parsed as TOML gives its one error."""
     try:
         data = read_input_file(path, ProtocolError, "protocol")
-        text = decode(data, path, ProtocolError)
-        document = parse_toml(text, path, ProtocolError)
+    except ProtocolError as exc:
+        return None, [exc]
+    return check_protocol_bytes(data, path)
+
+
+def check_protocol_bytes(data: bytes, name: str) -> tuple[LoadedProtocol | None, list[ProtocolError]]:
+    try:
+        text = decode(data, name, ProtocolError)
+        document = parse_toml(text, name, ProtocolError)
     except ProtocolError as exc:
         return None, [exc]
     errors: list = []
-    protocol = protocol_from_table(document, Source(path, text, ProtocolError, errors=errors))
+    protocol = protocol_from_table(document, Source(name, text, ProtocolError, errors=errors))
     if errors:
         found = errors[:MAX_ERRORS]
         return None, sorted(found, key=lambda e: (e.line is None, e.line or 0, e.column or 0))
     assert protocol is not None
-    return LoadedProtocol(protocol, sha256_hex(data), path, text), []
+    return LoadedProtocol(protocol, sha256_hex(data), name, text), []
 
 
 class _Failed:
