@@ -33,7 +33,7 @@ class Source:
 
     (A plain class rather than a dataclass: defining a dataclass costs about 1 ms at every start.)"""
 
-    __slots__ = ("name", "text", "error_type", "prefix", "row")
+    __slots__ = ("name", "text", "error_type", "prefix", "row", "errors")
 
     def __init__(
         self,
@@ -42,12 +42,14 @@ class Source:
         error_type: type[InputError],
         prefix: Path = (),  # for a table inside another file, e.g. a protocol's [[test]] patient
         row: int | None = None,  # CSV row number (header is row 1)
+        errors: list | None = None,  # when a list, a loader that can go on after an error adds errors here
     ) -> None:
         self.name = name
         self.text = text
         self.error_type = error_type
         self.prefix = prefix
         self.row = row
+        self.errors = errors
 
     def __repr__(self) -> str:
         return f"Source({self.name!r}, row={self.row!r}, prefix={self.prefix!r})"
@@ -253,9 +255,13 @@ class Table:
             src.fail(self.path, f"expected a {what}, found {type_name(data)}")
         self.data = data
         allowed = tuple(allowed)
-        for key in data:
-            if key not in allowed:
-                src.fail(self.path + (key,), f"unknown key {key!r}{suggest(key, allowed)}")
+        unknown = [key for key in data if key not in allowed]
+        if unknown:
+            # Collecting errors: every unknown key of the table, then this table stops.
+            for key in unknown[1:] if src.errors is not None else ():
+                src.errors.append(src.error(self.path + (key,), f"unknown key {key!r}{suggest(key, allowed)}"))
+            key = unknown[0]
+            src.fail(self.path + (key,), f"unknown key {key!r}{suggest(key, allowed)}")
 
     def __contains__(self, key: str) -> bool:
         return key in self.data
