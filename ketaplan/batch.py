@@ -488,9 +488,11 @@ def run_check(
     code 1). Whatever would stop the whole run (a usage error, the protocol, a CSV header, an
     existing output file) is found before the first result is written.
     """
+    from ketaplan.digest import prefer_openssl
     from ketaplan.load.csv_patients import check_csv_header
     from ketaplan.load.protocol import read_protocol_bytes
 
+    prefer_openssl()  # a digest of every patient: 6 us with OpenSSL, 23 us without, per 1 KB file
     global _STATE
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")

@@ -211,3 +211,20 @@ def test_a_folder_where_the_index_should_be_is_ignored(cache):
 def test_with_the_cache_turned_off_the_vocabulary_is_built_from_the_file(monkeypatch):
     monkeypatch.setenv("KETAPLAN_CACHE_DIR", "")
     assert same(_load_builtin(), built_from_the_file())
+
+
+# ------------------------------------------------------------------------------------ digests
+
+
+def test_the_builtin_and_the_openssl_sha256_give_the_same_digests(monkeypatch):
+    import hashlib
+
+    from ketaplan import digest
+
+    monkeypatch.setattr(digest, "_sha256", digest._builtin_sha256)
+    samples = [b"", b"abc", bytes(range(256)) * 400, Path(INDUCTION).read_bytes()]
+    builtin = [digest.sha256_hex(s) for s in samples]
+    assert builtin == [hashlib.sha256(s).hexdigest() for s in samples]
+    digest.prefer_openssl()
+    assert digest._sha256 is hashlib.sha256
+    assert [digest.sha256_hex(s) for s in samples] == builtin
