@@ -19,8 +19,18 @@ import sys
 import time
 
 from _common import (
-    DATA, PROTOCOL, REPO, START, compile_tree, env, ketaplan_command, load_average, machine, ratios, timed
-)  # fmt: skip
+    DATA,
+    PROTOCOL,
+    REPO,
+    START,
+    compile_tree,
+    env,
+    ketaplan_command,
+    load_average,
+    machine,
+    ratios,
+    timed,
+)
 
 PATIENT = REPO / "examples" / "patients" / "eligible-trd.toml"
 TARGET = 1.2
@@ -100,8 +110,10 @@ def main() -> None:
     top = importtime_report(report)
 
     print(f"machine: {machine()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(began))}")
-    print(f"load average (1 min): {load_before} at start, {load_average()} at end, "
-          f"{min(loads):.2f} to {max(loads):.2f} during the runs")
+    print(
+        f"load average (1 min): {load_before} at start, {load_average()} at end, "
+        f"{min(loads):.2f} to {max(loads):.2f} during the runs"
+    )
     print(f"command: {' '.join(plan_command())}")
     print(f"floor:   {' '.join(FLOOR)}")
     print(f"runs: {args.runs} of each, interleaved in alternating order; bytecode compiled first")

@@ -3,6 +3,7 @@ that is read from the cache only when it is whole and consistent, else built aga
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 from ketaplan.digest import sha256_hex
 from ketaplan.vocabulary import matcher
 from ketaplan.vocabulary.matcher import Vocabulary, _Entry, _load_builtin
+from tests.builders import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 INDUCTION = str(ROOT / "examples/protocols/trd-iv-induction.toml")
@@ -67,6 +69,30 @@ def test_a_text_plan_still_renders_with_rich_where_it_did(tmp_path):
     _, done = modules_of_a_run(tmp_path, "plan", ELIGIBLE, "--protocol", INDUCTION, "--start", "2026-12-01")
     assert done.returncode == 0, done.stderr
     assert "ELIGIBLE" in done.stdout.upper()
+
+
+@pytest.mark.slow
+def test_the_program_writes_its_whole_output_file_before_it_exits(tmp_path):
+    # The program freezes its objects at exit (no last garbage collection): nothing may be lost.
+    target = tmp_path / "plan.json"
+    args = ("plan", ELIGIBLE, "--protocol", INDUCTION, "--start", "2026-12-01", "--format", "json")
+    _, done = modules_of_a_run(tmp_path, *args, "--output", str(target))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    in_file = json.loads(target.read_text(encoding="utf-8"))
+    _, printed = modules_of_a_run(tmp_path, *args)
+    assert in_file["sessions"] == json.loads(printed.stdout)["sessions"]
+
+
+def test_a_plan_run_in_process_leaves_the_garbage_collector_as_it_was(capsys):
+    # The collector is paused while a plan is drafted and frozen only when main() is the program.
+    frozen = gc.get_freeze_count()
+    assert gc.isenabled()
+    code, out, err = run_cli(capsys, "plan", ELIGIBLE, "--protocol", INDUCTION, "--start", "2026-12-01", "-f", "json")
+    assert code == 0, err
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
+    code, _, _ = run_cli(capsys, "plan", "nowhere.toml", "--protocol", INDUCTION)
+    assert code == 2 and gc.isenabled()
 
 
 # ------------------------------------------------------------------ the vocabulary index cache
