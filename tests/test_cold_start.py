@@ -150,6 +150,18 @@ def test_the_cache_is_keyed_by_the_vocabulary_files_own_digest(cache):
     assert json.loads(path.read_text())["sha256"] == digest
 
 
+def test_a_changed_builder_is_a_new_cache_entry(cache, monkeypatch, tmp_path):
+    # The index is keyed by the source of the module that builds it, too: an index built by an
+    # older ketaplan from the same vocabulary file is not used.
+    _load_builtin()
+    [old] = cache.glob("vocabulary-index*.json")
+    changed = tmp_path / "matcher.py"
+    changed.write_text(Path(matcher.__file__).read_text(encoding="utf-8") + "\n# changed\n", encoding="utf-8")
+    monkeypatch.setattr(matcher, "__file__", str(changed))
+    assert same(_load_builtin(), built_from_the_file())
+    assert len(list(cache.glob("vocabulary-index*.json"))) == 2 and old.exists()
+
+
 def _drop_a_parent_target(index: dict) -> None:
     key = next(k for k, row in index["entries"].items() if row[2])
     index["entries"][key][2] = ["no such entry"]
@@ -184,6 +196,10 @@ def _other_file(index: dict) -> None:
     index["sha256"] = "0" * 64
 
 
+def _other_code(index: dict) -> None:
+    index["code_sha256"] = "0" * 64
+
+
 def _entry_lost(index: dict) -> None:
     index["entries"].pop(index["names"]["lorazepam"])
 
@@ -200,7 +216,7 @@ def _own_key_renamed(index: dict) -> None:
 
 BROKEN = [
     _drop_a_parent_target, _make_a_cycle, _name_points_nowhere, _bad_code, _wrong_type, _unknown_kind,
-    _other_file, _entry_lost, _short_row, _own_key_renamed,
+    _other_file, _other_code, _entry_lost, _short_row, _own_key_renamed,
 ]  # fmt: skip
 
 

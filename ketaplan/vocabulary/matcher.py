@@ -463,27 +463,34 @@ _KINDS = frozenset({"drug", "class", "condition", "group", "allergen"})
 def _load_builtin() -> Vocabulary:
     # Parsing the 100 KB TOML file and building its index is most of a plan's start-up: the built
     # index (entries and names, after every check of _Builder) is cached as JSON under the file's
-    # SHA-256. A cached index that is not whole and consistent is built again from the file.
+    # SHA-256 and that of this module's source, which builds it (a changed builder is a new
+    # entry). A cached index that is not whole and consistent is built again from the file.
     from ketaplan.cache import read_json, write_json
     from ketaplan.digest import sha256_hex
 
     with open(_DATA_FILE, "rb") as f:
         raw = f.read()
     digest = sha256_hex(raw)
-    name = f"vocabulary-index{_INDEX_FORMAT}-{digest[:32]}.json"
-    vocabulary = _from_index(read_json(name), digest)
+    try:
+        with open(__file__, "rb") as f:
+            code = sha256_hex(f.read())
+    except OSError:  # no source to key the index by (an unusual install): never use a cached one
+        return _Builder(tomllib.loads(raw.decode("utf-8"), parse_float=_reject_number)).build()
+    name = f"vocabulary-index{_INDEX_FORMAT}-{digest[:32]}-{code[:16]}.json"
+    vocabulary = _from_index(read_json(name), digest, code)
     if vocabulary is None:
         vocabulary = _Builder(tomllib.loads(raw.decode("utf-8"), parse_float=_reject_number)).build()
-        write_json(name, _to_index(vocabulary, digest))
+        write_json(name, _to_index(vocabulary, digest, code))
     return vocabulary
 
 
-def _to_index(vocabulary: Vocabulary, digest: str) -> dict:
+def _to_index(vocabulary: Vocabulary, digest: str, code: str) -> dict:
     """The built vocabulary as JSON data: every _Entry as a list of its fields, and the names."""
     fields = _Entry.__slots__
     return {
         "format": _INDEX_FORMAT,
         "sha256": digest,
+        "code_sha256": code,
         "version": vocabulary.version,
         "fields": list(fields),
         "entries": {k: [getattr(e, f) for f in fields] for k, e in vocabulary._entries.items()},
@@ -491,13 +498,16 @@ def _to_index(vocabulary: Vocabulary, digest: str) -> dict:
     }
 
 
-def _from_index(data, digest: str) -> Vocabulary | None:
+def _from_index(data, digest: str, code: str) -> Vocabulary | None:
     """The vocabulary a cached index holds, or None unless it is whole and consistent: made from
-    this very file, every field of the right type, every parent and name pointing at an entry, every
-    entry named by its own key, no membership cycle, every ICD-10 code one that _Builder accepts."""
+    this very file by this very code, every field of the right type, every parent and name
+    pointing at an entry, every entry named by its own key, no membership cycle, every ICD-10
+    code one that _Builder accepts."""
     fields = _Entry.__slots__
     try:
-        if data["format"] != _INDEX_FORMAT or data["sha256"] != digest or data["fields"] != list(fields):
+        if data["format"] != _INDEX_FORMAT or (data["sha256"], data["code_sha256"]) != (digest, code):
+            return None
+        if data["fields"] != list(fields):
             return None
         version, rows, names = data["version"], data["entries"], data["names"]
         if not (isinstance(version, str) and version and isinstance(rows, dict) and isinstance(names, dict)):
