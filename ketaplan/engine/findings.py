@@ -14,7 +14,8 @@ ORDER = BUILTIN_IDS
 
 def patient_findings(draft, facts: Facts, protocol) -> None:
     _allergy_to_drug(draft, facts, protocol)
-    _unrecognised(draft, "UNRECOGNISED-CONDITION", "condition", facts.conditions, lambda c: c.match.recognised)
+    # A condition's name must be recognised itself: a known code never hides an unknown name.
+    _unrecognised(draft, "UNRECOGNISED-CONDITION", "condition", facts.conditions, lambda c: bool(c.match.name_terms))
     _unrecognised(draft, "UNRECOGNISED-MEDICATION", "medication", facts.medications, lambda m: m.match is not None)
     _unrecognised(draft, "UNRECOGNISED-ALLERGY", "allergy", facts.allergies, lambda a: a.match is not None)
     mismatched = [c for c in facts.conditions or () if not c.suspect and c.match.code_mismatch]
@@ -91,6 +92,9 @@ def _unrecognised(draft, rule_id: str, what: str, items, recognised) -> None:
             if i.hidden
             else f"{i.describe()} mixes letters from different scripts (a look-alike character?) and is not matched"
             if i.mixed_script
+            else f"{i.describe()}: the name is not recognised; only its ICD-10 code is "
+            f"(in {', '.join(sorted(i.match.code_terms))}), and rules were checked against the code"
+            if getattr(i.match, "code_terms", None)
             else f"{i.describe()} is not recognised"
             for i in bad
         ],

@@ -192,27 +192,39 @@ def _group_words(names) -> str:
 
 
 def _list_result(label: str, items, terms, facts: Facts, matched_terms, describe_match) -> Result:
-    """A list test: true if a recognised entry matches; else unknown if an entry is unrecognised."""
+    """A list test: true if a recognised entry matches; else unknown if an entry is unrecognised.
+
+    matched_terms(item) gives the terms the entry is known to be in, and whether that is all of it:
+    (None, False) for an entry not recognised at all; (terms, False) for one only partly recognised
+    (a condition known by its code but not by its name), which makes the test true when those terms
+    do, and unknown otherwise."""
     if items is None:
         return _unknown(f"{label} are not recorded")
     keys = {facts.key(t): t for t in terms}
     hits, unrecognised = [], []
     for item in items:
-        found = matched_terms(item)
-        if found is None:
-            unrecognised.append(item)
-            continue
-        shared = [keys[k] for k in keys if k in found]
+        found, complete = matched_terms(item)
+        shared = [keys[k] for k in keys if found is not None and k in found]
         if shared:
             hits.append(Evidence(describe_match(item, shared)))
+        elif not complete:
+            unrecognised.append(item)
     if hits:
         return Result(TRUE, tuple(hits))
     if unrecognised:
         return Result(
             UNKNOWN,
-            tuple(Evidence(f"{i.describe()} is not recognised{_script_note(i)}", unknown=True) for i in unrecognised),
+            tuple(Evidence(f"{_not_recognised(i)}{_script_note(i)}", unknown=True) for i in unrecognised),
         )
     return _fact(FALSE, f"no {label[:-1] if label.endswith('s') else label} in {_group_words(terms)}")
+
+
+def _not_recognised(item) -> str:
+    code_terms = getattr(item.match, "code_terms", None)  # a condition's ICD-10 code
+    if code_terms:
+        # Known by its code only: the code did not make this test true, and the name may mean anything.
+        return f"{item.describe()}: the name is not recognised (its code is in {_group_words(sorted(code_terms))})"
+    return f"{item.describe()} is not recognised"
 
 
 def _script_note(item) -> str:
@@ -227,11 +239,15 @@ def _conditions(terms, facts: Facts, active_only: bool) -> Result:
         items = tuple(c for c in items if c.condition.status == "active")
 
     def found(c):
-        if c.suspect or not c.match.recognised:
-            return None
-        return c.match.terms
+        if c.suspect or not c.match.name_terms:
+            # A name the vocabulary does not know is never dropped because its code is known: the
+            # code can make a test true, never false (a misspelt "schizofrenia" coded F33.2).
+            return (c.match.code_terms or None), False
+        return c.match.terms, True
 
     def words(c, shared):
+        if c.suspect or not c.match.name_terms:
+            return f"{c.describe()} is in {_group_words(shared)} by its ICD-10 code (the name is not recognised)"
         return f"{c.describe()} is in {_group_words(shared)}"
 
     label = "active conditions" if active_only else "conditions"
@@ -244,8 +260,8 @@ def _conditions(terms, facts: Facts, active_only: bool) -> Result:
 def _medications(terms, facts: Facts) -> Result:
     def found(m):
         if m.suspect or m.match is None:
-            return None
-        return m.match.terms
+            return None, False
+        return m.match.terms, True
 
     def words(m, shared):
         classes = [t for t in shared if facts.key(t) != facts.key(m.match.drug)]
@@ -257,8 +273,8 @@ def _medications(terms, facts: Facts) -> Result:
 def _allergies(terms, facts: Facts) -> Result:
     def found(a):
         if a.suspect or a.match is None:
-            return None
-        return a.match.terms
+            return None, False
+        return a.match.terms, True
 
     def words(a, shared):
         return f"{a.describe()} is in {_group_words(shared)}"
