@@ -67,3 +67,68 @@ def test_a_code_that_makes_a_rule_true_still_makes_it_true_with_an_unknown_name(
         "condition 'skitsofrenia' [F200] is in psychotic disorder or schizophrenia by its ICD-10 code (the name is not recognised)",
     )
     assert plan.verdict == "excluded"
+
+
+# ------------------------------------------------- 4. and 5. the protocol drug and its chemical class
+
+
+def esketamine_protocol():
+    return load_protocol(protocol_text().replace('name = "ketamine"', 'name = "esketamine"'))
+
+
+def recorded(*, allergies: str = "[]", medications: str = "[]") -> str:
+    return (
+        f'allergies = {allergies}\nconditions = ["treatment-resistant depression"]\n'
+        f'medications = {medications}\nblood_pressure = "120/80"\n'
+    )
+
+
+@pytest.mark.parametrize("allergy", ["sertraline", "antidepressants", "memantine", "nmda antagonist"])
+def test_an_allergy_to_a_broad_class_of_esketamine_does_not_exclude(allergy):
+    plan = plan_for(load_patient(rest=recorded(allergies=f'["{allergy}"]')), esketamine_protocol())
+    assert finding(plan, "ALLERGY-TO-PROTOCOL-DRUG") is None
+    assert plan.verdict == "eligible"
+
+
+@pytest.mark.parametrize(
+    "allergy, evidence",
+    [
+        ("Spravato", "allergy 'Spravato' is esketamine, which covers esketamine"),
+        ("ketamine", "allergy 'ketamine' is ketamine, in ketamine class with esketamine"),
+        ("ketamines", "allergy 'ketamines' is ketamine class, which covers esketamine"),
+        ("r-ketamine", "allergy 'r-ketamine' is arketamine, in ketamine class with esketamine"),
+    ],
+)
+def test_an_allergy_to_esketamine_or_its_chemical_class_excludes(allergy, evidence):
+    plan = plan_for(load_patient(rest=recorded(allergies=f'["{allergy}"]')), esketamine_protocol())
+    f = finding(plan, "ALLERGY-TO-PROTOCOL-DRUG")
+    assert (f.effect, f.evidence) == ("exclude", (evidence,))
+    assert plan.verdict == "excluded"
+
+
+@pytest.mark.parametrize(
+    "medication, evidence",
+    [
+        ("Spravato 56 mg twice weekly", "medication 'Spravato 56 mg twice weekly' is esketamine, in ketamine class with ketamine"),
+        ("esketamine nasal spray", "medication 'esketamine nasal spray' is esketamine, in ketamine class with ketamine"),
+        ("Ketalar 50 mg", "medication 'Ketalar 50 mg' is ketamine, which covers ketamine"),
+    ],
+)
+def test_a_patient_already_taking_the_protocol_drug_or_its_class_needs_review(medication, evidence):
+    plan = plan_for(load_patient(rest=recorded(medications=f'["{medication}"]')))
+    f = finding(plan, "ALREADY-TAKING-PROTOCOL-DRUG")
+    assert (f.effect, f.unknown, f.evidence) == ("review", False, (evidence,))
+    assert f.message == "The patient already takes ketamine or a drug of its chemical class."
+    assert plan.verdict == "needs-review"
+    assert "ALREADY-TAKING-PROTOCOL-DRUG" in plan.acknowledge
+
+
+def test_another_nmda_antagonist_or_antidepressant_is_not_the_protocol_drug():
+    plan = plan_for(load_patient(rest=recorded(medications='["memantine 10 mg", "sertraline 50 mg"]')), esketamine_protocol())
+    assert finding(plan, "ALREADY-TAKING-PROTOCOL-DRUG") is None
+
+
+def test_medicines_not_recorded_leave_already_taking_could_not_be_checked():
+    rest = 'allergies = []\nconditions = ["treatment-resistant depression"]\nblood_pressure = "120/80"\n'
+    f = finding(plan_for(load_patient(rest=rest)), "ALREADY-TAKING-PROTOCOL-DRUG")
+    assert (f.effect, f.unknown, f.evidence) == ("review", True, ("could not be checked: medications are not recorded",))

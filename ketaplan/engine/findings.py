@@ -14,6 +14,7 @@ ORDER = BUILTIN_IDS
 
 def patient_findings(draft, facts: Facts, protocol) -> None:
     _allergy_to_drug(draft, facts, protocol)
+    _already_taking(draft, facts, protocol)
     # A condition's name must be recognised itself: a known code never hides an unknown name.
     _unrecognised(draft, "UNRECOGNISED-CONDITION", "condition", facts.conditions, lambda c: bool(c.match.name_terms))
     _unrecognised(draft, "UNRECOGNISED-MEDICATION", "medication", facts.medications, lambda m: m.match is not None)
@@ -42,27 +43,51 @@ def patient_findings(draft, facts: Facts, protocol) -> None:
         )
 
 
-def _allergy_to_drug(draft, facts: Facts, protocol) -> None:
+#: The chemical classes a protocol drug may belong to (clinical-facts.md sections 1 and 3: ketamine,
+#: esketamine and arketamine are one molecule's racemate and enantiomers). Only these carry an allergy
+#: or a current prescription over to the protocol drug: a broad therapeutic class (antidepressant,
+#: NMDA antagonist) says nothing about an allergy to ketamine.
+CHEMICAL_CLASSES = ("ketamine class",)
+
+
+def _protocol_drug(facts: Facts, protocol) -> tuple[str, frozenset[str]]:
+    """The protocol drug's vocabulary key, and the keys of its own chemical classes."""
     vocab = facts.vocabulary
-    drug = vocab.match_medication(protocol.drug.name)
-    drug_terms = drug.terms if drug is not None else frozenset({vocab.term_key(protocol.drug.name)})
+    drug = vocab.term_key(protocol.drug.name)
+    match = vocab.match_medication(protocol.drug.name)
+    above = match.terms if match is not None else frozenset()
+    return drug, frozenset(vocab.term_key(c) for c in CHEMICAL_CLASSES) & (above | {drug})
+
+
+def _same_drug(facts: Facts, protocol, name: str, terms: frozenset[str]) -> str | None:
+    """How an entry the vocabulary matched as `name` (in `terms`) is the protocol drug or of its
+    chemical class, in words; None when it is neither."""
+    drug, chemical = _protocol_drug(facts, protocol)
+    key = facts.vocabulary.term_key(name)
+    if key == drug or key in chemical:
+        return f"{name}, which covers {protocol.drug.name}"
+    if drug in terms:
+        return f"{name}, which contains {protocol.drug.name}"
+    shared = chemical & terms
+    if shared:
+        return f"{name}, in {', '.join(sorted(shared))} with {protocol.drug.name}"
+    return None
+
+
+def _allergy_to_drug(draft, facts: Facts, protocol) -> None:
     message = f"Allergy to {protocol.drug.name} or its class."
     if facts.allergies is None:
         draft.add("ALLERGY-TO-PROTOCOL-DRUG", "review", message, ["could not be checked: allergies are not recorded"], unknown=True)
         return
-    # The drug's own classes (ketamine class), not their ancestors: an allergy to esketamine
-    # excludes ketamine, an allergy to memantine (another NMDA antagonist) does not.
-    described = vocab.describe(protocol.drug.name) or {}
-    own_classes = {vocab.term_key(c) for c in described.get("classes", ())}
+    # The drug and its own chemical class only: an allergy to esketamine excludes ketamine; one to
+    # memantine (another NMDA antagonist) or to sertraline (esketamine is also an antidepressant) does not.
     hits = []
     for a in facts.allergies:
         if a.match is None or a.suspect:
             continue
-        if vocab.term_key(a.match.name) in drug_terms:
-            hits.append(f"{a.describe()} is {a.match.name}, which covers {protocol.drug.name}")
-        elif own_classes & a.match.terms:
-            shared = ", ".join(sorted(own_classes & a.match.terms))
-            hits.append(f"{a.describe()} is {a.match.name}, in {shared} with {protocol.drug.name}")
+        how = _same_drug(facts, protocol, a.match.name, a.match.terms)
+        if how is not None:
+            hits.append(f"{a.describe()} is {how}")
     if hits:
         draft.add("ALLERGY-TO-PROTOCOL-DRUG", "exclude", message, hits)
         return
@@ -73,6 +98,35 @@ def _allergy_to_drug(draft, facts: Facts, protocol) -> None:
             "review",
             message,
             [f"could not be checked: {a.describe()} is not recognised" for a in unknown],
+            unknown=True,
+        )
+
+
+def _already_taking(draft, facts: Facts, protocol) -> None:
+    """A patient already on the protocol drug (Spravato, for a ketamine protocol) needs a person to look."""
+    message = f"The patient already takes {protocol.drug.name} or a drug of its chemical class."
+    if facts.medications is None:
+        draft.add(
+            "ALREADY-TAKING-PROTOCOL-DRUG", "review", message, ["could not be checked: medications are not recorded"], unknown=True
+        )
+        return
+    hits = []
+    for m in facts.medications:
+        if m.match is None or m.suspect:
+            continue
+        how = _same_drug(facts, protocol, m.match.drug, m.match.terms)
+        if how is not None:
+            hits.append(f"{m.describe()} is {how}")
+    if hits:
+        draft.add("ALREADY-TAKING-PROTOCOL-DRUG", "review", message, hits)
+        return
+    unknown = [m for m in facts.medications if m.match is None or m.suspect]
+    if unknown:
+        draft.add(
+            "ALREADY-TAKING-PROTOCOL-DRUG",
+            "review",
+            message,
+            [f"could not be checked: {m.describe()} is not recognised" for m in unknown],
             unknown=True,
         )
 

@@ -11,6 +11,7 @@ VERDICTS = ("eligible", "needs-review", "excluded")
 #: Ids of the findings ketaplan adds itself, in the order a plan lists them; a protocol may not reuse them.
 BUILTIN_IDS = (
     "ALLERGY-TO-PROTOCOL-DRUG",
+    "ALREADY-TAKING-PROTOCOL-DRUG",
     "UNRECOGNISED-CONDITION",
     "UNRECOGNISED-MEDICATION",
     "UNRECOGNISED-ALLERGY",
