@@ -132,3 +132,36 @@ def test_medicines_not_recorded_leave_already_taking_could_not_be_checked():
     rest = 'allergies = []\nconditions = ["treatment-resistant depression"]\nblood_pressure = "120/80"\n'
     f = finding(plan_for(load_patient(rest=rest)), "ALREADY-TAKING-PROTOCOL-DRUG")
     assert (f.effect, f.unknown, f.evidence) == ("review", True, ("could not be checked: medications are not recorded",))
+
+
+# ------------------------------------------------------------- 6. one medicine per entry
+
+
+def hold_benzodiazepine():
+    return load_protocol(
+        rest='[[rule]]\nid = "HOLD-BENZO"\neffect = "hold"\nwhen = { medication = ["benzodiazepine"] }\n'
+        'message = "Benzodiazepines blunt the response."\nhold = "Omit the evening dose before each session."\n'
+    )
+
+
+@pytest.mark.parametrize(
+    "text, names",
+    [
+        ("sertraline 50 mg plus benzodiazepine prn", "sertraline, benzodiazepine"),
+        ("sertraline and an MAOI", "sertraline, monoamine oxidase inhibitor"),
+    ],
+)
+def test_a_second_medicine_in_an_entry_is_never_dropped_as_free_text(text, names):
+    plan = plan_for(load_patient(rest=recorded(medications=f'["{text}"]')), hold_benzodiazepine())
+    f = finding(plan, "UNRECOGNISED-MEDICATION")
+    assert f.effect == "review"
+    assert f.evidence == (f"medication '{text}' names more than one medicine ({names}): give one medicine per entry",)
+    hold = finding(plan, "HOLD-BENZO")
+    assert hold.unknown and hold.effect == "review"
+    assert hold.evidence == (f"could not be checked: medication '{text}' names more than one medicine ({names})",)
+
+
+def test_a_class_the_drug_belongs_to_is_not_a_second_medicine():
+    plan = plan_for(load_patient(rest=recorded(medications='["fluoxetine (an SSRI) 20 mg"]')), hold_benzodiazepine())
+    assert "UNRECOGNISED-MEDICATION" not in ids(plan)
+    assert finding(plan, "HOLD-BENZO") is None

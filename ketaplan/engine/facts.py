@@ -37,6 +37,7 @@ class NamedMedication(NamedTuple):
     match: Any  # DrugMatch | None
     mixed_script: bool
     hidden: bool = False
+    several: tuple[str, ...] = ()  # the drugs and classes an entry names when it names more than one
     suspect = property(_suspect)
 
     def describe(self) -> str:
@@ -95,10 +96,14 @@ def gather(patient: Patient, start: date, vocabulary) -> Facts:
         )
     medications = None
     if patient.medications is not None:
-        medications = tuple(
-            NamedMedication(m, vocabulary.match_medication(m.text), *suspicion(m.text)) for m in patient.medications
-        )
+        medications = tuple(_medication(m, vocabulary, *suspicion(m.text)) for m in patient.medications)
     allergies = None
     if patient.allergies is not None:
         allergies = tuple(NamedAllergy(a, vocabulary.match_allergy(a), *suspicion(a)) for a in patient.allergies)
     return Facts(patient, start, vocabulary, conditions, medications, allergies)
+
+
+def _medication(m: Medication, vocabulary, mixed_script: bool, hidden: bool) -> NamedMedication:
+    match = vocabulary.match_medication(m.text)
+    several = vocabulary.several_medicines(m.text) if match is None else ()
+    return NamedMedication(m, match, mixed_script, hidden, several)

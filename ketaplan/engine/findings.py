@@ -126,7 +126,11 @@ def _already_taking(draft, facts: Facts, protocol) -> None:
             "ALREADY-TAKING-PROTOCOL-DRUG",
             "review",
             message,
-            [f"could not be checked: {m.describe()} is not recognised" for m in unknown],
+            [
+                f"could not be checked: {m.describe()} "
+                + (f"names more than one medicine ({', '.join(m.several)})" if m.several else "is not recognised")
+                for m in unknown
+            ],
             unknown=True,
         )
 
@@ -146,6 +150,9 @@ def _unrecognised(draft, rule_id: str, what: str, items, recognised) -> None:
             if i.hidden
             else f"{i.describe()} mixes letters from different scripts (a look-alike character?) and is not matched"
             if i.mixed_script
+            else f"{i.describe()} names more than one medicine ({', '.join(i.several)}): "
+            "give one medicine per entry"
+            if getattr(i, "several", ())
             else f"{i.describe()}: the name is not recognised; only its ICD-10 code is "
             f"(in {', '.join(sorted(i.match.code_terms))}), and rules were checked against the code"
             if getattr(i.match, "code_terms", None)

@@ -220,6 +220,9 @@ def _list_result(label: str, items, terms, facts: Facts, matched_terms, describe
 
 
 def _not_recognised(item) -> str:
+    several = getattr(item, "several", ())  # a medication entry naming more than one medicine
+    if several:
+        return f"{item.describe()} names more than one medicine ({', '.join(several)})"
     code_terms = getattr(item.match, "code_terms", None)  # a condition's ICD-10 code
     if code_terms:
         # Known by its code only: the code did not make this test true, and the name may mean anything.
