@@ -165,3 +165,70 @@ def test_a_class_the_drug_belongs_to_is_not_a_second_medicine():
     plan = plan_for(load_patient(rest=recorded(medications='["fluoxetine (an SSRI) 20 mg"]')), hold_benzodiazepine())
     assert "UNRECOGNISED-MEDICATION" not in ids(plan)
     assert finding(plan, "HOLD-BENZO") is None
+
+
+# ------------------------------------------------- 2. thresholds held to the patient format's limits
+
+
+def rule_with(when: str, effect: str = "review") -> str:
+    return f'[[rule]]\nid = "R-X"\neffect = "{effect}"\nwhen = {{ {when} }}\nmessage = "R-X message."\n'
+
+
+@pytest.mark.parametrize(
+    "when, message",
+    [
+        ('blood_pressure_at_least = "180/1000"', "diastolic 1000 mmHg is outside 20..200, the limits of a patient's blood pressure"),
+        ('blood_pressure_at_least = "90/140"', "diastolic 140 must be below systolic 90"),
+        ('blood_pressure_at_least = "0/0"', "systolic 0 mmHg is outside 50..300, the limits of a patient's blood pressure"),
+        ('blood_pressure_at_least = "9999/9999"', "systolic 9999 mmHg is outside 50..300, the limits of a patient's blood pressure"),
+        ("systolic_at_least = 400", "400 is outside 50..300"),
+        ("age_at_least = 150", "150 is outside 0..120"),
+        ("score_at_least = { phq9 = 28 }", "28 is outside 0..27"),
+        ("bmi_at_least = 500", "500 is out of range: it must be at least 10 and at most 100"),
+    ],
+)
+def test_an_implausible_threshold_is_a_load_error_naming_file_line_and_field(tmp_path, capsys, when, message):
+    from tests.builders import run_cli
+
+    path = tmp_path / "protocol.toml"
+    path.write_text(protocol_text(rest=rule_with(when)))
+    code, out, err = run_cli(capsys, "protocol", "check", str(path))
+    assert code == 2
+    line = protocol_text(rest=rule_with(when)).splitlines().index(f"when = {{ {when} }}") + 1
+    assert err.startswith(f"{path}:{line}:")
+    assert "rule[1].when." in err and message in err
+    assert "Traceback" not in err
+
+
+def test_a_patient_at_150_over_120_is_no_longer_passed_by_a_typo_threshold():
+    # "180/1000" used to load and leave a 150/120 patient eligible; 180/100 flags her.
+    protocol = load_protocol(rest=rule_with('blood_pressure_at_least = "180/100"', "exclude"))
+    rest = recorded().replace('"120/80"', '"150/120"')
+    assert finding(plan_for(load_patient(rest=rest), protocol), "R-X").effect == "exclude"
+
+
+@pytest.mark.parametrize(
+    "when, code, words",
+    [
+        ("age_below = 0", "W-RULE-CANNOT-FIRE", "R-X: the lowest plausible age (0) and age_below = 0 can never both be true, so this rule never fires"),
+        ("bmi_below = 10", "W-RULE-CANNOT-FIRE", "R-X: the lowest plausible BMI (10) and bmi_below = 10 can never both be true, so this rule never fires"),
+        ("spo2_below = 50", "W-RULE-CANNOT-FIRE", "R-X: the lowest plausible SpO2 (50%) and spo2_below = 50 can never both be true, so this rule only ever fires as \"could not be checked\", when a value is not recorded"),
+        ("age_at_least = 0", "W-RULE-ALWAYS-FIRES", "R-X: age_at_least = 0 holds for every patient (at the lowest plausible age (0)), so this rule fires for every patient"),
+        ("weight_kg_at_least = 2", "W-RULE-ALWAYS-FIRES", "R-X: weight_kg_at_least = 2 holds for every patient (at the lowest plausible weight (2 kg)), so this rule fires for every patient"),
+        ('blood_pressure_at_least = "50/20"', "W-RULE-ALWAYS-FIRES", "R-X: blood_pressure_at_least = \"50/20\" holds for every recorded blood pressure (at the lowest plausible systolic (50 mmHg) or the lowest plausible diastolic (20 mmHg)), so this rule fires for every patient in whom it is recorded (and as \"could not be checked\" for the others)"),
+        ("score_at_least = { phq9 = 0 }", "W-RULE-ALWAYS-FIRES", "R-X: score_at_least = { phq9 = 0 } holds for every recorded score (the lowest of the scale), so this rule fires for every patient in whom it is recorded (and as \"could not be checked\" for the others)"),
+    ],
+)
+def test_a_threshold_at_the_edge_of_plausibility_is_a_warning(when, code, words):
+    from ketaplan.authoring.lint import lint
+
+    loaded = load_protocol(rest=rule_with(when))
+    found = [(w.code, w.message) for w in lint(loaded.protocol, loaded.text, date(2026, 12, 1)) if "R-X" in w.message]
+    assert found == [(code, words)]
+
+
+def test_a_plausible_threshold_gives_no_edge_warning():
+    from ketaplan.authoring.lint import lint
+
+    loaded = load_protocol(rest=rule_with("age_at_least = 65"))
+    assert [w for w in lint(loaded.protocol, loaded.text, date(2026, 12, 1)) if "R-X" in w.message] == []
