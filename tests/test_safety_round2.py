@@ -232,3 +232,32 @@ def test_a_plausible_threshold_gives_no_edge_warning():
 
     loaded = load_protocol(rest=rule_with("age_at_least = 65"))
     assert [w for w in lint(loaded.protocol, loaded.text, date(2026, 12, 1)) if "R-X" in w.message] == []
+
+
+# ------------------------------------------------- 3. a country whose regions keep different holidays
+
+
+@pytest.mark.parametrize("region", ["GB", "UK"])
+def test_great_britain_without_its_region_is_a_load_error_listing_the_regions(tmp_path, capsys, region):
+    from tests.builders import run_cli
+
+    path = tmp_path / "protocol.toml"
+    path.write_text(protocol_text(schedule=f'holidays = "{region}"'))
+    code, out, err = run_cli(capsys, "protocol", "check", str(path))
+    assert code == 2
+    assert (
+        f"schedule.holidays: {region!r} is a country whose regions keep different public holidays: "
+        "give the region, one of GB-ENG, GB-NIR, GB-SCT, GB-WLS"
+    ) in err
+
+
+def test_england_closes_on_easter_monday_2027():
+    protocol = load_protocol(schedule='holidays = "GB-ENG"\ndays = ["mon"]')
+    plan = plan_for(protocol=protocol, start=date(2027, 3, 29), holidays=england)
+    assert plan.sessions[0].date == date(2027, 4, 5)  # 29 March 2027 is Easter Monday in England
+
+
+def test_a_country_whose_regions_agree_needs_no_region():
+    from ketaplan.calendar import region_problem
+
+    assert region_problem("JP") is None
