@@ -261,3 +261,46 @@ def test_a_country_whose_regions_agree_needs_no_region():
     from ketaplan.calendar import region_problem
 
     assert region_problem("JP") is None
+
+
+# ------------------------------------------------------------------ 7. infusions in a CSV row
+
+
+def csv_patients(tmp_path, cell: str, start: date = date(2027, 1, 18)):
+    from ketaplan.load.csv_patients import iter_csv_patients
+
+    path = tmp_path / "patients.csv"
+    path.write_text(f'id,age,sex,height,weight,infusions\nC-1,45,female,165 cm,82.5 kg,"{cell}"\n')
+    return [p for _, p in iter_csv_patients(str(path), start)]
+
+
+def test_a_csv_infusions_cell_reads_as_the_toml_infusions_table(tmp_path):
+    from fractions import Fraction
+
+    from ketaplan.model.patient import Infusion
+
+    [loaded] = csv_patients(tmp_path, "2027-01-10 35 mg trd-iv-induction; 2027-01-13 35.5 mg")
+    assert loaded.patient.infusions == (
+        Infusion(date(2027, 1, 10), Fraction(35), "trd-iv-induction"),
+        Infusion(date(2027, 1, 13), Fraction(71, 2), None),
+    )
+
+
+def test_a_csv_patient_infused_last_week_fires_days_since_last_infusion_below(tmp_path):
+    [loaded] = csv_patients(tmp_path, "2027-01-10 35 mg; 2027-01-13 35 mg")
+    protocol = load_protocol(rest=rule_with("days_since_last_infusion_below = 7"))
+    f = finding(plan_for(loaded, protocol, start=date(2027, 1, 18)), "R-X")
+    assert f.evidence == ("last infusion on 2027-01-13, 5 days before the start, is below 7 days",)
+
+
+@pytest.mark.parametrize(
+    "cell, error",
+    [
+        ("2027-01-10 35 ml", "infusions[1]: '2027-01-10 35 ml': write each infusion as DATE DOSE [PROTOCOL], e.g. '2027-01-10 35 mg trd-iv-induction'"),
+        ("2027-01-10 35 mg; 2027-02-30 35 mg", "infusions[2].date: expected a date written YYYY-MM-DD such as 2026-12-01, found '2027-02-30'"),
+        ("2027-01-20 35 mg", "infusions[1].date: 2027-01-20 is after the plan's start date 2027-01-18"),
+    ],
+)
+def test_a_bad_csv_infusion_names_its_row_and_entry(tmp_path, cell, error):
+    [problem] = csv_patients(tmp_path, cell)
+    assert problem.one_line() == f"{tmp_path / 'patients.csv'}:2: {error}"
