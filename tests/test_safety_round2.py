@@ -304,3 +304,37 @@ def test_a_csv_patient_infused_last_week_fires_days_since_last_infusion_below(tm
 def test_a_bad_csv_infusion_names_its_row_and_entry(tmp_path, cell, error):
     [problem] = csv_patients(tmp_path, cell)
     assert problem.one_line() == f"{tmp_path / 'patients.csv'}:2: {error}"
+
+
+# --------------------------------------- 8. a shown value never reads as crossing a threshold
+
+
+def just_below_35():
+    # 95.278 kg at 165 cm: BMI 34.9965..., below 35; rounded to one place it would read 35.
+    return load_patient(weight="95.278 kg", height="165 cm")
+
+
+def test_bmi_just_below_35_is_shown_as_34_9_in_every_view():
+    import json
+
+    from ketaplan.render import renderer_for
+
+    plan = plan_for(just_below_35(), load_protocol(rest=rule_with("bmi_at_least = 35")))
+    assert finding(plan, "R-X") is None
+    assert json.loads(renderer_for("json").render(plan))["patient"]["bmi"] == 34.9
+    assert "- Body mass index: 34.9\n" in renderer_for("markdown").render(plan)
+    text = renderer_for("text", width=200).render(plan)
+    assert "BMI 34.9;" in text and "BMI 35" not in text
+
+
+def test_the_evidence_of_a_bmi_rule_shows_the_digits_that_decide():
+    plan = plan_for(just_below_35(), load_protocol(rest=rule_with("bmi_below = 35")))
+    assert finding(plan, "R-X").evidence == ("BMI 34.99 is below 35",)
+    plan = plan_for(just_below_35(), load_protocol(rest=rule_with("bmi_below = 34.9966")))
+    assert finding(plan, "R-X").evidence == ("BMI 34.9965 is below 34.9966",)
+
+
+def test_a_weight_in_pounds_is_cut_not_rounded_beside_its_threshold():
+    # 200 lb is 90.718474 kg: rounded to two places it would read 90.72, the threshold.
+    plan = plan_for(load_patient(weight="200 lb"), load_protocol(rest=rule_with("weight_kg_below = 90.72")))
+    assert finding(plan, "R-X").evidence == ("weight 90.71 kg is below 90.72 kg",)

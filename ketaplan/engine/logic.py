@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from ketaplan.engine.facts import Facts
 from ketaplan.model.protocol import When
-from ketaplan.units import fmt_number
+from ketaplan.units import decisive_places, fmt_number, truncate
 
 TRUE, FALSE, UNKNOWN = True, False, None
 
@@ -83,6 +83,13 @@ def _n(x, places: int = 2) -> str:
     return fmt_number(Fraction(x), places)
 
 
+def _measured(x: Fraction, threshold) -> str:
+    """A measured value beside the threshold it was compared with: cut (never rounded) to the digits
+    that decide, so that BMI 34.9965 reads "34.99 is below 35", never "35 is below 35"."""
+    places = decisive_places(threshold, 2)
+    return fmt_number(truncate(x, places), places)
+
+
 def _clause(key: str, value, facts: Facts) -> Result:
     p = facts.patient
     if key == "any":
@@ -99,12 +106,12 @@ def _clause(key: str, value, facts: Facts) -> Result:
         at_least = p.weight_kg >= value
         holds = at_least if key.endswith("at_least") else not at_least
         word = "at least" if at_least else "below"
-        return _fact(holds, f"weight {_n(p.weight_kg)} kg is {word} {_n(value)} kg")
+        return _fact(holds, f"weight {_measured(p.weight_kg, value)} kg is {word} {_n(value, decisive_places(value, 2))} kg")
     if key in ("bmi_at_least", "bmi_below"):
         at_least = p.bmi >= value
         holds = at_least if key.endswith("at_least") else not at_least
         word = "at least" if at_least else "below"
-        return _fact(holds, f"BMI {_n(p.bmi)} is {word} {_n(value)}")
+        return _fact(holds, f"BMI {_measured(p.bmi, value)} is {word} {_n(value, decisive_places(value, 2))}")
     if key in ("condition", "active_condition"):
         return _conditions(value, facts, active_only=key == "active_condition")
     if key == "medication":

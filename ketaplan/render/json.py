@@ -8,7 +8,7 @@ from fractions import Fraction
 from typing import Any
 
 from ketaplan.model.plan import Dosing, Finding, Hold, PatientSummary, Plan, Provenance, Session
-from ketaplan.units import json_number
+from ketaplan.units import json_number, truncate
 
 PLAN_FORMAT = "ketaplan-plan/1"
 
@@ -55,8 +55,9 @@ def _patient(p: PatientSummary) -> dict[str, Any]:
         "age": p.age,
         "sex": p.sex,
         "height_cm": _num(p.height_cm, 1),
-        "weight_kg": _num(p.weight_kg, 1),
-        "bmi": _num(p.bmi, 1),
+        # Cut, never rounded: a shown weight or BMI must not read as crossing a rule's threshold.
+        "weight_kg": _num(truncate(p.weight_kg, 1), 1),
+        "bmi": _num(truncate(p.bmi, 1), 1),
         "ideal_weight_kg": _num(p.ideal_weight_kg, 1),
         "adjusted_weight_kg": _num(p.adjusted_weight_kg, 1),
         "lean_weight_kg": _num(p.lean_weight_kg, 1),

@@ -18,6 +18,7 @@ from ketaplan.units import (
     fmt_ml,
     fmt_ml_per_h,
     fmt_number,
+    truncate,
 )
 
 if TYPE_CHECKING:
@@ -157,9 +158,10 @@ def _patient(plan: Plan) -> list[Any]:
         # Devine (and so the adjusted weight) is not defined below 152.4 cm: the model gives None.
         return f"{name} {fmt_kg(kg)}" if kg is not None else f"{name} not defined at this height"
 
-    body = f"{p.age} years, {p.sex}, height {fmt_cm(p.height_cm)}, weight {fmt_kg(p.weight_kg)} ({weighed})"
+    # Weight and BMI are cut, never rounded: a shown value must not read as crossing a rule's threshold.
+    body = f"{p.age} years, {p.sex}, height {fmt_cm(p.height_cm)}, weight {fmt_kg(truncate(p.weight_kg, 1))} ({weighed})"
     sizes = (
-        f"BMI {fmt_number(p.bmi, places=1)}; {weight('ideal weight', p.ideal_weight_kg)}, "
+        f"BMI {fmt_number(truncate(p.bmi, 1), places=1)}; {weight('ideal weight', p.ideal_weight_kg)}, "
         f"{weight('adjusted weight', p.adjusted_weight_kg)}, lean weight {fmt_kg(p.lean_weight_kg)}"
     )
     return [_text(("Patient ", "bold"), (p.id, "bold")), _indent(_text(body)), _indent(_text(sizes))]
