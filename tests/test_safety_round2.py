@@ -338,3 +338,42 @@ def test_a_weight_in_pounds_is_cut_not_rounded_beside_its_threshold():
     # 200 lb is 90.718474 kg: rounded to two places it would read 90.72, the threshold.
     plan = plan_for(load_patient(weight="200 lb"), load_protocol(rest=rule_with("weight_kg_below = 90.72")))
     assert finding(plan, "R-X").evidence == ("weight 90.71 kg is below 90.72 kg",)
+
+
+# ------------------------------- 9. AGE-CHANGES-DURING-PLAN: only rules that could apply, named
+
+
+FEMALE_UNDER_56 = (
+    '[[rule]]\nid = "REV-PREGNANCY-TEST"\neffect = "review"\n'
+    'when = { sex = "female", age_at_least = 12, age_below = 56, not = { pregnant = false } }\n'
+    'message = "Pregnancy status to confirm."\n'
+)
+
+
+def turning_56_on_3_december(sex: str):
+    text = patient_text(sex=sex).replace("age = 45", "date_of_birth = 1970-12-03")
+    return load_patient(text)
+
+
+def test_a_man_turning_56_is_not_flagged_for_a_female_only_rule():
+    plan = plan_for(turning_56_on_3_december("male"), load_protocol(rest=FEMALE_UNDER_56))
+    assert finding(plan, "AGE-CHANGES-DURING-PLAN") is None
+
+
+def test_a_woman_turning_56_is_flagged_naming_the_rule_and_its_bound():
+    plan = plan_for(turning_56_on_3_december("female"), load_protocol(rest=FEMALE_UNDER_56))
+    f = finding(plan, "AGE-CHANGES-DURING-PLAN")
+    assert f.effect == "review"
+    assert f.evidence == (
+        "REV-PREGNANCY-TEST (age_below = 56): turns 56 on 2026-12-03, before the last session on 2026-12-14",
+    )
+
+
+def test_without_a_date_of_birth_the_possible_crossing_names_the_rule():
+    plan = plan_for(load_patient(age=55), load_protocol(rest=FEMALE_UNDER_56))
+    f = finding(plan, "AGE-CHANGES-DURING-PLAN")
+    assert f.unknown
+    assert f.evidence == (
+        "could not be checked: REV-PREGNANCY-TEST (age_below = 56): date_of_birth is missing; aged 55 on "
+        "2026-12-01, the patient may turn 56 before the last session on 2026-12-14",
+    )

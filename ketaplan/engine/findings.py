@@ -228,54 +228,67 @@ def schedule_findings(draft, facts: Facts, protocol, sessions, inputs) -> None:
         )
 
 
-def _age_bounds(when) -> set[int]:
-    out: set[int] = set()
+def _age_clauses(when) -> set[tuple[str, int]]:
+    """The age tests of a `when`, nested ones too: ("age_at_least", 65)."""
+    out: set[tuple[str, int]] = set()
     if when is None:
         return out
     for clause in when.clauses:
         if clause.key in ("age_at_least", "age_below"):
-            out.add(clause.value)
+            out.add((clause.key, clause.value))
         elif clause.key == "any":
             for w in clause.value:
-                out |= _age_bounds(w)
+                out |= _age_clauses(w)
         elif clause.key == "not":
-            out |= _age_bounds(clause.value)
+            out |= _age_clauses(clause.value)
     return out
 
 
 def _age_changes(draft, facts: Facts, protocol, last: date) -> None:
-    """Rules were decided on the age at the start date; a bound crossed before the last session matters."""
-    bounds: set[int] = set()
-    for rule in protocol.rules:
-        bounds |= _age_bounds(rule.when)
-    if not bounds:
-        return
+    """Rules were decided on the age at the start date; a bound crossed before the last session matters
+    when crossing it changes what that rule says for this patient (a female-only rule at 56 says nothing
+    of a man turning 56)."""
+    from ketaplan.engine.logic import evaluate
+
     p = facts.patient
     start = facts.start
     if p.date_of_birth is not None:
-        age_at_last = whole_years(p.date_of_birth, last)
-        crossed = sorted(b for b in bounds if p.age < b <= age_at_last)
-        evidence = []
-        for b in crossed:
-            birthday = _birthday(p.date_of_birth, b)
-            evidence.append(f"turns {b} on {birthday.isoformat()}, before the last session on {last.isoformat()}")
+        oldest = whole_years(p.date_of_birth, last)
     else:
         # Only the age on the start date is known: the next birthday may fall at any time in the plan.
-        most = p.age + 1 + (last - start).days // 366
-        crossed = sorted(b for b in bounds if p.age < b <= most)
-        evidence = [
-            f"could not be checked: date_of_birth is missing; aged {p.age} on {start.isoformat()}, "
-            f"the patient may turn {b} before the last session on {last.isoformat()}"
-            for b in crossed
-        ]
-    if crossed:
-        draft.add(
-            "AGE-CHANGES-DURING-PLAN",
-            "review",
-            "An age bound of a rule is crossed during the plan; rules were checked at the age on the start date.",
-            evidence,
-            unknown=p.date_of_birth is None,
-        )
+        oldest = p.age + 1 + (last - start).days // 366
+
+    def at_age(age: int):
+        return facts._replace(patient=p._replace(age=age))
+
+    crossed: list[tuple[int, int, str, str]] = []  # (bound, rule index, rule id, the test as written)
+    for index, rule in enumerate(protocol.rules):
+        for key, bound in _age_clauses(rule.when):
+            if not p.age < bound <= oldest:
+                continue
+            if evaluate(rule.when, at_age(bound - 1)).value == evaluate(rule.when, at_age(bound)).value:
+                continue  # turning `bound` changes nothing this rule says of this patient
+            crossed.append((bound, index, rule.id, f"{key} = {bound}"))
+    if not crossed:
+        return
+    crossed.sort()
+    evidence = []
+    for bound, _, rule_id, test in crossed:
+        if p.date_of_birth is not None:
+            birthday = _birthday(p.date_of_birth, bound)
+            evidence.append(f"{rule_id} ({test}): turns {bound} on {birthday.isoformat()}, before the last session on {last.isoformat()}")
+        else:
+            evidence.append(
+                f"could not be checked: {rule_id} ({test}): date_of_birth is missing; aged {p.age} on "
+                f"{start.isoformat()}, the patient may turn {bound} before the last session on {last.isoformat()}"
+            )
+    draft.add(
+        "AGE-CHANGES-DURING-PLAN",
+        "review",
+        "An age bound of a rule is crossed during the plan; rules were checked at the age on the start date.",
+        evidence,
+        unknown=p.date_of_birth is None,
+    )
 
 
 def _birthday(born: date, years: int) -> date:
