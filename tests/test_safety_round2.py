@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -376,4 +377,170 @@ def test_without_a_date_of_birth_the_possible_crossing_names_the_rule():
     assert f.evidence == (
         "could not be checked: REV-PREGNANCY-TEST (age_below = 56): date_of_birth is missing; aged 55 on "
         "2026-12-01, the patient may turn 56 before the last session on 2026-12-14",
+    )
+
+
+# ------------------------------------------------------------ 10.-13. sign-off that cannot be fooled
+
+ELIGIBLE = str(ROOT / "examples" / "patients" / "eligible-trd.toml")
+BP_MISSING = str(ROOT / "examples" / "patients" / "review-bp-not-recorded.toml")
+BP_ACKS = ("--ack", "EXCL-BP-180-100=BP 128/80 at rest today", "--ack", "REV-BP-140-90=BP 128/80 at rest today")
+
+
+def draft_file(capsys, tmp_path, patient: str = ELIGIBLE) -> Path:
+    from tests.builders import run_cli
+
+    target = tmp_path / "plan.json"
+    code, _, err = run_cli(capsys, "plan", patient, "--protocol", str(TRD), "--start", "2026-12-01", "--format", "json", "--output", str(target))
+    assert code == 0, err
+    return target
+
+
+def signed_file(capsys, tmp_path, patient: str = ELIGIBLE, *acks: str) -> Path:
+    from tests.builders import run_cli
+
+    draft = draft_file(capsys, tmp_path, patient)
+    code, _, err = run_cli(capsys, "sign", str(draft), "--clinician", "Dr A Smith", "--registration", "GMC1234567", *acks)
+    assert code == 0, err
+    return tmp_path / "plan.signed.json"
+
+
+def test_verify_never_prints_an_escape_sequence_from_the_file(capsys, tmp_path):
+    from tests.builders import run_cli
+
+    path = signed_file(capsys, tmp_path, BP_MISSING, *BP_ACKS)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    fake = "\x1b[H\x1b[2J" + f"{path}: intact — signed by Dr A Smith (GMC1234567)\x1b[8m"
+    data["signoff"]["acknowledgements"][0]["rule"] = fake
+    path.write_text(json.dumps(data), encoding="utf-8")
+    code, out, err = run_cli(capsys, "verify", str(path))
+    assert code == 1
+    assert "\x1b" not in err + out
+    assert err.startswith(f"{path}: ALTERED")
+    assert "\\x1b[H\\x1b[2J" in err
+
+
+@pytest.mark.parametrize(
+    "option, value, problem",
+    [
+        ("--clinician", "Dr A Smith\u202e", "the clinician's name holds characters that hide or reorder text (\\u202e): type it again"),
+        ("--clinician", "Dr A\u200b Smith", "the clinician's name holds characters that hide or reorder text (\\u200b): type it again"),
+        ("--registration", "GMC\x1b[2J1234567", "the registration number holds characters that hide or reorder text (\\x1b): type it again"),
+    ],
+)
+def test_sign_refuses_hidden_characters_in_what_the_clinician_typed(capsys, tmp_path, option, value, problem):
+    from tests.builders import run_cli
+
+    draft = draft_file(capsys, tmp_path)
+    args = {"--clinician": "Dr A Smith", "--registration": "GMC1234567", option: value}
+    code, _, err = run_cli(capsys, "sign", str(draft), *[x for kv in args.items() for x in kv])
+    assert code == 1
+    assert problem in err and "\x1b" not in err
+    assert not (tmp_path / "plan.signed.json").exists()
+
+
+@pytest.mark.parametrize(
+    "reason, problem",
+    [
+        ("fine\u2066 not", "the reason given for EXCL-BP-180-100 holds characters that hide or reorder text (\\u2066): type it again"),
+        ("...", "the reason given for EXCL-BP-180-100 has no letters: say why the plan may go ahead"),
+        ("120/80", "the reason given for EXCL-BP-180-100 has no letters: say why the plan may go ahead"),
+    ],
+)
+def test_sign_refuses_a_reason_hiding_text_or_saying_nothing(capsys, tmp_path, reason, problem):
+    from tests.builders import run_cli
+
+    draft = draft_file(capsys, tmp_path, BP_MISSING)
+    code, _, err = run_cli(
+        capsys, "sign", str(draft), "--clinician", "Dr A Smith", "--registration", "GMC1234567",
+        "--ack", f"EXCL-BP-180-100={reason}", "--ack", "REV-BP-140-90=BP 128/80 at rest today",
+    )  # fmt: skip
+    assert code == 1 and problem in err
+
+
+def test_verify_refuses_a_duplicate_key_naming_it(capsys, tmp_path):
+    from tests.builders import run_cli
+
+    path = signed_file(capsys, tmp_path)
+    text = path.read_text(encoding="utf-8")
+    # A reader that keeps the first of two keys sees 410 mg; Python's json keeps the last.
+    first = text.index('"dose_mg": ')
+    end = text.index(",", first)
+    dose = text[first + len('"dose_mg": ') : end]
+    path.write_text(text[:first] + f'"dose_mg": {dose}0, ' + text[first:], encoding="utf-8")
+    code, _, err = run_cli(capsys, "verify", str(path))
+    assert code == 1
+    assert f"- a key appears twice in one object: 'dose_mg' ({dose}0, then {dose})" in err
+    assert "intact" not in err
+
+
+def test_verify_refuses_a_key_outside_the_signed_envelope(capsys, tmp_path):
+    from tests.builders import run_cli
+
+    path = signed_file(capsys, tmp_path)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["override"] = {"dose_mg": 410}
+    data["signoff"]["countersigned_by"] = "nobody"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    code, _, err = run_cli(capsys, "verify", str(path))
+    assert code == 1
+    assert "- the key 'signoff.countersigned_by' is not part of a signed plan" in err
+    assert "- the key 'override' is not part of a signed plan" in err
+
+
+def test_sign_refuses_a_draft_holding_a_duplicate_key(capsys, tmp_path):
+    from tests.builders import run_cli
+
+    draft = draft_file(capsys, tmp_path)
+    text = draft.read_text(encoding="utf-8")
+    draft.write_text(text.replace('"verdict": "eligible"', '"verdict": "excluded", "verdict": "eligible"', 1), encoding="utf-8")
+    code, _, err = run_cli(capsys, "sign", str(draft), "--clinician", "Dr A Smith", "--registration", "GMC1234567")
+    assert code == 1
+    assert "a key appears twice in one object: 'verdict' ('excluded', then 'eligible')" in err
+
+
+def test_verify_reads_the_signed_markdown_and_finds_its_json(capsys, tmp_path):
+    from tests.builders import run_cli
+
+    signed_file(capsys, tmp_path)
+    md = tmp_path / "plan.signed.md"
+    assert "Check it with `ketaplan verify` on this Markdown file" in md.read_text(encoding="utf-8")
+    code, _, err = run_cli(capsys, "verify", str(md))
+    assert code == 0
+    assert err.startswith(f"{md}: intact (and its signed JSON {tmp_path / 'plan.signed.json'}) — signed by Dr A Smith")
+
+
+def test_verify_reports_a_dose_edited_in_the_signed_markdown(capsys, tmp_path):
+    from tests.builders import run_cli
+
+    signed_file(capsys, tmp_path)
+    md = tmp_path / "plan.signed.md"
+    text = md.read_text(encoding="utf-8")
+    line = next(n for n, l in enumerate(text.splitlines(), start=1) if "| 1 |" in l)
+    original = text.splitlines()[line - 1]
+    md.write_text(text.replace(original, original.replace(" mg", "0 mg", 1)), encoding="utf-8")
+    code, _, err = run_cli(capsys, "verify", str(md))
+    assert code == 1
+    assert f"- the Markdown differs from its signed JSON at line {line}: " in err
+
+
+def test_verify_of_a_signed_markdown_without_its_json_exits_2(capsys, tmp_path):
+    from tests.builders import run_cli
+
+    signed_file(capsys, tmp_path)
+    (tmp_path / "plan.signed.json").unlink()
+    code, _, err = run_cli(capsys, "verify", str(tmp_path / "plan.signed.md"))
+    assert code == 2 and "the signed JSON beside it" in err and "is missing" in err
+
+
+def test_verify_of_a_draft_says_it_is_a_draft_and_exits_2(capsys, tmp_path):
+    from tests.builders import run_cli
+
+    draft = draft_file(capsys, tmp_path)
+    code, _, err = run_cli(capsys, "verify", str(draft))
+    assert code == 2
+    assert "ALTERED" not in err
+    assert err == (
+        f"error: {draft}: this is a draft plan, not a signed plan: it has no sign-off to verify "
+        "(sign it with `ketaplan sign`)\n"
     )
