@@ -325,7 +325,7 @@ def test_bmi_just_below_35_is_shown_as_34_9_in_every_view():
     assert json.loads(renderer_for("json").render(plan))["patient"]["bmi"] == 34.9
     assert "- Body mass index: 34.9\n" in renderer_for("markdown").render(plan)
     text = renderer_for("text", width=200).render(plan)
-    assert "BMI 34.9;" in text and "BMI 35" not in text
+    assert "BMI 34.9 " in text and "BMI 35" not in text
 
 
 def test_the_evidence_of_a_bmi_rule_shows_the_digits_that_decide():
