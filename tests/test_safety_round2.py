@@ -149,17 +149,44 @@ def hold_benzodiazepine():
     "text, names",
     [
         ("sertraline 50 mg plus benzodiazepine prn", "sertraline, benzodiazepine"),
-        ("sertraline and an MAOI", "sertraline, monoamine oxidase inhibitor"),
+        ("sertraline 50 mg and lorazepam 1 mg", "sertraline, lorazepam"),
     ],
 )
 def test_a_second_medicine_in_an_entry_is_never_dropped_as_free_text(text, names):
     plan = plan_for(load_patient(rest=recorded(medications=f'["{text}"]')), hold_benzodiazepine())
-    f = finding(plan, "UNRECOGNISED-MEDICATION")
-    assert f.effect == "review"
-    assert f.evidence == (f"medication '{text}' names more than one medicine ({names}): give one medicine per entry",)
+    f = finding(plan, "SEVERAL-MEDICINES-IN-ONE-ENTRY")
+    assert (f.effect, f.evidence) == ("review", (f"medication '{text}' names {names}",))
+    assert f.message == (
+        "A medication entry names more than one medicine: give one medicine per entry "
+        "(rules on the names after the first could not be checked)."
+    )
     hold = finding(plan, "HOLD-BENZO")
     assert hold.unknown and hold.effect == "review"
     assert hold.evidence == (f"could not be checked: medication '{text}' names more than one medicine ({names})",)
+    assert "UNRECOGNISED-MEDICATION" not in ids(plan)
+
+
+def test_the_first_medicine_of_an_entry_still_counts_and_unrelated_rules_stay_false():
+    rules = (
+        '[[rule]]\nid = "EXCL-MAOI"\neffect = "exclude"\nwhen = { medication = ["maoi"] }\nmessage = "MAOI."\n'
+        '[[rule]]\nid = "REV-OPIOID"\neffect = "review"\nwhen = { medication = ["opioid"] }\nmessage = "Opioid."\n'
+    )
+    plan = plan_for(load_patient(rest=recorded(medications='["phenelzine 15 mg plus benzodiazepine prn"]')), load_protocol(rest=rules))
+    assert finding(plan, "EXCL-MAOI").evidence == (
+        "medication 'phenelzine 15 mg plus benzodiazepine prn' is phenelzine, in maoi",
+    )
+    assert plan.verdict == "excluded"
+    assert finding(plan, "REV-OPIOID") is None
+
+
+def test_a_rule_on_the_class_named_second_could_not_be_checked():
+    rule = '[[rule]]\nid = "REV-MAOI"\neffect = "review"\nwhen = { medication = ["maoi"] }\nmessage = "MAOI."\n'
+    plan = plan_for(load_patient(rest=recorded(medications='["sertraline and an MAOI"]')), load_protocol(rest=rule))
+    f = finding(plan, "REV-MAOI")
+    assert f.unknown and f.evidence == (
+        "could not be checked: medication 'sertraline and an MAOI' names more than one medicine "
+        "(sertraline, monoamine oxidase inhibitor)",
+    )
 
 
 def test_a_class_the_drug_belongs_to_is_not_a_second_medicine():

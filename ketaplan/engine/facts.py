@@ -37,11 +37,17 @@ class NamedMedication(NamedTuple):
     match: Any  # DrugMatch | None
     mixed_script: bool
     hidden: bool = False
-    several: tuple[str, ...] = ()  # the drugs and classes an entry names when it names more than one
+    # Other drugs and classes the entry's free text names ("sertraline 50 mg plus benzodiazepine prn":
+    # benzodiazepine). `match` is then the first drug only; rules on the others read it as unknown.
+    others: tuple[str, ...] = ()
     suspect = property(_suspect)
 
     def describe(self) -> str:
         return f"medication {medication_text(self.medication)!r}"
+
+    def names(self) -> str:
+        """The drug and the other names, for an entry naming more than one medicine."""
+        return ", ".join((self.match.drug, *self.others))
 
 
 class NamedAllergy(NamedTuple):
@@ -104,6 +110,5 @@ def gather(patient: Patient, start: date, vocabulary) -> Facts:
 
 
 def _medication(m: Medication, vocabulary, mixed_script: bool, hidden: bool) -> NamedMedication:
-    match = vocabulary.match_medication(m.text)
-    several = vocabulary.several_medicines(m.text) if match is None else ()
-    return NamedMedication(m, match, mixed_script, hidden, several)
+    match, others = vocabulary.match_medication_parts(m.text)
+    return NamedMedication(m, match, mixed_script, hidden, others)

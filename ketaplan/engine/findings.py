@@ -18,6 +18,15 @@ def patient_findings(draft, facts: Facts, protocol) -> None:
     # A condition's name must be recognised itself: a known code never hides an unknown name.
     _unrecognised(draft, "UNRECOGNISED-CONDITION", "condition", facts.conditions, lambda c: bool(c.match.name_terms))
     _unrecognised(draft, "UNRECOGNISED-MEDICATION", "medication", facts.medications, lambda m: m.match is not None)
+    several = [m for m in facts.medications or () if m.match is not None and not m.suspect and m.others]
+    if several:
+        draft.add(
+            "SEVERAL-MEDICINES-IN-ONE-ENTRY",
+            "review",
+            "A medication entry names more than one medicine: give one medicine per entry "
+            "(rules on the names after the first could not be checked).",
+            [f"{m.describe()} names {m.names()}" for m in several],
+        )
     _unrecognised(draft, "UNRECOGNISED-ALLERGY", "allergy", facts.allergies, lambda a: a.match is not None)
     mismatched = [c for c in facts.conditions or () if not c.suspect and c.match.code_mismatch]
     if mismatched:
@@ -110,29 +119,24 @@ def _already_taking(draft, facts: Facts, protocol) -> None:
             "ALREADY-TAKING-PROTOCOL-DRUG", "review", message, ["could not be checked: medications are not recorded"], unknown=True
         )
         return
-    hits = []
+    from ketaplan.engine.logic import may_cover
+
+    drug, chemical = _protocol_drug(facts, protocol)
+    own = [protocol.drug.name, *(facts.vocabulary.canonical(c) for c in chemical)]
+    hits, unknown = [], []
     for m in facts.medications:
         if m.match is None or m.suspect:
+            unknown.append(f"could not be checked: {m.describe()} is not recognised")
             continue
         how = _same_drug(facts, protocol, m.match.drug, m.match.terms)
         if how is not None:
             hits.append(f"{m.describe()} is {how}")
+        elif any(may_cover(facts.vocabulary, t, o) for t in own for o in m.others):
+            unknown.append(f"could not be checked: {m.describe()} names more than one medicine ({m.names()})")
     if hits:
         draft.add("ALREADY-TAKING-PROTOCOL-DRUG", "review", message, hits)
-        return
-    unknown = [m for m in facts.medications if m.match is None or m.suspect]
-    if unknown:
-        draft.add(
-            "ALREADY-TAKING-PROTOCOL-DRUG",
-            "review",
-            message,
-            [
-                f"could not be checked: {m.describe()} "
-                + (f"names more than one medicine ({', '.join(m.several)})" if m.several else "is not recognised")
-                for m in unknown
-            ],
-            unknown=True,
-        )
+    elif unknown:
+        draft.add("ALREADY-TAKING-PROTOCOL-DRUG", "review", message, unknown, unknown=True)
 
 
 def _unrecognised(draft, rule_id: str, what: str, items, recognised) -> None:
@@ -150,9 +154,6 @@ def _unrecognised(draft, rule_id: str, what: str, items, recognised) -> None:
             if i.hidden
             else f"{i.describe()} mixes letters from different scripts (a look-alike character?) and is not matched"
             if i.mixed_script
-            else f"{i.describe()} names more than one medicine ({', '.join(i.several)}): "
-            "give one medicine per entry"
-            if getattr(i, "several", ())
             else f"{i.describe()}: the name is not recognised; only its ICD-10 code is "
             f"(in {', '.join(sorted(i.match.code_terms))}), and rules were checked against the code"
             if getattr(i.match, "code_terms", None)

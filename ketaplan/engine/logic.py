@@ -6,6 +6,7 @@ Missing data fails closed: a test on an absent value is unknown, never false (sp
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import lru_cache
 from typing import NamedTuple
 
 from ketaplan.engine.facts import Facts
@@ -201,20 +202,21 @@ def _group_words(names) -> str:
 def _list_result(label: str, items, terms, facts: Facts, matched_terms, describe_match) -> Result:
     """A list test: true if a recognised entry matches; else unknown if an entry is unrecognised.
 
-    matched_terms(item) gives the terms the entry is known to be in, and whether that is all of it:
-    (None, False) for an entry not recognised at all; (terms, False) for one only partly recognised
+    matched_terms(item) gives the terms the entry is known to be in, and what of it is unsure:
+    (None, True) for an entry not recognised at all; (terms, True) for one only partly recognised
     (a condition known by its code but not by its name), which makes the test true when those terms
-    do, and unknown otherwise."""
+    do, and unknown otherwise; (terms, unsure) with unsure(term) saying for which of the test's terms
+    the rest of the entry leaves it unknown (a medication naming a second medicine)."""
     if items is None:
         return _unknown(f"{label} are not recorded")
     keys = {facts.key(t): t for t in terms}
     hits, unrecognised = [], []
     for item in items:
-        found, complete = matched_terms(item)
+        found, unsure = matched_terms(item)
         shared = [keys[k] for k in keys if found is not None and k in found]
         if shared:
             hits.append(Evidence(describe_match(item, shared)))
-        elif not complete:
+        elif unsure is True or (callable(unsure) and any(unsure(t) for t in keys.values())):
             unrecognised.append(item)
     if hits:
         return Result(TRUE, tuple(hits))
@@ -227,14 +229,22 @@ def _list_result(label: str, items, terms, facts: Facts, matched_terms, describe
 
 
 def _not_recognised(item) -> str:
-    several = getattr(item, "several", ())  # a medication entry naming more than one medicine
-    if several:
-        return f"{item.describe()} names more than one medicine ({', '.join(several)})"
+    if getattr(item, "others", ()):  # a medication entry naming more than one medicine
+        return f"{item.describe()} names more than one medicine ({item.names()})"
     code_terms = getattr(item.match, "code_terms", None)  # a condition's ICD-10 code
     if code_terms:
         # Known by its code only: the code did not make this test true, and the name may mean anything.
         return f"{item.describe()}: the name is not recognised (its code is in {_group_words(sorted(code_terms))})"
     return f"{item.describe()} is not recognised"
+
+
+@lru_cache(maxsize=8192)
+def may_cover(vocabulary, term: str, other: str) -> bool:
+    """Whether a drug or class `term` and a drug or class `other` can name one medicine: the same
+    entry, or classes (and drugs) sharing a drug."""
+    if vocabulary.term_key(term) == vocabulary.term_key(other):
+        return True
+    return bool(vocabulary.drug_members(term) & vocabulary.drug_members(other))
 
 
 def _script_note(item) -> str:
@@ -252,8 +262,8 @@ def _conditions(terms, facts: Facts, active_only: bool) -> Result:
         if c.suspect or not c.match.name_terms:
             # A name the vocabulary does not know is never dropped because its code is known: the
             # code can make a test true, never false (a misspelt "schizofrenia" coded F33.2).
-            return (c.match.code_terms or None), False
-        return c.match.terms, True
+            return (c.match.code_terms or None), True
+        return c.match.terms, False
 
     def words(c, shared):
         if c.suspect or not c.match.name_terms:
@@ -270,8 +280,12 @@ def _conditions(terms, facts: Facts, active_only: bool) -> Result:
 def _medications(terms, facts: Facts) -> Result:
     def found(m):
         if m.suspect or m.match is None:
-            return None, False
-        return m.match.terms, True
+            return None, True
+        if m.others:
+            # "sertraline plus benzodiazepine": sertraline for sure; a rule on anything the other
+            # names may cover reads the entry as unknown.
+            return m.match.terms, lambda term: any(may_cover(facts.vocabulary, term, o) for o in m.others)
+        return m.match.terms, False
 
     def words(m, shared):
         classes = [t for t in shared if facts.key(t) != facts.key(m.match.drug)]
@@ -283,8 +297,8 @@ def _medications(terms, facts: Facts) -> Result:
 def _allergies(terms, facts: Facts) -> Result:
     def found(a):
         if a.suspect or a.match is None:
-            return None, False
-        return a.match.terms, True
+            return None, True
+        return a.match.terms, False
 
     def words(a, shared):
         return f"{a.describe()} is in {_group_words(shared)}"

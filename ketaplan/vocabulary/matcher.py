@@ -259,8 +259,18 @@ class Vocabulary:
         return result
 
     def _match_medication(self, text: str) -> DrugMatch | None:
+        found, others = self.match_medication_parts(text)
+        return None if others else found
+
+    def match_medication_parts(self, text: str) -> tuple[DrugMatch | None, tuple[str, ...]]:
+        """The drug named at the start of a medication string, and the other drugs and drug classes
+        its free text names ("sertraline 50 mg plus benzodiazepine prn": sertraline; benzodiazepine).
+        A class the first drug belongs to ("fluoxetine (an SSRI)") is no other medicine."""
+        return self._memoised(self._match_medication_parts, text)
+
+    def _match_medication_parts(self, text: str) -> tuple[DrugMatch | None, tuple[str, ...]]:
         if mixes_scripts(text) or hides_characters(text):
-            return None
+            return None, ()
         norm = normalise(text)
         if norm.isascii():
             word = [c.isalnum() or c == "_" for c in norm]
@@ -270,29 +280,11 @@ class Vocabulary:
         ends = [i for i in range(1, len(norm) + 1) if i == len(norm) or not word[i]]
         found = self._drug_at(norm, 0, ends)
         if found is None:
-            return None
+            return None, ()
         end, key = found
-        if self._others_named(norm, word, ends, end, key):
-            return None
+        others = tuple(self._entries[k].name for k in self._others_named(norm, word, ends, end, key))
         matched, rest = _split(text, norm[:end])
-        return DrugMatch(self._entries[key].name, matched, rest, frozenset({key}) | self._ancestors(key))
-
-    def several_medicines(self, text: str) -> tuple[str, ...]:
-        """The drugs and drug classes a medication string names, when it names more than one medicine
-        ("sertraline 50 mg plus benzodiazepine prn": sertraline, benzodiazepine); else (). A class
-        the first drug belongs to ("sertraline, an SSRI") is no second medicine."""
-        if mixes_scripts(text) or hides_characters(text):
-            return ()
-        norm = normalise(text)
-        word = [_is_word_char(c) for c in norm]
-        ends = [i for i in range(1, len(norm) + 1) if i == len(norm) or not word[i]]
-        found = self._drug_at(norm, 0, ends)
-        if found is None:
-            return ()
-        others = self._others_named(norm, word, ends, found[0], found[1])
-        if not others:
-            return ()
-        return tuple(self._entries[k].name for k in (found[1], *others))
+        return DrugMatch(self._entries[key].name, matched, rest, frozenset({key}) | self._ancestors(key)), others
 
     def _others_named(self, norm: str, word: list[bool], ends: list[int], end: int, key: str) -> list[str]:
         """The keys of other drugs and drug classes named after the first drug (which ends at `end`):
