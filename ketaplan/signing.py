@@ -161,9 +161,9 @@ def _typed_text_problems(clinician: Any, registration: Any, acks: dict[str, str]
             )
     for rule in to_ack:
         reason = acks.get(rule)
-        if isinstance(reason, str) and not _blank(reason):
-            if not any(unicodedata.category(ch).startswith("L") for ch in reason):
-                problems.append(f"the reason given for {rule} has no letters: say why the plan may go ahead")
+        letters = isinstance(reason, str) and any(unicodedata.category(ch).startswith("L") for ch in reason)
+        if isinstance(reason, str) and not _blank(reason) and not letters:
+            problems.append(f"the reason given for {rule} has no letters: say why the plan may go ahead")
     return problems
 
 

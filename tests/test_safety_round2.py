@@ -220,7 +220,7 @@ def test_an_implausible_threshold_is_a_load_error_naming_file_line_and_field(tmp
 
     path = tmp_path / "protocol.toml"
     path.write_text(protocol_text(rest=rule_with(when)))
-    code, out, err = run_cli(capsys, "protocol", "check", str(path))
+    code, _, err = run_cli(capsys, "protocol", "check", str(path))
     assert code == 2
     line = protocol_text(rest=rule_with(when)).splitlines().index(f"when = {{ {when} }}") + 1
     assert err.startswith(f"{path}:{line}:")
@@ -271,7 +271,7 @@ def test_great_britain_without_its_region_is_a_load_error_listing_the_regions(tm
 
     path = tmp_path / "protocol.toml"
     path.write_text(protocol_text(schedule=f'holidays = "{region}"'))
-    code, out, err = run_cli(capsys, "protocol", "check", str(path))
+    code, _, err = run_cli(capsys, "protocol", "check", str(path))
     assert code == 2
     assert (
         f"schedule.holidays: {region!r} is a country whose regions keep different public holidays: "

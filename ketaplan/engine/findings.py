@@ -121,7 +121,7 @@ def _already_taking(draft, facts: Facts, protocol) -> None:
         return
     from ketaplan.engine.logic import may_cover
 
-    drug, chemical = _protocol_drug(facts, protocol)
+    _, chemical = _protocol_drug(facts, protocol)
     own = [protocol.drug.name, *(facts.vocabulary.canonical(c) for c in chemical)]
     hits, unknown = [], []
     for m in facts.medications:

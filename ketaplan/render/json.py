@@ -55,8 +55,8 @@ def _patient(p: PatientSummary) -> dict[str, Any]:
         "age": p.age,
         "sex": p.sex,
         "height_cm": _num(p.height_cm, 1),
-        # Cut, never rounded: a shown weight or BMI must not read as crossing a rule's threshold.
-        "weight_kg": _num(truncate(p.weight_kg, 1), 1),
+        "weight_kg": _num(p.weight_kg, 1),
+        # Cut, never rounded: BMI 34.9965 must not read as 35, a threshold it does not reach.
         "bmi": _num(truncate(p.bmi, 1), 1),
         "ideal_weight_kg": _num(p.ideal_weight_kg, 1),
         "adjusted_weight_kg": _num(p.adjusted_weight_kg, 1),

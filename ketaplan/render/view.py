@@ -307,7 +307,7 @@ def _patient(plan: Plan) -> Section:
     drug = r.drug + (f", {r.route}" if r.route else "")
     approved = f"; approved by {r.approved_by}" if r.approved_by else ""
     items = (
-        ("Patient", spans((p.id, "strong"), f", {p.age} years, {p.sex}, {fmt_cm(p.height_cm)}, {truncated(p.weight_kg)} kg ({weighed})")),
+        ("Patient", spans((p.id, "strong"), f", {p.age} years, {p.sex}, {fmt_cm(p.height_cm)}, {fmt_kg(p.weight_kg)} ({weighed})")),
         (
             "Body size",
             spans(
