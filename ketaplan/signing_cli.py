@@ -144,6 +144,7 @@ def _markdown_problems(md_file: str, signed: object) -> list[str]:
     except UnicodeDecodeError:
         return [f"{md_file} is not UTF-8 text, so it is not the Markdown `ketaplan sign` wrote"]
     expected = render_signed(signed)
+    text = text.replace("\r\n", "\n")  # a copy that went through Windows changes no word of it
     if text == expected:
         return []
     have, want = text.splitlines(), expected.splitlines()

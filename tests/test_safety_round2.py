@@ -571,3 +571,12 @@ def test_verify_of_a_draft_says_it_is_a_draft_and_exits_2(capsys, tmp_path):
         f"error: {draft}: this is a draft plan, not a signed plan: it has no sign-off to verify "
         "(sign it with `ketaplan sign`)\n"
     )
+
+
+def test_verify_accepts_a_signed_markdown_whose_line_endings_were_converted(capsys, tmp_path):
+    from tests.builders import run_cli
+
+    signed_file(capsys, tmp_path)
+    md = tmp_path / "plan.signed.md"
+    md.write_bytes(md.read_bytes().replace(b"\n", b"\r\n"))
+    assert run_cli(capsys, "verify", str(md))[0] == 0
