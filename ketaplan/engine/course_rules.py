@@ -8,17 +8,10 @@ from fractions import Fraction
 
 from ketaplan.engine.facts import Facts
 from ketaplan.engine.logic import FALSE, TRUE, UNKNOWN, Evidence, Result, _all, _fact, _unknown
+from ketaplan.model.course import fmt_change_pct as pct
 from ketaplan.units import fmt_number
 
 SCALE_WORDS = {"phq9": "PHQ-9", "madrs": "MADRS", "gad7": "GAD-7", "pain_nrs": "pain NRS"}
-
-
-def pct(x: Fraction) -> str:
-    """A change % for display: one decimal, truncated toward zero (a shown 50.0 % is never 49.96 %)."""
-    tenths = int(x * 10)  # int() truncates toward zero
-    sign = "-" if x < 0 else ""
-    whole, tenth = divmod(abs(tenths), 10)
-    return f"{sign}{whole}.{tenth} %"
 
 
 def course_clause(key: str, value, facts: Facts) -> Result:

@@ -86,3 +86,14 @@ class Course(NamedTuple):
             if r.scale == name:
                 return r
         return None
+
+
+def fmt_change_pct(x: Fraction | None) -> str:
+    """A change % for display: one decimal, truncated toward zero, so that a shown 50.0 % is never an
+    exact 49.96 %; "unknown" for None. (32 - 21) / 32 = 34.375 % shows "34.3 %"."""
+    if x is None:
+        return "unknown"
+    tenths = int(x * 10)  # int() truncates toward zero
+    sign = "-" if x < 0 else ""
+    whole, tenth = divmod(abs(tenths), 10)
+    return f"{sign}{whole}.{tenth} %"
