@@ -371,6 +371,12 @@ def test_a_bad_adverse_event_exits_2_with_file_line_column_and_caret(capsys, tmp
     assert "^" in err
 
 
+@pytest.mark.parametrize("written, minutes", [('"40 min"', 40), ('"1.5 h"', 90), ('"1 h 35 min"', 95), ('"0.75 h"', 45)])
+def test_session_durations_in_minutes_or_hours(written, minutes):
+    p = patient(infusions=infusion("2026-11-27", duration=written, observed=written)).patient
+    assert (p.infusions[0].duration_min, p.infusions[0].observed_min) == (minutes, minutes)
+
+
 def test_assessments_are_validated():
     with pytest.raises(PatientError, match="before the baseline scores"):
         patient(assessment("2026-11-10", madrs=20))

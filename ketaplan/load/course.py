@@ -3,6 +3,7 @@ records, `[[assessments]]` and `scores.scored_on`. Every mistake names its field
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from ketaplan.load.reader import Table, type_name
@@ -38,13 +39,27 @@ def blood_pressure(t: Table, key: str) -> tuple[int, int]:
     return systolic, diastolic
 
 
+_DECIMAL_HOURS = re.compile(r"\s*(?P<number>[0-9]+\.[0-9]+)\s*h\s*")
+
+
 def _minutes(t: Table, key: str) -> int | None:
+    """A session's `duration` or `observed`: as a protocol's duration ("40 min", "1 h 30 min"), or in
+    decimal hours that make whole minutes ("1.5 h" = 90 min), as spec/course.md writes it."""
+    from fractions import Fraction
+
     from ketaplan import units
 
     if key not in t:
         return None
+    value = t.data[key]
+    if isinstance(value, str):
+        match = _DECIMAL_HOURS.fullmatch(value)
+        if match is not None:
+            minutes = Fraction(match["number"]) * 60
+            if minutes.denominator == 1 and minutes > 0:
+                return int(minutes)
     try:
-        return units.parse_duration_min(t.data[key])
+        return units.parse_duration_min(value)
     except units.QuantityError as exc:
         t.fail(key, str(exc))
 
