@@ -29,7 +29,7 @@ def rule(rule_id: str, effect: str, when: str | None, extra: str = "") -> str:
 
 
 def infusion(day: str, dose: str = "36 mg", protocol: str | None = "test-protocol", **fields: str) -> str:
-    lines = [f"[[infusions]]", f"date = {day}", f'dose = "{dose}"']
+    lines = ["[[infusions]]", f"date = {day}", f'dose = "{dose}"']
     if protocol:
         lines.append(f'protocol = "{protocol}"')
     lines += [f"{k} = {v}" for k, v in fields.items()]

@@ -88,12 +88,12 @@ def responses(patient: Patient, series: tuple[Infusion, ...], settings: CourseSe
     out = []
     for scale in SCORE_RANGES:
         baseline = patient.score(scale)
-        taken = [(a.date, a.score(scale)) for a in patient.assessments if a.score(scale) is not None]
+        taken = [(a.date, score) for a in patient.assessments if (score := a.score(scale)) is not None]
         if baseline is None and not taken:
             continue
-        points = ([ScorePoint(patient.scored_on, baseline, True)] if baseline is not None else []) + [
-            ScorePoint(d, s) for d, s in taken
-        ]
+        points = [ScorePoint(d, s) for d, s in taken]
+        if baseline is not None:
+            points.insert(0, ScorePoint(patient.scored_on, baseline, True))
         since = [(d, s) for d, s in taken if began is not None and d >= began]
         latest_on, latest = since[-1] if since else (None, None)
         change = change_pct(baseline, latest)

@@ -7,6 +7,7 @@ from fractions import Fraction
 from typing import Any, NamedTuple
 
 from ketaplan.errors import PatientError
+from ketaplan.load.course import INFUSION_KEYS  # noqa: F401 - the schema reads it here (spec/course.md)
 from ketaplan.load.reader import Source, Table, decode, parse_toml, read_input_file, sha256_hex, type_name
 from ketaplan.model.patient import SCORE_RANGES, Condition, Medication, Patient, whole_years
 
@@ -17,7 +18,6 @@ PATIENT_KEYS = (
 )  # fmt: skip
 CONDITION_KEYS = ("name", "code", "status")
 MEDICATION_KEYS = ("name", "dose", "schedule", "as_needed")
-from ketaplan.load.course import INFUSION_KEYS  # noqa: E402 - the course additions (spec/course.md)
 ID_PATTERN = r"(?=.*[A-Za-z0-9])[A-Za-z0-9._-]{1,64}"
 ID_HINT = "use 1 to 64 letters, digits, '.', '_' or '-' (a pseudonymous id, never a path or a name)"
 
