@@ -489,3 +489,20 @@ def test_the_example_protocol_passes_its_own_tests_and_strict_lint(capsys):
     assert code == 0 and out.endswith("11 passed, 0 failed\n")
     code, out, _ = run_cli(capsys, "protocol", "check", "--strict", EXAMPLE_PROTOCOL)
     assert code == 0, out
+
+
+def test_an_old_weight_is_named_at_the_first_session_drafted():
+    plan = course_plan(patient(infusions=THREE), load_protocol(dose='mg_per_kg = 0.5\nduration = "40 min"\nmax_mg = 60\nweight_valid_days = 7', phases=PHASES_MON_FRI))
+    f = finding(plan, "WEIGHT-OUT-OF-DATE")  # no weighed_on in this patient
+    assert f.evidence == ("weighed_on is missing",)
+    p = patient("weighed_on = 2026-11-16\n")
+    plan = course_plan(p, load_protocol(dose='mg_per_kg = 0.5\nduration = "40 min"\nmax_mg = 60\nweight_valid_days = 7', phases=PHASES_MON_FRI))
+    # 16 Nov -> 1 Dec is 15 days
+    assert finding(plan, "WEIGHT-OUT-OF-DATE").evidence == ("weighed on 2026-11-16, 15 days before session 4 on 2026-12-01",)
+
+
+def test_an_excluded_patient_still_gets_the_course_of_the_series():
+    excl = rule("EXCL-ALL", "exclude", "{ series_sessions_at_least = 3 }")
+    plan = course_plan(patient(assessment("2026-11-30", madrs=21)), load_protocol(phases=PHASES_MON_FRI, rest=excl))
+    assert plan.verdict == "excluded" and plan.sessions == ()
+    assert plan.course.continued_from == 3 and plan.course.scale("madrs").status == "partial"

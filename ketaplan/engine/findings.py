@@ -138,8 +138,8 @@ def schedule_findings(draft, facts: Facts, protocol, sessions, inputs, given_dat
             draft.add(
                 "WEIGHT-OUT-OF-DATE",
                 "review",
-                f"The weight is older than the {valid} days the protocol accepts at session 1.",
-                [f"weighed on {p.weighed_on.isoformat()}, {age} days before session 1 on {first.date.isoformat()}"],
+                f"The weight is older than the {valid} days the protocol accepts at session {first.number}.",
+                [f"weighed on {p.weighed_on.isoformat()}, {age} days before session {first.number} on {first.date.isoformat()}"],
             )
     _age_changes(draft, facts, protocol, last.date)
     for index, phase in enumerate(protocol.schedule.phases):
