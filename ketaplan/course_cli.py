@@ -28,7 +28,7 @@ def course(
 
     Example:
 
-        ketaplan course examples/patients/course-part-way.toml --protocol examples/protocols/trd-iv-course.toml --start 2027-02-11
+        ketaplan course examples/patients/course-part-way.toml --protocol examples/protocols/trd-iv-course.toml --start 2026-12-01
     """
     from ketaplan.cli import parse_start, terminal_width, use_color
     from ketaplan.output import write_text
