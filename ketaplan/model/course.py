@@ -74,6 +74,11 @@ class Course(NamedTuple):
     partial_at_least: Fraction
 
     @property
+    def next_number(self) -> int:
+        """The number of the next session to give (the plan's first session, if any)."""
+        return self.continued_from + 1
+
+    @property
     def first_session(self) -> date | None:
         return self.series[0].date if self.series else None
 
