@@ -506,3 +506,11 @@ def test_an_excluded_patient_still_gets_the_course_of_the_series():
     plan = course_plan(patient(assessment("2026-11-30", madrs=21)), load_protocol(phases=PHASES_MON_FRI, rest=excl))
     assert plan.verdict == "excluded" and plan.sessions == ()
     assert plan.course.continued_from == 3 and plan.course.scale("madrs").status == "partial"
+
+
+def test_a_later_infusion_under_another_protocol_still_holds_the_gap():
+    # The series' last session is 23 Nov; an infusion under another protocol on 30 Nov: with
+    # min_gap_days 2, the next session is 2 Dec, not 1 Dec.
+    rest = infusion("2026-11-20") + infusion("2026-11-23") + infusion("2026-11-30", protocol="other-protocol")
+    plan = course_plan(patient(infusions=rest), load_protocol(phases=PHASES_MON_FRI))
+    assert (plan.sessions[0].number, plan.sessions[0].date) == (3, date(2026, 12, 2))

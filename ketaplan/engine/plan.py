@@ -279,9 +279,9 @@ def _draft_sessions(
             [f"height {fmt_cm(patient.height_cm)} is below 152.4 cm; weight basis {basis}"],
         )
 
+    # The gap runs from the last infusion recorded under any protocol (a continued series' last
+    # session is among them).
     last = patient.infusions[-1].date if patient.infusions else None
-    if given:
-        last = given[-1].date
     dates = session_dates(protocol.schedule, inputs.start, last, inputs.holidays, skip=len(given))
     factor = prod((f.factor for f in factors), start=Fraction(1))
     cap_by = cap_rule or "dose.max_mg"
