@@ -22,6 +22,7 @@ CODES = {
     "W-ADJUST-OVERLAP": "two adjust rules can apply to one patient and set the same field",
     "W-HOLD-MATCHES-NO-DRUG": "a hold rule names a class that holds no medicine in the vocabulary",
     "W-PHASE-CANNOT-FIT": "a phase's sessions cannot fit within_days even in the best week",
+    "W-TITRATE-ALWAYS": "a titrate rule has no `when`: it changes every session's dose for every patient",
 }
 
 #: The age below which a patient is a minor, for W-NO-AGE-FLOOR (a check on the protocol, not a dose).
