@@ -326,6 +326,11 @@ def verify(
     raise typer.Exit(run_verify(signed_file))
 
 
+from ketaplan.course_cli import register as _register_course  # noqa: E402
+
+_register_course(app)
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     """Entry point: every error is turned into a message and an exit code here, and only here."""
     if argv is None:  # the program itself, not a caller in the same process (the tests, a script)
