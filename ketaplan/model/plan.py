@@ -162,7 +162,7 @@ class Plan(NamedTuple):
     acknowledge: tuple[str, ...]
     generated: Provenance
     status: str = "draft"
-    course: Course | None = None  # only from continue_series (`ketaplan course`)
+    course: "Course | None" = None  # only from continue_series (`ketaplan course`)
 
     @property
     def first_dose_mg(self) -> Fraction | None:
