@@ -76,6 +76,12 @@ def importtime_report(path) -> list[tuple[int, int, str]]:
     return [(c, o, n) for c, o, d, n in rows if d == 1]
 
 
+def imported_from() -> str:
+    """Where the timed runs import ketaplan from: this tree, not an installed copy elsewhere."""
+    probe = [sys.executable, "-c", "import ketaplan; print(ketaplan.__file__)"]
+    return subprocess.run(probe, env=env(), cwd=REPO, capture_output=True, text=True).stdout.strip()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=21)
@@ -115,6 +121,7 @@ def main() -> None:
         f"{min(loads):.2f} to {max(loads):.2f} during the runs"
     )
     print(f"command: {' '.join(plan_command())}")
+    print(f"ketaplan imported from: {imported_from()}")
     print(f"floor:   {' '.join(FLOOR)}")
     print(f"runs: {args.runs} of each, interleaved in alternating order; bytecode compiled first")
     print("warm cache (every plan after a machine's first):")
