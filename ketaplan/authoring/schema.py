@@ -163,6 +163,8 @@ def schema() -> dict[str, Any]:
                          "mon to fri."),  # fmt: skip
             "holidays": text("A region whose public holidays are closed, e.g. \"GB-ENG\"."),
             "closed": {"type": "array", "items": date, "description": "The clinic's own closed dates."},
+            "timezone": text("The clinic's IANA time zone, for calendar files (default \"Europe/London\")."),
+            "observation": text("Observation after each session, whole minutes: \"60 min\" (calendar events include it)."),
             "phase": {
                 "type": "array",
                 "minItems": 1,

@@ -129,6 +129,8 @@ def build_plan(patient: Patient, protocol: Protocol, inputs: Inputs) -> Plan:
             stock_mg_per_ml=protocol.drug.stock_mg_per_ml,
             bag_ml=protocol.drug.bag_ml,
             final_mg_per_ml=protocol.drug.final_mg_per_ml,
+            timezone=protocol.schedule.timezone,
+            observation_min=protocol.schedule.observation_min,
         ),
         dosing=dosing,
         sessions=sessions,

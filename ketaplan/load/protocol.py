@@ -43,7 +43,7 @@ DOSE_KEYS = (
     "mg_per_kg", "mg_per_kg_per_hour", "duration", "weight_basis", "max_mg", "max_mg_per_hour", "round_to",
     "weight_valid_days",
 )  # fmt: skip
-SCHEDULE_KEYS = ("days", "holidays", "closed", "phase")
+SCHEDULE_KEYS = ("days", "holidays", "closed", "phase", "timezone", "observation")
 PHASE_KEYS = ("name", "sessions", "min_gap_days", "within_days", "mg_per_kg", "mg_per_kg_per_hour", "days")
 CHECKLIST_KEYS = STAGES
 RULE_KEYS = (
@@ -272,6 +272,9 @@ def _weekdays(t: Table, key: str) -> frozenset[int] | None:
     return frozenset(days)
 
 
+DEFAULT_TIMEZONE = "Europe/London"
+
+
 def _schedule(top: Table, dose: Dose, src: Source) -> Schedule:
     st = top.table("schedule", SCHEDULE_KEYS, required=True)
     days = _weekdays(st, "days") or frozenset(range(5))
@@ -282,6 +285,14 @@ def _schedule(top: Table, dose: Dose, src: Source) -> Schedule:
         problem = region_problem(region)
         if problem:
             st.fail("holidays", problem)
+    timezone = st.text("timezone")
+    if timezone is not None:
+        problem = timezone_problem(timezone)
+        if problem:
+            st.fail("timezone", problem)
+    from ketaplan import units
+
+    observation = _quantity(st, "observation", units.parse_duration_min, units)
     closed = set()
     if "closed" in st:
         value = st.data["closed"]
@@ -327,7 +338,31 @@ def _schedule(top: Table, dose: Dose, src: Source) -> Schedule:
                 days=_weekdays(pt, "days"),
             )
         )
-    return Schedule(days=days, holidays=region, closed=frozenset(closed), phases=tuple(phases))
+    return Schedule(
+        days=days,
+        holidays=region,
+        closed=frozenset(closed),
+        phases=tuple(phases),
+        timezone=timezone or DEFAULT_TIMEZONE,
+        observation_min=observation,
+    )
+
+
+def timezone_problem(name: str) -> str | None:
+    """Why `name` is not an IANA time zone ("Europe/London"), or None when it is one."""
+    import re
+
+    hint = 'use an IANA time zone name such as "Europe/London" or "America/New_York"'
+    # A key is a relative path of plain segments: nothing that could climb out of the zone folder.
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9][A-Za-z0-9_+-]*)*", name) or len(name) > 64:
+        return f"{name!r} is not a time zone name: {hint}"
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return f"{name!r} is not a known time zone: {hint}"
+    return None
 
 
 def _rule(rt: Table, vocabulary, dose: Dose) -> Rule:
