@@ -381,6 +381,7 @@ def _patient_schema(P, score_ranges, text, date, texts) -> dict:
             "name": text("Required. The condition's name."),
             "code": text("An ICD-10 code, e.g. \"F33.2\"."),
             "status": {"enum": ["active", "history"], "description": "Default active."},
+            "snomed": text("A SNOMED CT concept id, e.g. \"370143000\" (digits only).", pattern="^[1-9][0-9]{5,17}$"),
         },
         required=("name",),
     )

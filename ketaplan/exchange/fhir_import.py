@@ -723,3 +723,43 @@ def patient_from_bundle(data: bytes, name: str, start: date, today: date | None 
     imported = import_bundle(data, name, as_of=as_of)
     loaded = read_patient_bytes(imported.toml.encode("utf-8"), name, start)
     return loaded._replace(sha256=imported.sha256)
+
+
+def run_import(
+    path: str,
+    *,
+    patient_id: str | None,
+    as_of: date | None,
+    max_age_days: int,
+    patient: str | None,
+    output: str | None,
+    force: bool,
+) -> int:
+    """`ketaplan import fhir`: the patient file to --output (or stdout), the report to stderr."""
+    import sys
+
+    from ketaplan.output import write_text
+
+    if path == "-":
+        data, name = sys.stdin.buffer.read(), "<stdin>"
+    else:
+        data, name = _read_bundle_file(path), path
+    imported = import_bundle(
+        data, name, as_of=as_of or date.today(), max_age_days=max_age_days, patient=patient, patient_id=patient_id
+    )
+    write_text(imported.toml, output, force=force)
+    print("\n".join(imported.report()), file=sys.stderr)
+    return 0
+
+
+def _read_bundle_file(path: str) -> bytes:
+    import os
+
+    from ketaplan.load.reader import read_input_file
+
+    try:
+        if os.path.getsize(path) > MAX_BUNDLE_BYTES:
+            raise BundleError(f"is larger than {MAX_BUNDLE_BYTES // (1024 * 1024)} MB: not a patient's bundle", file=path)
+    except OSError:
+        pass  # read_input_file names the problem
+    return read_input_file(path, BundleError, "FHIR bundle")
