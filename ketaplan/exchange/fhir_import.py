@@ -171,10 +171,10 @@ def _validate_r4(doc: dict, name: str) -> None:
             where = f"entry[{loc[1] + 1}] {_ref(resource)}"
             loc = loc[3:]
         path = ".".join(str(p) for p in loc if not str(p).startswith("function-after"))
+        at = f", field {_plain(path)}" if path else ""
         raise BundleError(
-            f"{where}: {_plain(first.get('msg', 'invalid'))} (is this FHIR R4? R5 resources are refused)",
+            f"{where}{at}: {_plain(first.get('msg', 'invalid'))} (is this FHIR R4? R5 resources are refused)",
             file=name,
-            field=path or None,
         ) from None
 
 
@@ -743,7 +743,7 @@ def run_import(
     if path == "-":
         data, name = sys.stdin.buffer.read(), "<stdin>"
     else:
-        data, name = _read_bundle_file(path), path
+        data, name = read_bundle_file(path), path
     imported = import_bundle(
         data, name, as_of=as_of or date.today(), max_age_days=max_age_days, patient=patient, patient_id=patient_id
     )
@@ -752,7 +752,7 @@ def run_import(
     return 0
 
 
-def _read_bundle_file(path: str) -> bytes:
+def read_bundle_file(path: str) -> bytes:
     import os
 
     from ketaplan.load.reader import read_input_file
