@@ -356,12 +356,21 @@ def timezone_problem(name: str) -> str | None:
     # A key is a relative path of plain segments: nothing that could climb out of the zone folder.
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9][A-Za-z0-9_+-]*)*", name) or len(name) > 64:
         return f"{name!r} is not a time zone name: {hint}"
+    # A zone found once is remembered in the cache: zoneinfo is not imported on the drafting path.
+    import sys
+
+    from ketaplan.cache import read_json, write_json
+
+    key = f"timezone-{name.replace('/', '~')}-py{sys.version_info[0]}.{sys.version_info[1]}.json"
+    if read_json(key) == name:
+        return None
     import zoneinfo
 
     try:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         return f"{name!r} is not a known time zone: {hint}"
+    write_json(key, name)
     return None
 
 
