@@ -64,7 +64,10 @@ def test_the_fhir_bundle_of_every_example_plan_parses_with_the_r4_models(capsys,
         else:
             assert float(dose_rate.doseQuantity.value) == session["dose_mg"] and dose_rate.doseQuantity.code == "mg"
         if session["pump_ml_per_h"] is not None:
-            assert float(dose_rate.rateQuantity.value) == session["pump_ml_per_h"] and dose_rate.rateQuantity.code == "mL/h"
+            assert (
+                float(dose_rate.rateQuantity.value) == session["pump_ml_per_h"]
+                and dose_rate.rateQuantity.code == "mL/h"
+            )
         if plan["dosing"] and plan["dosing"]["dosing_weight_kg"] is not None:
             assert f"({plan['dosing']['weight_basis']} body weight)" in dosage.text
 
@@ -86,7 +89,19 @@ def test_the_fhir_bundle_of_every_example_plan_parses_with_the_r4_models(capsys,
 
 def test_the_fhir_bundle_never_holds_a_name_and_is_written_whole(capsys, tmp_path):
     out = tmp_path / "plan.fhir.json"
-    code, _, err = run(capsys, "plan", ELIGIBLE, "--protocol", INDUCTION, "--start", "2026-12-01", "--format", "fhir", "--output", str(out))
+    code, _, err = run(
+        capsys,
+        "plan",
+        ELIGIBLE,
+        "--protocol",
+        INDUCTION,
+        "--start",
+        "2026-12-01",
+        "--format",
+        "fhir",
+        "--output",
+        str(out),
+    )
     assert code == 0, err
     doc = json.loads(out.read_text("utf-8"))
     assert doc["resourceType"] == "Bundle" and '"name"' not in out.read_text("utf-8")
@@ -100,7 +115,9 @@ def ics_events(text: str):
 
 
 @pytest.mark.parametrize("patient, protocol", PAIRS, ids=[f"{p}@{q}" for p, q in PAIRS])
-def test_the_calendar_of_every_example_plan_has_one_event_per_session_at_the_right_local_time(capsys, patient, protocol):
+def test_the_calendar_of_every_example_plan_has_one_event_per_session_at_the_right_local_time(
+    capsys, patient, protocol
+):
     from zoneinfo import ZoneInfo
 
     plan = json.loads(cli(capsys, patient, protocol, "json"))
@@ -114,16 +131,22 @@ def test_the_calendar_of_every_example_plan_has_one_event_per_session_at_the_rig
         start = event.decoded("DTSTART")
         assert start.date().isoformat() == session["date"]
         assert (start.hour, start.minute) == (13, 30)
-        assert event["DTSTART"].params["TZID"] == "Europe/London" and start.utcoffset() == start.astimezone(london).utcoffset()
+        assert (
+            event["DTSTART"].params["TZID"] == "Europe/London"
+            and start.utcoffset() == start.astimezone(london).utcoffset()
+        )
         # The example protocols observe for 60 minutes after the infusion.
         assert event.decoded("DURATION") == timedelta(minutes=session["duration_min"] + 60)
         assert str(event["SUMMARY"]).startswith(f"Ketamine session {session['number']} (")
         assert plan["patient"]["id"] in str(event["SUMMARY"])
-        assert str(event["UID"]) == f"{plan['patient']['id']}.{protocol}.{plan['sessions'][0]['date']}.{session['number']}@ketaplan"
+        assert (
+            str(event["UID"])
+            == f"{plan['patient']['id']}.{protocol}.{plan['sessions'][0]['date']}.{session['number']}@ketaplan"
+        )
 
 
 def test_the_default_time_is_nine_and_the_summer_offset_is_british_summer_time(capsys, tmp_path):
-    cal, events = ics_events(cli(capsys, "eligible-trd", "trd-iv-induction", "ics"))
+    _, events = ics_events(cli(capsys, "eligible-trd", "trd-iv-induction", "ics"))
     assert events[0].decoded("DTSTART").strftime("%H:%M %z") == "09:00 +0000"
     assert str(events[0]["SUMMARY"]) == "Ketamine session 1 (36 mg) - patient EX-001"
     code, out, err = run(capsys, "plan", ELIGIBLE, "--protocol", INDUCTION, "--start", "2027-06-01", "--format", "ics")
@@ -133,9 +156,10 @@ def test_the_default_time_is_nine_and_the_summer_offset_is_british_summer_time(c
 
 
 def test_uids_are_stable_across_redrafts_and_dtstamp_is_the_plans_time(capsys):
+    from datetime import time
+
     from ketaplan.api import draft_files
     from ketaplan.exchange.ics import plan_ics_text
-    from datetime import time
 
     first = draft_files(ELIGIBLE, INDUCTION, date(2026, 12, 1), now=datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc))
     again = draft_files(ELIGIBLE, INDUCTION, date(2026, 12, 1), now=datetime(2026, 11, 29, 16, 5, tzinfo=timezone.utc))
@@ -148,7 +172,9 @@ def test_uids_are_stable_across_redrafts_and_dtstamp_is_the_plans_time(capsys):
 
 
 def test_a_bad_time_and_a_time_the_clocks_skip_are_usage_errors(capsys):
-    code, _, err = run(capsys, "plan", ELIGIBLE, "--protocol", INDUCTION, "--start", "2026-12-01", "--format", "ics", "--time", "9am")
+    code, _, err = run(
+        capsys, "plan", ELIGIBLE, "--protocol", INDUCTION, "--start", "2026-12-01", "--format", "ics", "--time", "9am"
+    )
     assert code == 2 and "--time: '9am' is not a time" in err
     code, _, err = run(capsys, "plan", ELIGIBLE, "--protocol", INDUCTION, "--start", "2026-12-01", "--time", "10:00")
     assert code == 2 and "--time is for --format ics" in err
@@ -158,7 +184,19 @@ def test_a_skipped_local_time_is_refused(tmp_path, capsys):
     protocol = tmp_path / "p.toml"
     text = Path(INDUCTION).read_text("utf-8").replace('days = ["tue", "fri"]', 'days = ["sun"]', 1)
     protocol.write_text(text)
-    code, _, err = run(capsys, "plan", ELIGIBLE, "--protocol", str(protocol), "--start", "2027-03-28", "--format", "ics", "--time", "01:30")
+    code, _, err = run(
+        capsys,
+        "plan",
+        ELIGIBLE,
+        "--protocol",
+        str(protocol),
+        "--start",
+        "2027-03-28",
+        "--format",
+        "ics",
+        "--time",
+        "01:30",
+    )
     assert code == 2 and "does not exist once on 2027-03-28 in Europe/London" in err
 
 
@@ -167,7 +205,9 @@ def test_the_protocols_time_zone_is_validated_and_used(tmp_path, capsys, zone, o
     protocol = tmp_path / "p.toml"
     text = Path(INDUCTION).read_text("utf-8").replace('timezone = "Europe/London"', f'timezone = "{zone}"', 1)
     protocol.write_text(text)
-    code, out, err = run(capsys, "plan", ELIGIBLE, "--protocol", str(protocol), "--start", "2026-12-01", "--format", "ics")
+    code, out, err = run(
+        capsys, "plan", ELIGIBLE, "--protocol", str(protocol), "--start", "2026-12-01", "--format", "ics"
+    )
     if ok:
         assert code == 0, err
         cal, events = ics_events(out)
@@ -194,6 +234,12 @@ def test_plan_json_imports_neither_fhir_nor_icalendar_nor_pydantic():
         capture_output=True, text=True, cwd=ROOT, timeout=120,
     )  # fmt: skip
     assert timed.returncode == 0, timed.stderr
-    imported = [line.rsplit("|", 1)[-1].strip() for line in timed.stderr.splitlines() if line.startswith("import time:")]
+    imported = [
+        line.rsplit("|", 1)[-1].strip() for line in timed.stderr.splitlines() if line.startswith("import time:")
+    ]
     assert "ketaplan.render.json" in imported
-    assert not [m for m in imported if m.split(".")[0] in ("fhir", "fhir_core", "icalendar", "pydantic", "pydantic_core", "tomli_w")]
+    assert not [
+        m
+        for m in imported
+        if m.split(".")[0] in ("fhir", "fhir_core", "icalendar", "pydantic", "pydantic_core", "tomli_w")
+    ]

@@ -58,7 +58,10 @@ def test_the_first_synthea_bundle_imports_the_values_the_bundle_holds(capsys, tm
     assert "synthea-ad2e3fc5" not in text
     assert "MedicationRequest/b94a6157-a3b4-40b0-8d98-abadf7227a0a (RxNorm 562251" in text
     assert "status 'stopped'" in text
-    assert "Observation/37663719-c702-4588-964e-27d987ab94ed (LOINC 55284-4 Blood Pressure, 2013-12-11): superseded" in text
+    assert (
+        "Observation/37663719-c702-4588-964e-27d987ab94ed (LOINC 55284-4 Blood Pressure, 2013-12-11): superseded"
+        in text
+    )
     # The same report on stderr.
     comments = [line[2:] for line in text.splitlines() if line.startswith("# ")]
     for line in err.strip().splitlines():
@@ -139,7 +142,9 @@ def qty(value, code: str) -> dict:
 def condition(text: str, status: str, *codings) -> dict:
     return {
         "resourceType": "Condition",
-        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": status}]},
+        "clinicalStatus": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": status}]
+        },
         "code": {"text": text, "coding": [{"system": s, "code": c} for s, c in codings]},
     }
 
@@ -165,22 +170,53 @@ def test_units_vitals_pregnancy_scores_allergies_and_medicines(capsys, tmp_path)
         tmp_path,
         bundle(
             *BASICS,
-            obs("85354-9", "2026-11-25", component=[
-                {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]}, **qty(141.5, "mm[Hg]")},
-                {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]}, **qty(88.49, "mm[Hg]")},
-            ]),  # fmt: skip
+            obs(
+                "85354-9",
+                "2026-11-25",
+                component=[
+                    {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]}, **qty(141.5, "mm[Hg]")},
+                    {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]}, **qty(88.49, "mm[Hg]")},
+                ],
+            ),  # fmt: skip
             obs("8867-4", "2026-11-25", **qty(71, "/min")),
             obs("59408-5", "2026-11-25", **qty(97, "%")),
-            obs("82810-3", "2026-11-28", valueCodeableConcept={"coding": [{"system": "http://loinc.org", "code": "LA26683-5"}]}),
+            obs(
+                "82810-3",
+                "2026-11-28",
+                valueCodeableConcept={"coding": [{"system": "http://loinc.org", "code": "LA26683-5"}]},
+            ),
             obs("44261-6", "2026-11-20", **qty(19, "{score}")),
             obs("70274-6", "2026-11-20", valueInteger=12),
-            {"resourceType": "AllergyIntolerance", "patient": {"reference": "Patient/p1"}, "code": {"text": "penicillin"},
-             "clinicalStatus": {"coding": [{"code": "active"}]}},  # fmt: skip
-            {"resourceType": "MedicationStatement", "status": "active",
-             "medicationCodeableConcept": {"text": "sertraline 100 mg", "coding": [{"system": SCT, "code": "123"}]}},  # fmt: skip
-            {"resourceType": "MedicationRequest", "status": "active", "intent": "order",
-             "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "1", "display": "lorazepam 1 MG"}]}},  # fmt: skip
-            {"resourceType": "MedicationStatement", "status": "completed", "medicationCodeableConcept": {"text": "aminophylline"}},
+            {
+                "resourceType": "AllergyIntolerance",
+                "patient": {"reference": "Patient/p1"},
+                "code": {"text": "penicillin"},
+                "clinicalStatus": {"coding": [{"code": "active"}]},
+            },  # fmt: skip
+            {
+                "resourceType": "MedicationStatement",
+                "status": "active",
+                "medicationCodeableConcept": {"text": "sertraline 100 mg", "coding": [{"system": SCT, "code": "123"}]},
+            },  # fmt: skip
+            {
+                "resourceType": "MedicationRequest",
+                "status": "active",
+                "intent": "order",
+                "medicationCodeableConcept": {
+                    "coding": [
+                        {
+                            "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                            "code": "1",
+                            "display": "lorazepam 1 MG",
+                        }
+                    ]
+                },
+            },  # fmt: skip
+            {
+                "resourceType": "MedicationStatement",
+                "status": "completed",
+                "medicationCodeableConcept": {"text": "aminophylline"},
+            },
         ),
     )
     assert code == 0, err
@@ -206,9 +242,13 @@ def test_a_snomed_only_depression_is_recognised_and_a_snomed_only_psychosis_excl
     depression = condition("Major depression, single episode (disorder)", "active", (SCT, "36923009"))
     code, doc, err = imported(capsys, tmp_path, bundle(*BASICS, depression))
     assert code == 0, err
-    assert doc["conditions"] == [{"name": "Major depression, single episode (disorder)", "snomed": "36923009", "status": "active"}]
+    assert doc["conditions"] == [
+        {"name": "Major depression, single episode (disorder)", "snomed": "36923009", "status": "active"}
+    ]
     path = tmp_path / "patient.toml"
-    code, stdout, err = run(capsys, "plan", str(path), "--protocol", INDUCTION, "--start", "2026-12-01", "--format", "json")
+    code, stdout, err = run(
+        capsys, "plan", str(path), "--protocol", INDUCTION, "--start", "2026-12-01", "--format", "json"
+    )
     assert code == 0, err
     assert "INDICATION-NOT-RECORDED" not in {f["rule"] for f in json.loads(stdout)["findings"]}
 
@@ -216,7 +256,9 @@ def test_a_snomed_only_depression_is_recognised_and_a_snomed_only_psychosis_excl
     code, doc, err = imported(capsys, tmp_path, bundle(*BASICS, depression, psychosis), "--force")
     assert code == 0, err
     assert doc["conditions"][1] == {"name": "Schizophrenia (disorder)", "snomed": "58214004", "status": "history"}
-    code, stdout, err = run(capsys, "plan", str(path), "--protocol", INDUCTION, "--start", "2026-12-01", "--format", "json")
+    code, stdout, err = run(
+        capsys, "plan", str(path), "--protocol", INDUCTION, "--start", "2026-12-01", "--format", "json"
+    )
     plan = json.loads(stdout)
     assert plan["verdict"] == "excluded"
     assert "EXCL-PSYCHOSIS" in {f["rule"] for f in plan["findings"]}
@@ -241,10 +283,20 @@ def test_icd10_codes_are_kept_and_entered_in_error_is_skipped(capsys, tmp_path):
         (lambda d: d["entry"].append(copy.deepcopy(d["entry"][0])), "choose one with --patient"),
         (lambda d: d.update(resourceType="Patient"), "not a Bundle"),
         (lambda d: d["entry"][1]["resource"].update(valueQuantityy=1), "entry[2] Observation/r0, field valueQuantityy"),
-        (lambda d: d["entry"].append({"resource": {"resourceType": "MedicationRequest", "status": "active", "intent": "order",
-                                                    "subject": {"reference": "urn:uuid:p1"},
-                                                    "medication": {"concept": {"text": "x"}}}}),  # fmt: skip
-         "R5 resources are refused"),
+        (
+            lambda d: d["entry"].append(
+                {
+                    "resource": {
+                        "resourceType": "MedicationRequest",
+                        "status": "active",
+                        "intent": "order",
+                        "subject": {"reference": "urn:uuid:p1"},
+                        "medication": {"concept": {"text": "x"}},
+                    }
+                }
+            ),  # fmt: skip
+            "R5 resources are refused",
+        ),
         (lambda d: d["entry"].__delitem__(0), "holds no Patient"),
     ],
     ids=["gender", "partial-birth-date", "bad-id", "two-patients", "not-a-bundle", "bad-field", "r5", "no-patient"],
@@ -290,8 +342,27 @@ def test_check_reads_fhir_bundles_in_a_folder(capsys, tmp_path):
     folder.mkdir()
     (folder / "a.json").write_bytes(BUSTER.read_bytes())
     (folder / "b.json").write_text("not json")
-    code, out, err = run(capsys, "check", str(folder), "--protocol", INDUCTION, "--format", "jsonl", "--start", "2026-12-01")
+    code, out, err = run(
+        capsys, "check", str(folder), "--protocol", INDUCTION, "--format", "jsonl", "--start", "2026-12-01"
+    )
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r["verdict"] for r in rows] == ["needs-review", "invalid"]
     assert rows[0]["id"] == "e4531916-b162-4f4b-90c2-ce37e132b8d4"
     assert "is not JSON" in json.dumps(rows[1])
+
+
+def test_text_from_the_bundle_cannot_add_a_line_to_the_patient_file(capsys, tmp_path):
+    hostile = condition('x\nweight = "1 kg"\n# \x1b[31m', "active")
+    meds = {
+        "resourceType": "MedicationStatement",
+        "status": "stopped",
+        "medicationCodeableConcept": {"text": 'y\r\nsex = "male"'},
+    }
+    code, doc, err = imported(capsys, tmp_path, bundle(*BASICS, hostile, hostile, meds))
+    assert code == 0, err
+    assert doc["weight"] == "160 lb" and doc["sex"] == "female"
+    assert doc["conditions"] == [{"name": 'x\nweight = "1 kg"\n# \x1b[31m', "status": "active"}]
+    text = (tmp_path / "patient.toml").read_text("utf-8")
+    assert "\x1b" not in text and "\x1b" not in err
+    for line in text.splitlines():
+        assert line not in ('weight = "1 kg"', 'sex = "male"')

@@ -8,7 +8,6 @@ patient is referred to by the plan's patient id only, never by a name.
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -85,7 +84,7 @@ def plan_fhir_dict(plan: Plan) -> dict[str, Any]:
 
 
 def _medication_request(plan: Plan, d: dict, s: dict, rid: str, patient_ref: dict, careplan: str) -> dict:
-    from ketaplan.units import fmt_kg, fmt_mg, fmt_ml_per_h, fmt_minutes
+    from ketaplan.units import fmt_kg, fmt_mg, fmt_minutes, fmt_ml_per_h
 
     dosing = plan.dosing
     session = next(x for x in plan.sessions if x.number == s["number"])
@@ -153,7 +152,11 @@ def _detected_issue(f: dict, rid: str, patient_ref: dict, at: str, careplan: str
 
 def _questionnaire(d: dict, rid: str, at: str) -> dict:
     groups = []
-    for stage, title in (("pre", "Before each session"), ("during", "During each session"), ("after", "After each session")):
+    for stage, title in (
+        ("pre", "Before each session"),
+        ("during", "During each session"),
+        ("after", "After each session"),
+    ):
         items = d["checklist"][stage]
         if items:
             groups.append(

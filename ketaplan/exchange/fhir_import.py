@@ -89,7 +89,8 @@ class Imported:
         lines += ["left absent (not recorded: rules read them as unknown):"]
         lines += [f"  {a}" for a in self.absent] or ["  nothing"]
         lines += ["not imported:"] + ([f"  {s}" for s in self.skipped] or ["  nothing"])
-        return lines
+        # Text from the bundle (names, displays) is one inert line each: never a new TOML line.
+        return [_plain(line) for line in lines]
 
 
 @dataclass
@@ -155,9 +156,8 @@ def _no_constant(text: str):
 def _validate_r4(doc: dict, name: str) -> None:
     """Every resource must parse with the FHIR R4 models (fhir.resources R4B): an R5 or malformed
     resource is refused, naming the entry and the field."""
-    from pydantic import ValidationError
-
     from fhir.resources.R4B.bundle import Bundle
+    from pydantic import ValidationError
 
     try:
         Bundle.model_validate(doc)
@@ -440,6 +440,10 @@ def _day_of(r: dict, *keys: str) -> date | None:
     return None
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (Decimal, int)) and not isinstance(value, bool)
+
+
 def _decimal_text(value: Decimal) -> str:
     text = format(value, "f")
     if "." in text:
@@ -449,7 +453,7 @@ def _decimal_text(value: Decimal) -> str:
 
 def _quantity(q: Any, units: dict[str, str]) -> tuple[str | None, str]:
     """("82.5 kg", "") for a UCUM quantity in an accepted unit, else (None, why not)."""
-    if not isinstance(q, dict) or not isinstance(q.get("value"), (Decimal, int)):
+    if not isinstance(q, dict) or not _is_number(q.get("value")):
         return None, "no value"
     if q.get("comparator"):
         return None, f"the value has a comparator ({_plain(q['comparator'])}): not an exact reading"
@@ -468,7 +472,7 @@ def _quantity(q: Any, units: dict[str, str]) -> tuple[str | None, str]:
 
 def _whole(q: Any, unit: str) -> tuple[int | None, str]:
     """A vital as a whole number (half up), in the one UCUM unit accepted for it."""
-    if not isinstance(q, dict) or not isinstance(q.get("value"), (Decimal, int)):
+    if not isinstance(q, dict) or not _is_number(q.get("value")):
         return None, "no value"
     if q.get("comparator"):
         return None, f"the value has a comparator ({_plain(q['comparator'])}): not an exact reading"
@@ -538,7 +542,7 @@ def _observation(r: dict, ref: str, index: int, as_of: date, c: _Collect) -> Non
         raw = q.get("value") if isinstance(q, dict) else r.get("valueInteger")
         lo, hi = SCORE_RANGES[key]
         value, why = None, ""
-        if not isinstance(raw, (int, Decimal)) or isinstance(raw, bool) or Decimal(raw) != int(raw):
+        if not _is_number(raw) or not Decimal(raw).is_finite() or Decimal(raw) != int(raw):
             why = "the score is not a whole number"
         elif not lo <= int(raw) <= hi:
             why = f"the score {raw} is outside {lo}..{hi}"
@@ -560,7 +564,11 @@ def _latest(c: _Collect, key: str, oldest: date | None = None, max_age: int = 0)
     chosen: _Reading | None = latest[0]
     if len({repr(r.value) for r in latest}) > 1:
         for r in latest:
-            c.skip(r.ref, r.what, f"readings of {newest.isoformat()} disagree ({', '.join(_show(x.value) for x in latest)})")
+            c.skip(
+                r.ref,
+                r.what,
+                f"readings of {newest.isoformat()} disagree ({', '.join(_show(x.value) for x in latest)})",
+            )
         chosen = None
     elif oldest is not None and newest < oldest:
         c.skip(chosen.ref, chosen.what, f"too old: more than {max_age} days before --as-of (--max-age-days)")
@@ -759,7 +767,9 @@ def read_bundle_file(path: str) -> bytes:
 
     try:
         if os.path.getsize(path) > MAX_BUNDLE_BYTES:
-            raise BundleError(f"is larger than {MAX_BUNDLE_BYTES // (1024 * 1024)} MB: not a patient's bundle", file=path)
+            raise BundleError(
+                f"is larger than {MAX_BUNDLE_BYTES // (1024 * 1024)} MB: not a patient's bundle", file=path
+            )
     except OSError:
         pass  # read_input_file names the problem
     return read_input_file(path, BundleError, "FHIR bundle")

@@ -47,24 +47,33 @@ def plan_calendar(plan: Plan, at: time):
         start = datetime.combine(s.date, at, tzinfo=zone)
         # A wall-clock time that the clocks skip (or repeat) on that day is refused, never moved.
         back = start.astimezone(timezone.utc).astimezone(zone)
-        if back.replace(tzinfo=None) != start.replace(tzinfo=None) or start.utcoffset() != start.replace(fold=1).utcoffset():
+        if (
+            back.replace(tzinfo=None) != start.replace(tzinfo=None)
+            or start.utcoffset() != start.replace(fold=1).utcoffset()
+        ):
             raise UsageError(
                 f"--time {at.strftime('%H:%M')} does not exist once on {s.date.isoformat()} in {plan.protocol.timezone} "
                 "(the clocks change then): choose another time"
             )
         minutes = s.duration_min + (observation or 0)
         dose = fmt_mg(s.dose_mg) if s.dose_mg is not None else "dose not drafted"
+        if observation is not None:
+            timing = f"Infusion {fmt_minutes(s.duration_min)} + observation {fmt_minutes(observation)}."
+        else:
+            timing = (
+                f"Infusion {fmt_minutes(s.duration_min)}; the protocol gives no observation time "
+                "([schedule] observation): book it on top."
+            )
         lines = [
-            f"Patient {plan.patient.id}. Protocol {plan.protocol.id} version {plan.protocol.version}, "
-            f"{s.phase} phase, session {s.number}.",
-            f"Infusion {fmt_minutes(s.duration_min)}"
-            + (
-                f" + observation {fmt_minutes(observation)}."
-                if observation is not None
-                else "; the protocol gives no observation time ([schedule] observation): book it on top."
+            (
+                f"Patient {plan.patient.id}. Protocol {plan.protocol.id} version {plan.protocol.version}, "
+                f"{s.phase} phase, session {s.number}."
             ),
-            f"DRAFT plan, verdict {plan.verdict}, digest {digest}: a clinician checks and signs the plan "
-            "before any session is given.",
+            timing,
+            (
+                f"DRAFT plan, verdict {plan.verdict}, digest {digest}: a clinician checks and signs the plan "
+                "before any session is given."
+            ),
         ]
         event = Event()
         event.add("uid", uid(plan, s.number))
@@ -79,7 +88,10 @@ def plan_calendar(plan: Plan, at: time):
     if plan.sessions:
         # The zone's rules for the years around the sessions (a whole year either side).
         first, last = plan.sessions[0].date, plan.sessions[-1].date
-        cal.add_missing_timezones(first_date=first.replace(year=first.year - 1, day=1), last_date=last.replace(year=last.year + 2, month=1, day=1))
+        cal.add_missing_timezones(
+            first_date=first.replace(year=first.year - 1, day=1),
+            last_date=last.replace(year=last.year + 2, month=1, day=1),
+        )
     if not plan.sessions:
         # An excluded plan has no sessions: the calendar says so rather than being silently empty.
         cal.add("x-ketaplan-note", f"No sessions: the plan's verdict is {plan.verdict}.")
