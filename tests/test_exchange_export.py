@@ -12,13 +12,15 @@ from pathlib import Path
 import pytest
 
 from tests.builders import run_cli as run
-from tests.test_examples import EXPECTED
+from tests.test_examples import PATIENTS, PROTOCOLS
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 INDUCTION = str(EXAMPLES / "protocols/trd-iv-induction.toml")
 ELIGIBLE = str(EXAMPLES / "patients/eligible-trd.toml")
-PAIRS = sorted({(p, q) for p, q, *_ in EXPECTED})
+# Every example patient under every example protocol: eligible, needs-review and excluded plans,
+# mg/kg and rate protocols.
+PAIRS = [(p.stem, q.stem) for p in PATIENTS for q in PROTOCOLS]
 
 
 def cli(capsys, patient: str, protocol: str, fmt: str, *extra: str) -> str:
