@@ -167,7 +167,7 @@ def import_fhir(
     bundle: str = typer.Argument(..., metavar="BUNDLE.json", help="A FHIR R4 Bundle (JSON) holding the patient's record."),
     id: Optional[str] = typer.Option(None, "--id", help="The patient id to write (default: the Patient resource's id)."),
     as_of: Optional[str] = typer.Option(None, "--as-of", help="Take the latest values on or before this date, YYYY-MM-DD (default: today)."),
-    max_age_days: int = typer.Option(30, "--max-age-days", min=0, max=3650, help="Vital signs and pregnancy status older than this many days before --as-of are not imported."),
+    max_age_days: int = typer.Option(30, "--max-age-days", min=0, max=3650, help="Vital signs, pregnancy status and scores older than this many days before --as-of are not imported."),
     patient: Optional[str] = typer.Option(None, "--patient", help="Which Patient, when the bundle holds several: its id, Patient/ID or fullUrl."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the patient file here (whole or not at all); - for stdout."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),

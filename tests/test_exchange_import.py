@@ -186,6 +186,7 @@ def test_units_vitals_pregnancy_scores_allergies_and_medicines(capsys, tmp_path)
                 valueCodeableConcept={"coding": [{"system": "http://loinc.org", "code": "LA26683-5"}]},
             ),
             obs("44261-6", "2026-11-20", **qty(19, "{score}")),
+            obs("44261-6", "2026-10-20", **qty(23, "{score}")),
             obs("70274-6", "2026-11-20", valueInteger=12),
             {
                 "resourceType": "AllergyIntolerance",
@@ -366,3 +367,15 @@ def test_text_from_the_bundle_cannot_add_a_line_to_the_patient_file(capsys, tmp_
     assert "\x1b" not in text and "\x1b" not in err
     for line in text.splitlines():
         assert line not in ('weight = "1 kg"', 'sex = "male"')
+
+
+def test_an_old_pregnancy_status_or_score_is_not_imported(capsys, tmp_path):
+    not_pregnant = {"coding": [{"system": "http://loinc.org", "code": "LA26683-5"}]}
+    code, doc, err = imported(
+        capsys,
+        tmp_path,
+        bundle(*BASICS, obs("82810-3", "2026-09-01", valueCodeableConcept=not_pregnant), obs("44261-6", "2026-09-01", valueInteger=4)),
+    )
+    assert code == 0, err
+    assert "pregnant" not in doc and "scores" not in doc
+    assert err.count("too old: more than 30 days before --as-of") == 2

@@ -297,8 +297,8 @@ def import_bundle(
         table["medications"] = _unique([m for m, _ in medications], "medication", medications, c)
         notes += [f"medication {m!r}: {ref}" for m, ref in medications if m in table["medications"]]
     scores = {}
-    for key in ("phq9", "gad7"):
-        reading = _latest(c, key)
+    for key in ("phq9", "gad7"):  # a score describes the patient now, like a vital sign
+        reading = _latest(c, key, oldest_vital, max_age_days)
         if reading is not None:
             scores[key] = reading.value
             notes.append(f"scores.{key} {reading.value}: {reading.ref} of {reading.when.isoformat()}")
