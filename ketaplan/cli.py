@@ -25,7 +25,14 @@ app = typer.Typer(
 protocol_app = typer.Typer(help="Tools for the clinic lead who writes the protocol.", no_args_is_help=True)
 app.add_typer(protocol_app, name="protocol")
 import_app = typer.Typer(help="Read a patient from a record system's export.", no_args_is_help=True)
-app.add_typer(import_app, name="import")
+
+
+def _register_import(args: List[str]) -> None:
+    """`import` joins the command line only when it may be asked for (its own name, or the list of
+    commands): building its options on every start would slow `plan` down (spec: exchange.md)."""
+    first = next((a for a in args if not a.startswith("-")), None)
+    if first in (None, "import") and not any(g.typer_instance is import_app for g in app.registered_groups):
+        app.add_typer(import_app, name="import")
 
 
 def version_text() -> str:
@@ -364,6 +371,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("KETAPLAN_DEBUG") == "1"
     args = [a for a in args if a != "--debug"]
+    _register_import(args)
     try:
         code = app(args=args, prog_name="ketaplan", standalone_mode=False)
     except KetaplanError as exc:

@@ -379,3 +379,8 @@ def test_an_old_pregnancy_status_or_score_is_not_imported(capsys, tmp_path):
     assert code == 0, err
     assert "pregnant" not in doc and "scores" not in doc
     assert err.count("too old: more than 30 days before --as-of") == 2
+
+
+def test_the_import_command_is_listed_in_the_help(capsys):
+    code, out, _ = run(capsys, "--help")
+    assert code == 0 and "import" in out and "Read a patient from a record system's export." in out
