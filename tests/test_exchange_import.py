@@ -299,8 +299,19 @@ def test_icd10_codes_are_kept_and_entered_in_error_is_skipped(capsys, tmp_path):
             "R5 resources are refused",
         ),
         (lambda d: d["entry"].__delitem__(0), "holds no Patient"),
+        (lambda d: d["entry"][0]["resource"].update(deceasedBoolean=True), "recorded as deceased"),
     ],
-    ids=["gender", "partial-birth-date", "bad-id", "two-patients", "not-a-bundle", "bad-field", "r5", "no-patient"],
+    ids=[
+        "gender",
+        "partial-birth-date",
+        "bad-id",
+        "two-patients",
+        "not-a-bundle",
+        "bad-field",
+        "r5",
+        "no-patient",
+        "deceased",
+    ],
 )
 def test_a_bundle_that_cannot_be_used_is_refused_with_exit_2_and_no_file(capsys, tmp_path, change, message):
     doc = bundle(*BASICS)
@@ -374,7 +385,11 @@ def test_an_old_pregnancy_status_or_score_is_not_imported(capsys, tmp_path):
     code, doc, err = imported(
         capsys,
         tmp_path,
-        bundle(*BASICS, obs("82810-3", "2026-09-01", valueCodeableConcept=not_pregnant), obs("44261-6", "2026-09-01", valueInteger=4)),
+        bundle(
+            *BASICS,
+            obs("82810-3", "2026-09-01", valueCodeableConcept=not_pregnant),
+            obs("44261-6", "2026-09-01", valueInteger=4),
+        ),
     )
     assert code == 0, err
     assert "pregnant" not in doc and "scores" not in doc
@@ -384,3 +399,21 @@ def test_an_old_pregnancy_status_or_score_is_not_imported(capsys, tmp_path):
 def test_the_import_command_is_listed_in_the_help(capsys):
     code, out, _ = run(capsys, "--help")
     assert code == 0 and "import" in out and "Read a patient from a record system's export." in out
+
+
+def test_an_absolute_or_versioned_reference_to_the_patient_is_followed(capsys, tmp_path):
+    doc = bundle(*BASICS)
+    doc["entry"][1]["resource"]["subject"] = {"reference": "https://ehr.example/fhir/Patient/p1/_history/3"}
+    doc["entry"][2]["resource"]["subject"] = {"reference": "https://ehr.example/fhir/Patient/p10"}
+    doc["entry"].append(
+        {"fullUrl": "urn:uuid:w", "resource": {**BASICS[1], "id": "w", "subject": {"reference": "Patient/p1"}}}
+    )
+    code, out, err = imported(capsys, tmp_path, doc)
+    assert code == 0, err
+    assert out["height"] == "1.65 m" and out["weight"] == "160 lb" and "Observation/r1: not about this patient" in err
+
+
+def test_no_usable_weight_refuses_the_import_and_says_why(capsys, tmp_path):
+    code, _, err = imported(capsys, tmp_path, bundle(BASICS[0], obs("29463-7", "2026-11-20", **qty(70, "kg_av"))))
+    assert code == 2 and "no usable weight (LOINC 29463-7 or 3141-9)" in err
+    assert "unit 'kg_av' is not one of the UCUM units kg, g, [lb_av]" in err

@@ -237,7 +237,7 @@ def import_bundle(
             continue
         owner = (r.get("patient") if kind == "AllergyIntolerance" else r.get("subject")) or {}
         owner_ref = owner.get("reference") if isinstance(owner, dict) else None
-        if owner_ref not in keys:
+        if not _is_patient(owner_ref, keys):
             c.skip(ref, "", "not about this patient" if owner_ref else "names no patient (subject)")
             continue
         if kind == "Observation":
@@ -305,6 +305,14 @@ def import_bundle(
     if scores:
         table["scores"] = scores
 
+    for key, codes in (("height", HEIGHT), ("weight", WEIGHT)):
+        if key not in table:  # required by the patient format: no file without them
+            why = [f"  {_plain(line)}" for line in c.skipped if any(f"LOINC {code}" in line for code in codes)]
+            raise BundleError(
+                f"no usable {key} (LOINC {' or '.join(codes)}) on or before --as-of {as_of.isoformat()}: dosing needs "
+                f"one; record it, or write the patient file by hand" + (":\n" + "\n".join(why) if why else ""),
+                file=name,
+            )
     ordered = {k: table[k] for k in _ORDER if k in table}
     absent = [k for k in _ABSENT_REPORTED if k not in ordered and not (k == "pregnant" and sex == "male")]
     imported = Imported(ordered, notes, c.skipped, absent, sha256_hex(data), as_of, pref)
@@ -368,6 +376,15 @@ def _patient_keys(url: str | None, pat: dict) -> set[str]:
     return keys
 
 
+def _is_patient(ref: str | None, keys: set[str]) -> bool:
+    """Whether a reference points at the chosen patient: its fullUrl, Patient/ID, or an absolute URL
+    ending in Patient/ID (a version, /_history/N, is ignored)."""
+    if not isinstance(ref, str):
+        return False
+    ref = ref.split("/_history/", 1)[0]
+    return ref in keys or any(k.startswith("Patient/") and ref.endswith("/" + k) for k in keys)
+
+
 def _patient_id(pat: dict, given: str | None, name: str) -> str:
     from ketaplan.load.patient import ID_HINT, ID_PATTERN
 
@@ -392,6 +409,12 @@ def _born_and_sex(pat: dict, name: str) -> tuple[date, str]:
         day = date.fromisoformat(born)
     except ValueError:
         raise BundleError(f"Patient.birthDate {born!r} is not a date", file=name, field="Patient.birthDate") from None
+    if pat.get("deceasedBoolean") is True or pat.get("deceasedDateTime"):
+        raise BundleError(
+            "the Patient is recorded as deceased (Patient.deceased): is this the right record?",
+            file=name,
+            field="Patient.deceased",
+        )
     gender = pat.get("gender")
     if gender not in ("female", "male"):
         shown = "absent" if gender is None else repr(_plain(gender))
@@ -488,7 +511,7 @@ def _observation(r: dict, ref: str, index: int, as_of: date, c: _Collect) -> Non
     loinc = [code for system, code, _ in _codes(r.get("code")) if system == LOINC]
     what = _describe_codes(r.get("code"))
     status = r.get("status")
-    when = _day_of(r, "effectiveDateTime", "effectiveInstant", "effectivePeriod", "issued")
+    when = _day_of(r, "effectiveDateTime", "effectiveInstant", "effectivePeriod")
     known = [k for k in loinc if k in (*HEIGHT, *WEIGHT, *BP_PANEL, *HEART_RATE, *SPO2, *PREGNANCY, *SCORES)]
     if not known:
         c.skip(ref, what, "code not used by ketaplan")
