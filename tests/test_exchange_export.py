@@ -245,3 +245,49 @@ def test_plan_json_imports_neither_fhir_nor_icalendar_nor_pydantic():
         for m in imported
         if m.split(".")[0] in ("fhir", "fhir_core", "icalendar", "pydantic", "pydantic_core", "tomli_w")
     ]
+
+
+COURSE_PATIENT = str(EXAMPLES / "patients/course-part-way.toml")
+COURSE_PROTOCOL = str(EXAMPLES / "protocols/trd-iv-course.toml")
+
+
+def course(capsys, fmt: str, *extra: str) -> str:
+    code, out, err = run(
+        capsys,
+        "course",
+        COURSE_PATIENT,
+        "--protocol",
+        COURSE_PROTOCOL,
+        "--start",
+        "2026-12-01",
+        "--format",
+        fmt,
+        *extra,
+    )
+    assert code == 0, err
+    return out
+
+
+def test_course_as_fhir_drafts_the_remaining_sessions_and_parses_with_the_r4_models(capsys):
+    from fhir.resources.R4B.bundle import Bundle
+
+    plan = json.loads(course(capsys, "json"))
+    bundle = Bundle.model_validate_json(course(capsys, "fhir"))
+    requests = [e.resource for e in bundle.entry if e.resource.get_resource_type() == "MedicationRequest"]
+    assert [int(r.identifier[0].value) for r in requests] == [s["number"] for s in plan["sessions"]]
+    assert [str(r.dosageInstruction[0].timing.event[0]) for r in requests] == [s["date"] for s in plan["sessions"]]
+    (careplan,) = [e.resource for e in bundle.entry if e.resource.get_resource_type() == "CarePlan"]
+    assert f"{plan['course']['continued_from']} session(s) were given" in careplan.description
+    assert {i.system: i.value for i in careplan.identifier}["urn:ketaplan:plan-digest"] == plan["digest"]
+
+
+def test_course_as_ics_keeps_the_series_first_date_and_numbering_in_its_uids(capsys):
+    plan = json.loads(course(capsys, "json"))
+    _, events = ics_events(course(capsys, "ics", "--time", "10:15"))
+    first = plan["course"]["series"][0]["date"]
+    assert len(events) == len(plan["sessions"]) > 0
+    for event, session in zip(events, plan["sessions"]):
+        start = event.decoded("DTSTART")
+        assert (start.date().isoformat(), start.strftime("%H:%M")) == (session["date"], "10:15")
+        assert str(event["UID"]) == f"{plan['patient']['id']}.trd-iv-course.{first}.{session['number']}@ketaplan"
+        assert event.decoded("DURATION") == timedelta(minutes=session["duration_min"] + 60)

@@ -56,7 +56,7 @@ def plan_fhir_dict(plan: Plan) -> dict[str, Any]:
         "status": "draft",
         "intent": "plan",
         "title": d["protocol"]["title"],
-        "description": f"Verdict: {d['verdict']}. {len(d['sessions'])} session(s) drafted.",
+        "description": f"Verdict: {d['verdict']}. {len(d['sessions'])} session(s) drafted{_given(plan)}.",
         "subject": patient_ref,
         "created": gen["at"],
         "note": [{"text": provenance}],
@@ -81,6 +81,14 @@ def plan_fhir_dict(plan: Plan) -> dict[str, Any]:
         "timestamp": gen["at"],
         "entry": [{"fullUrl": urn(r["id"]), "resource": r} for r in entries],
     }
+
+
+def _given(plan: Plan) -> str:
+    """For `course`: how many sessions of the series were given before the drafted ones."""
+    course = getattr(plan, "course", None)
+    if course is None:
+        return ""
+    return f", continuing a series of which {course.continued_from} session(s) were given"
 
 
 def _medication_request(plan: Plan, d: dict, s: dict, rid: str, patient_ref: dict, careplan: str) -> dict:

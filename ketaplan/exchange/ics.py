@@ -17,9 +17,18 @@ if TYPE_CHECKING:
     from ketaplan.model.plan import Plan
 
 
+def series_first_date(plan: Plan):
+    """The series' first date: its first given session when `course` continues one, else the
+    plan's first session."""
+    course = getattr(plan, "course", None)
+    if course is not None and course.series:
+        return course.series[0].date
+    return plan.sessions[0].date
+
+
 def uid(plan: Plan, number: int) -> str:
     """Stable across re-drafts of the same series: patient id, protocol id, first date, session number."""
-    first = plan.sessions[0].date.isoformat()
+    first = series_first_date(plan).isoformat()
     return f"{plan.patient.id}.{plan.protocol.id}.{first}.{number}@ketaplan"
 
 
