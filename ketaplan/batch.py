@@ -45,15 +45,19 @@ def _input_kind(path: str) -> str:
     if not os.path.exists(path):
         raise UsageError(f"{path}: no such file or folder")
     lower = path.lower()
-    if lower.endswith(".toml"):
-        return "toml"
+    if lower.endswith(".toml") or lower.endswith(".json"):
+        return "toml"  # a patient file, or a FHIR bundle (*.json): both are read by load_toml_patient
     if lower.endswith(".csv"):
         return "csv"
-    raise UsageError(f"{path}: not a patient input; give patient files (*.toml), folders of them, or CSV files (*.csv)")
+    raise UsageError(
+        f"{path}: not a patient input; give patient files (*.toml), FHIR bundles (*.json), folders of them, "
+        "or CSV files (*.csv)"
+    )
 
 
 def _toml_files_below(folder: str) -> Iterator[tuple[str, str | None]]:
-    """(path, None) for every *.toml file below `folder`, in sorted order at every level, recursively;
+    """(path, None) for every *.toml file (and FHIR bundle, *.json) below `folder`, in sorted order at
+    every level, recursively;
     (folder, message) for a folder that cannot be read, so that a patient is never skipped silently."""
     try:
         with os.scandir(folder) as entries:
@@ -67,7 +71,7 @@ def _toml_files_below(folder: str) -> Iterator[tuple[str, str | None]]:
             # Linked folders are not followed: a link loop must not make the run endless.
             if entry.is_dir(follow_symlinks=False):
                 yield from _toml_files_below(path)
-            elif entry.name.lower().endswith(".toml"):
+            elif entry.name.lower().endswith((".toml", ".json")):
                 yield path, None  # a broken link too: reading it then reports it, never a silent skip
         except OSError as exc:
             yield path, f"{path}: cannot be read: {exc.strerror}"
@@ -85,6 +89,10 @@ def load_toml_patient(path: str, start: date, data: bytes | None = None):
     from ketaplan.load.patient import read_patient_bytes
     from ketaplan.load.reader import read_input_file
 
+    if path.lower().endswith(".json"):
+        from ketaplan.exchange.fhir_import import patient_from_bundle, read_bundle_file
+
+        return patient_from_bundle(data if data is not None else read_bundle_file(path), path, start)
     if data is None:
         data = read_input_file(path, PatientError, "patient")
     return read_patient_bytes(data, path, start)

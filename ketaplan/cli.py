@@ -26,6 +26,15 @@ app = typer.Typer(
 )
 protocol_app = typer.Typer(help="Tools for the clinic lead who writes the protocol.", no_args_is_help=True)
 app.add_typer(protocol_app, name="protocol")
+import_app = typer.Typer(help="Read a patient from a record system's export.", no_args_is_help=True)
+
+
+def _register_import(args: List[str]) -> None:
+    """`import` joins the command line only when it may be asked for (its own name, or the list of
+    commands): building its options on every start would slow `plan` down (spec: exchange.md)."""
+    first = next((a for a in args if not a.startswith("-")), None)
+    if first in (None, "import") and not any(g.typer_instance is import_app for g in app.registered_groups):
+        app.add_typer(import_app, name="import")
 
 
 def version_text() -> str:
@@ -62,6 +71,8 @@ class PlanFormat(str, Enum):
     text = "text"
     markdown = "markdown"
     json = "json"
+    fhir = "fhir"
+    ics = "ics"
 
 
 def parse_start(value: Optional[str]) -> date:
@@ -73,6 +84,21 @@ def parse_start(value: Optional[str]) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise UsageError(f"--start: {value!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-12-01") from None
+
+
+def parse_time(value: Optional[str], fmt: str):
+    """--time HH:MM (ics only; default 09:00)."""
+    from datetime import time
+
+    if value is None:
+        return time(9, 0)
+    if fmt != "ics":
+        raise UsageError("--time is for --format ics: the time each session's calendar event starts")
+    import re
+
+    if not re.fullmatch(r"[0-9]{2}:[0-9]{2}", value) or int(value[:2]) > 23 or int(value[3:]) > 59:
+        raise UsageError(f"--time: {value!r} is not a time; write it as HH:MM, e.g. 09:00 or 13:30")
+    return time(int(value[:2]), int(value[3:]))
 
 
 def use_color(output: Optional[str]) -> bool:
@@ -117,9 +143,12 @@ def plan(
     patient: str = typer.Argument(..., help="The patient file (TOML), or - for standard input."),
     protocol: str = typer.Option(..., "--protocol", "-p", help="The clinic's protocol file (TOML)."),
     start: Optional[str] = typer.Option(None, "--start", help="First possible session date, YYYY-MM-DD (default: today)."),
-    format: PlanFormat = typer.Option(PlanFormat.text, "--format", "-f", help="text (terminal), markdown or json."),
+    format: PlanFormat = typer.Option(
+        PlanFormat.text, "--format", "-f", help="text (terminal), markdown, json, fhir (an R4 Bundle) or ics (a calendar)."
+    ),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write to this file (whole or not at all); - for stdout."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
+    time: Optional[str] = typer.Option(None, "--time", help="ics: each session's start, HH:MM in the clinic's time zone (default 09:00)."),
 ) -> None:
     """Draft one patient's plan: verdict, findings, doses, dates, holds and checklists.
 
@@ -130,8 +159,13 @@ def plan(
     from ketaplan.api import draft_files
 
     day = parse_start(start)
+    at = parse_time(time, format.value)
     result = draft_files(patient, protocol, day)
-    if format is PlanFormat.json:
+    if format in (PlanFormat.fhir, PlanFormat.ics):
+        from ketaplan.exchange.views import exchange_text
+
+        text = exchange_text(result, format.value, at)
+    elif format is PlanFormat.json:
         from ketaplan.render.json import plan_json_text
 
         text = plan_json_text(result)
@@ -201,6 +235,37 @@ def check(
             force=force,
             jobs=jobs,
         )
+    )
+
+
+@import_app.command("fhir")
+def import_fhir(
+    bundle: str = typer.Argument(..., metavar="BUNDLE.json", help="A FHIR R4 Bundle (JSON) holding the patient's record."),
+    id: Optional[str] = typer.Option(None, "--id", help="The patient id to write (default: the Patient resource's id)."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Take the latest values on or before this date, YYYY-MM-DD (default: today)."),
+    max_age_days: int = typer.Option(30, "--max-age-days", min=0, max=3650, help="Vital signs, pregnancy status and scores older than this many days before --as-of are not imported."),
+    patient: Optional[str] = typer.Option(None, "--patient", help="Which Patient, when the bundle holds several: its id, Patient/ID or fullUrl."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the patient file here (whole or not at all); - for stdout."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
+) -> None:
+    """Write a patient file (format v1) from a FHIR R4 Bundle: nothing invented, names never copied.
+
+    What was not imported, and why, heads the file and goes to standard error.
+
+    Example:
+
+        ketaplan import fhir record.json --as-of 2026-12-01 --output P-0042.toml
+    """
+    from ketaplan.exchange.fhir_import import run_import
+
+    day = None
+    if as_of is not None:
+        try:
+            day = parse_start(as_of)
+        except UsageError:
+            raise UsageError(f"--as-of: {as_of!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-12-01") from None
+    raise typer.Exit(
+        run_import(bundle, patient_id=id, as_of=day, max_age_days=max_age_days, patient=patient, output=output, force=force)
     )
 
 
@@ -342,6 +407,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("KETAPLAN_DEBUG") == "1"
     args = [a for a in args if a != "--debug"]
+    _register_import(args)
     try:
         code = app(args=args, prog_name="ketaplan", standalone_mode=False)
     except KetaplanError as exc:

@@ -274,9 +274,13 @@ def test_a_path_that_does_not_exist_exits_2_naming_it(tmp_path, capsys, protocol
 
 
 def test_a_file_that_is_neither_toml_nor_csv_exits_2_naming_it(tmp_path, capsys, protocol):
-    other = write(tmp_path / "patients.json", "{}")
+    other = write(tmp_path / "patients.xlsx", "{}")
     code, _, err = run(capsys, other, "--protocol", protocol, "--start", START)
     assert (code, err.startswith(f"error: {other}: not a patient input")) == (2, True)
+    # A *.json file is read as a FHIR bundle (issue 13): one that is not is an invalid patient.
+    other = write(tmp_path / "patients.json", "{}")
+    code, out, err = run(capsys, other, "--protocol", protocol, "--start", START)
+    assert code == 1 and "invalid" in out and "not a FHIR resource" in out
 
 
 # ----------------------------------------------------------------------------- invalid patients

@@ -158,6 +158,8 @@ def schema() -> dict[str, Any]:
                          "mon to fri."),  # fmt: skip
             "holidays": text("A region whose public holidays are closed, e.g. \"GB-ENG\"."),
             "closed": {"type": "array", "items": date, "description": "The clinic's own closed dates."},
+            "timezone": text("The clinic's IANA time zone, for calendar files (default \"Europe/London\")."),
+            "observation": text("Observation after each session, whole minutes: \"60 min\" (calendar events include it)."),
             "phase": {
                 "type": "array",
                 "minItems": 1,
@@ -398,6 +400,7 @@ def _patient_schema(P, score_ranges, text, date, texts) -> dict:
             "name": text("Required. The condition's name."),
             "code": text("An ICD-10 code, e.g. \"F33.2\"."),
             "status": {"enum": ["active", "history"], "description": "Default active."},
+            "snomed": text("A SNOMED CT concept id, e.g. \"370143000\" (digits only).", pattern="^[1-9][0-9]{5,17}$"),
         },
         required=("name",),
     )

@@ -25,6 +25,8 @@ class NamedCondition(NamedTuple):
     def describe(self) -> str:
         status = " (history)" if self.condition.status == "history" else ""
         code = f" [{self.condition.code}]" if self.condition.code else ""
+        if self.condition.snomed:
+            code += f" [SNOMED CT {self.condition.snomed}]"
         return f"condition {self.condition.name!r}{code}{status}"
 
 
@@ -96,7 +98,13 @@ def gather(patient: Patient, start: date, vocabulary) -> Facts:
     conditions = None
     if patient.conditions is not None:
         conditions = tuple(
-            NamedCondition(c, vocabulary.match_condition(c.name, c.code), *suspicion(c.name))
+            NamedCondition(
+                c,
+                vocabulary.match_condition(c.name, c.code)
+                if c.snomed is None
+                else vocabulary.match_condition(c.name, c.code, c.snomed),
+                *suspicion(c.name),
+            )
             for c in patient.conditions
         )
     medications = None

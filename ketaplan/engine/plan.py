@@ -178,6 +178,8 @@ def _build(patient: Patient, protocol: Protocol, inputs: Inputs, continuing: boo
             stock_mg_per_ml=protocol.drug.stock_mg_per_ml,
             bag_ml=protocol.drug.bag_ml,
             final_mg_per_ml=protocol.drug.final_mg_per_ml,
+            timezone=protocol.schedule.timezone,
+            observation_min=protocol.schedule.observation_min,
         ),
         dosing=dosing,
         sessions=sessions,

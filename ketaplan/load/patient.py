@@ -14,7 +14,7 @@ PATIENT_KEYS = (
     "blood_pressure", "heart_rate", "spo2", "allergies", "conditions", "medications", "scores", "infusions",
     "assessments",
 )  # fmt: skip
-CONDITION_KEYS = ("name", "code", "status")
+CONDITION_KEYS = ("name", "code", "status", "snomed")
 MEDICATION_KEYS = ("name", "dose", "schedule", "as_needed")
 ID_PATTERN = r"(?=.*[A-Za-z0-9])[A-Za-z0-9._-]{1,64}"
 ID_HINT = "use 1 to 64 letters, digits, '.', '_' or '-' (a pseudonymous id, never a path or a name)"
@@ -190,7 +190,14 @@ def _conditions(t: Table) -> tuple[Condition, ...]:
                 c.fail("code", f"{code!r} does not look like an ICD-10 code (e.g. \"F33.2\", \"I10\")")
             code = normal
         status = c.choice("status", ("active", "history")) or "active"
-        out.append(Condition(name, code, status))
+        snomed = c.text("snomed")
+        if snomed is not None:
+            from ketaplan.vocabulary import normalise_snomed
+
+            if normalise_snomed(snomed) is None:
+                c.fail("snomed", f"{snomed!r} does not look like a SNOMED CT concept id (digits only, e.g. \"370143000\")")
+            snomed = normalise_snomed(snomed)
+        out.append(Condition(name, code, status, snomed))
     return tuple(out)
 
 

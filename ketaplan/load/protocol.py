@@ -42,7 +42,7 @@ DOSE_KEYS = (
     "mg_per_kg", "mg_per_kg_per_hour", "duration", "weight_basis", "max_mg", "max_mg_per_hour", "round_to",
     "weight_valid_days",
 )  # fmt: skip
-SCHEDULE_KEYS = ("days", "holidays", "closed", "phase")
+SCHEDULE_KEYS = ("days", "holidays", "closed", "phase", "timezone", "observation")
 PHASE_KEYS = ("name", "sessions", "min_gap_days", "within_days", "mg_per_kg", "mg_per_kg_per_hour", "days")
 CHECKLIST_KEYS = STAGES
 RULE_KEYS = (
@@ -458,8 +458,15 @@ def _schedule(top: Table, dose, src: Source, parts: _Parts) -> Schedule:
             phases.append(phase)
     if base is FAILED:
         return FAILED
-    st, _, days, region, closed = base
-    return Schedule(days=days, holidays=region, closed=frozenset(closed), phases=tuple(phases))
+    st, _, days, region, closed, timezone, observation = base
+    return Schedule(
+        days=days,
+        holidays=region,
+        closed=frozenset(closed),
+        phases=tuple(phases),
+        timezone=timezone or DEFAULT_TIMEZONE,
+        observation_min=observation,
+    )
 
 
 def _mode_as_written(top: Table) -> str | None:
@@ -479,6 +486,14 @@ def _schedule_table(top: Table, src: Source) -> tuple:
         problem = region_problem(region)
         if problem:
             st.fail("holidays", problem)
+    timezone = st.text("timezone")
+    if timezone is not None:
+        problem = timezone_problem(timezone)
+        if problem:
+            st.fail("timezone", problem)
+    from ketaplan import units
+
+    observation = _quantity(st, "observation", units.parse_duration_min, units)
     closed = set()
     if "closed" in st:
         value = st.data["closed"]
@@ -493,7 +508,36 @@ def _schedule_table(top: Table, src: Source) -> tuple:
     phase_items = st.data.get("phase") or []
     if not phase_items:
         st.fail("phase", "at least one [[schedule.phase]] is required")
-    return st, phase_items, days, region, closed
+    return st, phase_items, days, region, closed, timezone, observation
+
+
+DEFAULT_TIMEZONE = "Europe/London"
+
+
+def timezone_problem(name: str) -> str | None:
+    """Why `name` is not an IANA time zone ("Europe/London"), or None when it is one."""
+    import re
+
+    hint = 'use an IANA time zone name such as "Europe/London" or "America/New_York"'
+    # A key is a relative path of plain segments: nothing that could climb out of the zone folder.
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9][A-Za-z0-9_+-]*)*", name) or len(name) > 64:
+        return f"{name!r} is not a time zone name: {hint}"
+    # A zone found once is remembered in the cache: zoneinfo is not imported on the drafting path.
+    import sys
+
+    from ketaplan.cache import read_json, write_json
+
+    key = f"timezone-{name.replace('/', '~')}-py{sys.version_info[0]}.{sys.version_info[1]}.json"
+    if read_json(key) == name:
+        return None
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return f"{name!r} is not a known time zone: {hint}"
+    write_json(key, name)
+    return None
 
 
 def _phase(st: Table, index: int, item: Any, mode: str | None, names: set[str], src: Source) -> Phase:

@@ -37,6 +37,7 @@ class Condition(NamedTuple):
     name: str
     code: str | None = None  # normalised ICD-10, e.g. "F332"
     status: str = "active"  # "active" | "history"
+    snomed: str | None = None  # a SNOMED CT concept id, e.g. "370143000" (from a record system)
 
 
 class Medication(NamedTuple):

@@ -134,6 +134,8 @@ class ProtocolRef(NamedTuple):
     stock_mg_per_ml: Fraction | None = None
     bag_ml: Fraction | None = None
     final_mg_per_ml: Fraction | None = None
+    timezone: str = "Europe/London"  # [schedule] timezone: the clinic's IANA time zone
+    observation_min: int | None = None  # [schedule] observation; None: the protocol gives none
 
 
 class Provenance(NamedTuple):

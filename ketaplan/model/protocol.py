@@ -72,6 +72,8 @@ class Schedule(NamedTuple):
     holidays: str | None
     closed: frozenset[date]
     phases: tuple[Phase, ...]
+    timezone: str = "Europe/London"  # IANA name: the clinic's local time, for calendars
+    observation_min: int | None = None  # observation after each session; None: not in the protocol
 
 
 class TestCase(NamedTuple):

@@ -35,8 +35,8 @@ _ALLERGY_KINDS = frozenset({"allergen", "drug", "class"})
 _SECTION_KEYS = {
     "classes": frozenset({"source", "aliases", "within"}),
     "drugs": frozenset({"classes", "contains", "synonyms", "brands_uk", "brands_us", "brands_other"}),
-    "groups": frozenset({"source", "aliases", "members", "within", "icd10"}),
-    "conditions": frozenset({"aliases", "icd10"}),
+    "groups": frozenset({"source", "aliases", "members", "within", "icd10", "snomed"}),
+    "conditions": frozenset({"aliases", "icd10", "snomed"}),
     "allergens": frozenset({"source", "aliases", "members", "within"}),
 }
 
@@ -76,6 +76,19 @@ def mixes_scripts(name: str) -> bool:
     return False
 
 
+# A SNOMED CT concept id: 6 to 18 digits, no leading zero, partition "00" or "10" (a concept, in
+# the international or an extension namespace) before the check digit.
+_SNOMED = re.compile(r"[1-9][0-9]{2,14}[01]0[0-9]")
+
+
+def normalise_snomed(code: str) -> str | None:
+    """The SNOMED CT concept id stripped of spaces ("370143000"), or None if it does not look like one."""
+    text = code.strip()
+    if not text.isascii() or not _SNOMED.fullmatch(text):
+        return None
+    return text
+
+
 def normalise_icd10(code: str) -> str | None:
     """The code upper-cased without its dot ("f33.2 " -> "F332"), or None if it is not an ICD-10 code."""
     text = code.strip().upper()
@@ -113,6 +126,9 @@ class ConditionMatch(NamedTuple):
     code_terms: frozenset[str]
     # The entries whose own ICD-10 codes cover the code (code_terms adds the groups holding them).
     code_concepts: frozenset[str] = frozenset()
+    # A SNOMED CT concept id given beside the name; the entries listing it are in code_terms and
+    # code_concepts as well.
+    snomed: str | None = None
 
     @property
     def recognised(self) -> bool:
@@ -142,7 +158,9 @@ class AllergyMatch(NamedTuple):
 class _Entry:
     """One drug, class, condition, group or allergen (a plain class: it is built a thousand times at start-up)."""
 
-    __slots__ = ("kind", "name", "parents", "aliases", "brands_uk", "brands_us", "brands_other", "icd10", "source")
+    __slots__ = (
+        "kind", "name", "parents", "aliases", "brands_uk", "brands_us", "brands_other", "icd10", "source", "snomed",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -155,6 +173,7 @@ class _Entry:
         brands_other: tuple[str, ...] = (),
         icd10: tuple[str, ...] = (),
         source: str | None = None,
+        snomed: tuple[str, ...] = (),
     ) -> None:
         self.kind = kind
         self.name = name
@@ -165,6 +184,7 @@ class _Entry:
         self.brands_other = brands_other
         self.icd10 = icd10
         self.source = source
+        self.snomed = snomed
 
     def with_parent(self, key: str) -> "_Entry":
         values = {field: getattr(self, field) for field in self.__slots__}
@@ -187,6 +207,7 @@ class Vocabulary:
         self._children: dict[str, tuple[str, ...]] | None = None
         self._medicines: dict[frozenset[str], tuple[dict[str, str], int]] | None = None
         self._coded: dict[str, list[tuple[str, tuple[tuple, ...]]]] | None = None
+        self._snomed: dict[str, frozenset[str]] | None = None
         self._memo: dict[tuple, object] = {}  # a batch repeats the same names many times
 
     # ------------------------------------------------------------------------------- loading
@@ -232,12 +253,38 @@ class Vocabulary:
         free text names a second drug ("lorazepam and diazepam"): one entry must mean one drug."""
         return self._memoised(self._match_medication, text)
 
-    def match_condition(self, name: str, code: str | None = None) -> ConditionMatch:
-        """What a condition's name (a condition or group, under any alias) and ICD-10 code match.
+    def match_condition(self, name: str, code: str | None = None, snomed: str | None = None) -> ConditionMatch:
+        """What a condition's name (a condition or group, under any alias), ICD-10 code and SNOMED CT
+        concept id match.
 
-        A name that mixes scripts is not recognised; a code that is not an ICD-10 code is a
-        ValueError (the patient file's reader rejects those first)."""
-        return self._memoised(self._match_condition, name, code)
+        A name that mixes scripts is not recognised; a code that is not an ICD-10 code (or a SNOMED CT
+        id that is not one) is a ValueError (the patient file's reader rejects those first). A SNOMED
+        CT id the vocabulary does not list adds nothing: the hierarchy is not shipped."""
+        if snomed is None:
+            return self._memoised(self._match_condition, name, code)
+        return self._memoised(self._match_condition_snomed, name, code, snomed)
+
+    def _match_condition_snomed(self, name: str, code: str | None, snomed: str) -> ConditionMatch:
+        match = self._match_condition(name, code)
+        normal = normalise_snomed(snomed)
+        if normal is None:
+            raise ValueError(f"not a SNOMED CT concept id: {snomed!r}")
+        concepts = self._snomed_entries().get(normal, frozenset())
+        terms = concepts.union(*(self._ancestors(k) for k in concepts))
+        return ConditionMatch(
+            match.name,
+            match.code,
+            match.name_terms,
+            match.code_terms | terms,
+            match.code_concepts | concepts,
+            normal,
+        )
+
+    def snomed_concepts(self, snomed: str) -> tuple[str, ...]:
+        """The canonical names of the conditions and groups listing this SNOMED CT id (sorted)."""
+        normal = normalise_snomed(snomed)
+        keys = self._snomed_entries().get(normal or "", frozenset())
+        return tuple(sorted(self._entries[k].name for k in keys))
 
     def match_allergy(self, name: str) -> AllergyMatch | None:
         """The allergen, drug (under any of its names) or drug class an allergy names."""
@@ -377,6 +424,7 @@ class Vocabulary:
             info["groups"] = parents
             info["members"] = members
             info["icd10"] = list(entry.icd10)
+            info["snomed"] = list(entry.snomed)
         else:
             info["within"] = parents
             info["members"] = members
@@ -470,6 +518,16 @@ class Vocabulary:
                 for letter, specs in by_letter.items():
                     self._coded.setdefault(letter, []).append((key, tuple(specs)))
         return self._coded
+
+    def _snomed_entries(self) -> dict[str, frozenset[str]]:
+        """SNOMED CT concept id -> the keys of the entries that list it."""
+        if self._snomed is None:
+            index: dict[str, set[str]] = {}
+            for key, entry in self._entries.items():
+                for code in entry.snomed:
+                    index.setdefault(code, set()).add(key)
+            self._snomed = {code: frozenset(keys) for code, keys in index.items()}
+        return self._snomed
 
 
 _KIND_WORDS = {"group": "condition group", "class": "drug class"}
@@ -713,9 +771,16 @@ class _Builder:
                 aliases=self._names_list(name, t, "aliases"),
                 icd10=self._codes(name, t),
                 source=self._source(name, t),
+                snomed=self._snomed_codes(name, t),
             )
         for name, t in sections["conditions"].items():
-            self._declare(name, "condition", aliases=self._names_list(name, t, "aliases"), icd10=self._codes(name, t))
+            self._declare(
+                name,
+                "condition",
+                aliases=self._names_list(name, t, "aliases"),
+                icd10=self._codes(name, t),
+                snomed=self._snomed_codes(name, t),
+            )
         for name, t in sections["allergens"].items():
             self._declare(name, "allergen", aliases=self._names_list(name, t, "aliases"), source=self._source(name, t))
 
@@ -835,6 +900,18 @@ class _Builder:
             raise VocabularyError(name, f"{name!r}: icd10 must be a list of codes")
         for code in codes:
             _parse_code(name, code)
+        return tuple(codes)
+
+    @staticmethod
+    def _snomed_codes(name: str, table: dict) -> tuple[str, ...]:
+        codes = table.get("snomed")
+        if codes is None:
+            return ()
+        if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+            raise VocabularyError(name, f"{name!r}: snomed must be a list of SNOMED CT concept ids")
+        for code in codes:
+            if normalise_snomed(code) != code:
+                raise VocabularyError(name, f"{name!r}: {code!r} is not a SNOMED CT concept id")
         return tuple(codes)
 
     def _wrong_ref(self, owner: str, field: str, ref: str, kinds: set[str]) -> str:
