@@ -597,17 +597,28 @@ def _from_index(data, digest: str, code: str) -> Vocabulary | None:
             return None
         entries = {}
         for key, row in rows.items():
-            kind, name, parents, aliases, uk, us, other, icd10, source = row
+            kind, name, parents, aliases, uk, us, other, icd10, source, snomed = row
             if kind not in _KINDS or type(name) is not str or not (source is None or type(source) is str):
                 return None
-            for names_list in (parents, aliases, uk, us, other, icd10):
+            for names_list in (parents, aliases, uk, us, other, icd10, snomed):
                 if type(names_list) is not list:
                     return None
                 "".join(names_list)  # a TypeError unless every item is a string
             for code in icd10:
                 _parse_code(key, code)
+            if not all(normalise_snomed(concept) == concept for concept in snomed):
+                return None
             entries[key] = _Entry(
-                kind, name, tuple(parents), tuple(aliases), tuple(uk), tuple(us), tuple(other), tuple(icd10), source
+                kind,
+                name,
+                tuple(parents),
+                tuple(aliases),
+                tuple(uk),
+                tuple(us),
+                tuple(other),
+                tuple(icd10),
+                source,
+                tuple(snomed),
             )
         if not all(type(n) is str and k in entries for n, k in names.items()):
             return None
