@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
-from ketaplan.engine.plan import Inputs, build_plan
+from ketaplan.engine.plan import Inputs
 from ketaplan.errors import InputError
 from ketaplan.load.patient import LoadedPatient, load_patient_file
 from ketaplan.load.protocol import LoadedProtocol, load_protocol_file
@@ -12,28 +12,25 @@ from ketaplan.model.plan import Plan
 
 
 def holiday_provider(loaded: LoadedProtocol):
-    """The holiday calendar of the protocol's region, or None when it names none."""
+    """The holiday calendar of the protocol's region, or None when it names none. One provider per
+    region for the run, so that the engine can remember the session dates it gave (engine/plan.py)."""
     region = loaded.protocol.schedule.holidays
     if region is None:
         return None, None
-    from ketaplan.calendar import holiday_dates, holidays_version
+    found = _PROVIDERS.get(region)
+    if found is None:
+        from ketaplan import calendar
 
-    return (lambda year: holiday_dates(region, year)), holidays_version()
+        found = _PROVIDERS[region] = ((lambda year: calendar.holiday_dates(region, year)), calendar.holidays_version())
+    return found
 
 
-def draft(
-    loaded_patient: LoadedPatient,
-    loaded_protocol: LoadedProtocol,
-    start: date,
-    now: datetime | None = None,
-    today: date | None = None,
-    continuing: bool = False,
-) -> Plan:
-    """Draft one plan from already-loaded files. `now` (the plan's time stamp) defaults to the
-    current UTC time, `today` (for START-IN-PAST) to the local date, the date --start defaults to.
-    `continuing`: continue the current series (`ketaplan course`; the Plan then carries `course`)."""
+_PROVIDERS: dict[str, tuple] = {}
+
+
+def _inputs(loaded_patient: LoadedPatient, loaded_protocol: LoadedProtocol, start: date, now, today) -> Inputs:
     provider, version = holiday_provider(loaded_protocol)
-    inputs = Inputs(
+    return Inputs(
         start=start,
         now=now or datetime.now(timezone.utc).replace(microsecond=0),
         today=today or date.today(),
@@ -44,12 +41,44 @@ def draft(
         patient_file=loaded_patient.name,
         protocol_file=loaded_protocol.name,
     )
-    try:
-        if continuing:
-            from ketaplan.engine.plan import continue_series
 
-            return continue_series(loaded_patient.patient, loaded_protocol.protocol, inputs)
-        return build_plan(loaded_patient.patient, loaded_protocol.protocol, inputs)
+
+def draft(
+    loaded_patient: LoadedPatient,
+    loaded_protocol: LoadedProtocol,
+    start: date,
+    now: datetime | None = None,
+    today: date | None = None,
+    continuing: bool = False,
+    *,
+    decision_only: bool = False,
+):
+    """Draft one plan from already-loaded files. `now` (the plan's time stamp) defaults to the
+    current UTC time, `today` (for START-IN-PAST) to the local date, the date --start defaults to.
+    `continuing`: continue the current series (`ketaplan course`; the Plan then carries `course`).
+    `decision_only`: return the engine's Decision (verdict, findings' ids, first dose) without
+    building the plan's words and record around it, as `ketaplan check` needs."""
+    from ketaplan.engine.plan import explain
+
+    decision = decide(loaded_patient, loaded_protocol, start, now, today, continuing)
+    return decision if decision_only else explain(decision)
+
+
+def decide(
+    loaded_patient: LoadedPatient,
+    loaded_protocol: LoadedProtocol,
+    start: date,
+    now: datetime | None = None,
+    today: date | None = None,
+    continuing: bool = False,
+):
+    """What `draft` decides, without the plan's words and record: the verdict, the findings' ids and
+    the first dose (engine/plan.py `decide`). `ketaplan check` needs no more."""
+    from ketaplan.engine.plan import decide as decide_plan
+
+    inputs = _inputs(loaded_patient, loaded_protocol, start, now, today)
+    try:
+        return decide_plan(loaded_patient.patient, loaded_protocol.protocol, inputs, continuing)
     except InputError as exc:
         # A calendar with no open day is the protocol's fault: name its file and the [schedule] line.
         if exc.file is None:

@@ -150,10 +150,10 @@ def check_one(work: _Work, loaded_protocol, start: date, now: datetime) -> Resul
         else:
             loaded = load_toml_patient(work.path, start, work.data)
         patient_id = loaded.patient.id
-        plan = draft(loaded, loaded_protocol, start, now)
-        return Result(
-            plan.patient.id, work.source, plan.verdict, tuple(f.rule for f in plan.findings), plan.first_dose_mg, None
-        )
+        # The decision alone (engine/plan.py `decide`): the verdict, findings and first dose that
+        # `ketaplan plan` puts its words around; no evidence, sessions or Plan record are built.
+        d = draft(loaded, loaded_protocol, start, now, decision_only=True)
+        return Result(loaded.patient.id, work.source, d.verdict, d.findings, d.first_dose_mg, None)
     except KetaplanError as exc:
         # A patient file that cannot be used, or a protocol that cannot schedule this patient.
         return _invalid(work.source, _message(exc), patient_id or getattr(exc, "patient_id", None))

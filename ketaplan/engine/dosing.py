@@ -25,23 +25,61 @@ class BodyWeights(NamedTuple):
 
 def body_weights(p: Patient) -> BodyWeights:
     bmi = p.bmi
+    ideal = _ideal(p)
+    adjusted = None if ideal is None else _adjusted(p, ideal)
+    return BodyWeights(p.weight_kg, ideal, adjusted, _lean(p, bmi), bmi)
+
+
+def _ideal(p: Patient) -> Fraction | None:
     if p.height_cm < DEVINE_MIN_CM:
-        ideal = adjusted = None
-    else:
-        inches_over_60 = p.height_cm / INCH_CM - 60
-        devine = (50 if p.sex == "male" else Fraction(455, 10)) + Fraction(23, 10) * inches_over_60
-        # Never above the actual weight: an ideal weight is meant to lower an obese patient's dose.
-        ideal = min(devine, p.weight_kg)
-        abw = ideal + Fraction(4, 10) * (p.weight_kg - ideal)
-        adjusted = min(abw, p.weight_kg)
+        return None  # Devine is not defined below 60 in
+    inches_over_60 = p.height_cm / INCH_CM - 60
+    devine = (50 if p.sex == "male" else Fraction(455, 10)) + Fraction(23, 10) * inches_over_60
+    # Never above the actual weight: an ideal weight is meant to lower an obese patient's dose.
+    return min(devine, p.weight_kg)
+
+
+def _adjusted(p: Patient, ideal: Fraction) -> Fraction:
+    abw = ideal + Fraction(4, 10) * (p.weight_kg - ideal)
+    return min(abw, p.weight_kg)
+
+
+def _lean(p: Patient, bmi: Fraction) -> Fraction:
     if p.sex == "male":
         lean = 9270 * p.weight_kg / (6680 + 216 * bmi)
     else:
         lean = 9270 * p.weight_kg / (8780 + 244 * bmi)
     # Never above the actual weight: below BMI 12 the male formula exceeds the body itself,
     # and a lean basis is meant to lower a dose, never to raise it.
-    lean = min(lean, p.weight_kg)
-    return BodyWeights(p.weight_kg, ideal, adjusted, lean, bmi)
+    return min(lean, p.weight_kg)
+
+
+class LazyWeights:
+    """The body weights a decision asks for, each worked out (by the functions body_weights uses)
+    only when asked: most plans dose on the actual weight and need none of the others."""
+
+    __slots__ = ("patient", "_done")
+
+    def __init__(self, p: Patient) -> None:
+        self.patient = p
+        self._done: dict[str, Fraction | None] = {}
+
+    def of(self, basis: str) -> Fraction | None:
+        p = self.patient
+        if basis == "actual":
+            return p.weight_kg
+        done = self._done
+        if basis not in done:
+            if basis == "ideal":
+                done[basis] = _ideal(p)
+            elif basis == "adjusted":
+                ideal = self.of("ideal")
+                done[basis] = None if ideal is None else _adjusted(p, ideal)
+            elif basis == "lean":
+                done[basis] = _lean(p, p.bmi)
+            else:
+                done[basis] = body_weights(p).of(basis)  # anything else: as BodyWeights.of answers
+        return done[basis]
 
 
 class SessionDose(NamedTuple):

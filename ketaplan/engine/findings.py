@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 
 from ketaplan.engine.facts import Facts
 from ketaplan.model.plan import BUILTIN_IDS
@@ -61,9 +62,14 @@ CHEMICAL_CLASSES = ("ketamine class",)
 
 def _protocol_drug(facts: Facts, protocol) -> tuple[str, frozenset[str]]:
     """The protocol drug's vocabulary key, and the keys of its own chemical classes."""
-    vocab = facts.vocabulary
-    drug = vocab.term_key(protocol.drug.name)
-    match = vocab.match_medication(protocol.drug.name)
+    return _drug_keys(facts.vocabulary, protocol.drug.name)
+
+
+@lru_cache(maxsize=64)
+def _drug_keys(vocab, name: str) -> tuple[str, frozenset[str]]:
+    # The same for every patient of a run: worked out once.
+    drug = vocab.term_key(name)
+    match = vocab.match_medication(name)
     above = match.terms if match is not None else frozenset()
     return drug, frozenset(vocab.term_key(c) for c in CHEMICAL_CLASSES) & (above | {drug})
 
@@ -72,7 +78,7 @@ def _same_drug(facts: Facts, protocol, name: str, terms: frozenset[str]) -> str 
     """How an entry the vocabulary matched as `name` (in `terms`) is the protocol drug or of its
     chemical class, in words; None when it is neither."""
     drug, chemical = _protocol_drug(facts, protocol)
-    key = facts.vocabulary.term_key(name)
+    key = facts.key(name)
     if key == drug or key in chemical:
         return f"{name}, which covers {protocol.drug.name}"
     if drug in terms:
@@ -183,9 +189,10 @@ def _names(facts: Facts) -> str:
     return ", ".join(names) if names else "none"
 
 
-def schedule_findings(draft, facts: Facts, protocol, sessions, inputs, given_dates=()) -> None:
+def schedule_findings(draft, facts: Facts, protocol, sessions, inputs, given_dates=(), truths=None) -> None:
     """`given_dates`: (phase name, date) of the sessions already given in a continued series, so that
-    `within_days` counts from the series' first session."""
+    `within_days` counts from the series' first session. `sessions`: anything with the number, phase
+    and date of each session. `truths`: the protocol's compiled rules (engine/truth.py), if at hand."""
     if not sessions:
         return
     p = facts.patient
@@ -207,7 +214,7 @@ def schedule_findings(draft, facts: Facts, protocol, sessions, inputs, given_dat
                 f"The weight is older than the {valid} days the protocol accepts at session {first.number}.",
                 [f"weighed on {p.weighed_on.isoformat()}, {age} days before session {first.number} on {first.date.isoformat()}"],
             )
-    _age_changes(draft, facts, protocol, last.date)
+    _age_changes(draft, facts, protocol, last.date, truths)
     for index, phase in enumerate(protocol.schedule.phases):
         if phase.within_days is None:
             continue
@@ -250,12 +257,10 @@ def _age_clauses(when) -> set[tuple[str, int]]:
     return out
 
 
-def _age_changes(draft, facts: Facts, protocol, last: date) -> None:
+def _age_changes(draft, facts: Facts, protocol, last: date, truths=None) -> None:
     """Rules were decided on the age at the start date; a bound crossed before the last session matters
     when crossing it changes what that rule says for this patient (a female-only rule at 56 says nothing
     of a man turning 56)."""
-    from ketaplan.engine.logic import evaluate
-
     p = facts.patient
     start = facts.start
     if p.date_of_birth is not None:
@@ -267,14 +272,20 @@ def _age_changes(draft, facts: Facts, protocol, last: date) -> None:
     def at_age(age: int):
         return facts._replace(patient=p._replace(age=age))
 
+    if truths is None:
+        from ketaplan.engine.truth import compiled
+
+        truths = compiled(protocol)
     crossed: list[tuple[int, int, str, str]] = []  # (bound, rule index, rule id, the test as written)
-    for index, rule in enumerate(protocol.rules):
-        for key, bound in _age_clauses(rule.when):
+    for index, tests in truths.age_bounds:
+        for key, bound in tests:
             if not p.age < bound <= oldest:
                 continue
-            if evaluate(rule.when, at_age(bound - 1)).value == evaluate(rule.when, at_age(bound)).value:
+            # The truth value only (engine/truth.py computes logic.evaluate's value).
+            truth = truths.truths[index]
+            if truth(at_age(bound - 1)) == truth(at_age(bound)):
                 continue  # turning `bound` changes nothing this rule says of this patient
-            crossed.append((bound, index, rule.id, f"{key} = {bound}"))
+            crossed.append((bound, index, protocol.rules[index].id, f"{key} = {bound}"))
     if not crossed:
         return
     crossed.sort()

@@ -2,12 +2,11 @@
 
 from datetime import date, datetime
 from fractions import Fraction
-from math import prod
 from typing import NamedTuple
 
 from ketaplan import __version__
 from ketaplan.engine import findings as F
-from ketaplan.engine.dosing import body_weights, container, session_dose
+from ketaplan.engine.dosing import LazyWeights, body_weights, container, session_dose
 from ketaplan.engine.course import SeriesNotContinuable, build_course, course_facts
 from ketaplan.engine.facts import Facts, gather
 from ketaplan.engine.logic import Result, evaluate
@@ -37,69 +36,110 @@ class Inputs(NamedTuple):
 
 
 class _Draft:
-    """Findings gathered while drafting, keyed so that each rule gives exactly one."""
+    """Findings gathered while deciding, keyed so that each rule gives exactly one. A built-in
+    finding's evidence may be given as a function: its words are then built only by `explain()`."""
 
     def __init__(self) -> None:
-        self.rule_findings: list[Finding] = []
-        self.builtin: dict[str, Finding] = {}
+        self.builtin: dict[str, tuple] = {}  # id -> (effect, message, evidence or a function of none, unknown, source)
 
     def add(self, rule_id: str, effect: str, message: str, evidence, *, unknown: bool = False, source=None) -> None:
-        self.builtin[rule_id] = Finding(rule_id, effect, effect, unknown, message, tuple(evidence), source)
+        self.builtin[rule_id] = (effect, message, evidence, unknown, source)
+
+    def finding(self, rule_id: str) -> Finding:
+        effect, message, evidence, unknown, source = self.builtin[rule_id]
+        words = evidence() if callable(evidence) else evidence
+        return Finding(rule_id, effect, effect, unknown, message, tuple(words), source)
+
+
+class _Slot(NamedTuple):
+    """A session as decided: its place in the schedule and its dose, before the Session record is built."""
+
+    number: int
+    phase: str
+    date: date
+    amount: Fraction
+    checks: tuple[str, ...]
+    titrated_by: str | None
+    titration_not_used: tuple[str, ...]
+    dose: object  # (SessionDose, Container) of its amount; None when no dose is drafted
+    not_drafted_because: str | None = None
+
+
+class Decision:
+    """What `decide()` found: the verdict, the findings' ids and the first dose, with what `explain()`
+    needs to put the words and the Plan record around them. Truth values only; no evidence words."""
+
+    __slots__ = (
+        "patient", "protocol", "inputs", "continuing", "facts", "cf", "fired", "excluded", "draft", "weights",
+        "checks", "dosing", "slots", "verdict", "findings", "first_dose_mg",
+    )  # fmt: skip
+
+    def __init__(self, patient: Patient, protocol: Protocol, inputs: Inputs, continuing: bool) -> None:
+        self.patient = patient
+        self.protocol = protocol
+        self.inputs = inputs
+        self.continuing = continuing
 
 
 def build_plan(patient: Patient, protocol: Protocol, inputs: Inputs) -> Plan:
-    """Draft a new series (`ketaplan plan`)."""
-    return _build(patient, protocol, inputs, continuing=False)
+    """Draft a new series (`ketaplan plan`): the words and the record around `decide()`'s decision."""
+    return explain(decide(patient, protocol, inputs))
 
 
 def continue_series(patient: Patient, protocol: Protocol, inputs: Inputs) -> Plan:
     """Draft the rest of the current series (`ketaplan course`, spec/course.md "Continuing a series"):
     the same rules and dose arithmetic as build_plan, with the sessions already given counted.
     The Plan carries `course`. Raises SeriesNotContinuable when there is no current series."""
-    return _build(patient, protocol, inputs, continuing=True)
+    return explain(decide(patient, protocol, inputs, continuing=True))
 
 
-def _build(patient: Patient, protocol: Protocol, inputs: Inputs, continuing: bool) -> Plan:
+def decide(patient: Patient, protocol: Protocol, inputs: Inputs, continuing: bool = False) -> Decision:
+    """The decision core of every plan: the verdict, the findings' ids (in the plan's order) and the
+    first dose. Rules are asked for their truth value only (engine/truth.py, compiled once per
+    protocol); `explain()` builds the evidence, the messages, the sessions and the Plan record.
+    `ketaplan check` stops here; `plan` and `course` go on to `explain()`, so they cannot disagree."""
+    from ketaplan.engine.truth import compiled
+
     if protocol.schedule.holidays and inputs.holidays is None:
         # Without the calendar, sessions would fall on the region's public holidays unannounced.
         raise ValueError(f"the protocol closes on {protocol.schedule.holidays} public holidays: pass inputs.holidays")
     cf = course_facts(patient, protocol, inputs.start)
     if continuing and not cf.series:
         raise SeriesNotContinuable.explain(patient, protocol, inputs.start)
+    work = compiled(protocol)
     facts = gather(patient, inputs.start, protocol.vocabulary)._replace(course=cf)
-    draft = _Draft()
-    holds: list[Hold] = []
+    d = Decision(patient, protocol, inputs, continuing)
+    d.facts, d.cf = facts, cf
+    draft = d.draft = _Draft()
     checks: dict[str, list[str]] = {"pre": [], "during": [], "after": []}
     adjust_true: list[Rule] = []
     adjust_unknown: list[Rule] = []
     titrate_true: list[Rule] = []
     titrate_unknown: list[Rule] = []
     excluded = False
+    fired: list[tuple[Rule, str, bool]] = []  # (rule, its effect on this plan, unknown), in the protocol's order
 
-    for rule in protocol.rules:
-        result = evaluate(rule.when, facts)
-        if result.value is False or (result.value is None and rule.effect == "note"):
+    for rule, truth in zip(protocol.rules, work.truths):
+        value = truth(facts)
+        if value is False or (value is None and rule.effect == "note"):
             continue
-        unknown = result.value is None
-        evidence = tuple(e.words() for e in result.evidence)
+        unknown = value is None
         effect = rule.effect
-        if rule.effect == "exclude":
+        if effect == "exclude":
             effect = "review" if unknown else "exclude"
             excluded = excluded or not unknown
-        elif rule.effect == "adjust":
+        elif effect == "adjust":
             (adjust_unknown if unknown else adjust_true).append(rule)
             effect = "review" if unknown else "adjust"
-        elif rule.effect == "hold":
-            holds.append(_hold(rule, result, facts, unknown))
+        elif effect == "hold":
             effect = "review" if unknown else "hold"
-        elif rule.effect == "check":
+        elif effect == "check":
             checks[rule.stage].append(rule.item)
-        elif rule.effect == "titrate":
+        elif effect == "titrate":
             (titrate_unknown if unknown else titrate_true).append(rule)
             effect = "review" if unknown else "titrate"
-            if unknown:
-                evidence += (UNKNOWN_TITRATION,)
-        draft.rule_findings.append(Finding(rule.id, effect, rule.effect, unknown, rule.message, evidence, rule.source))
+        fired.append((rule, effect, unknown))
+    d.fired, d.checks = fired, checks
 
     F.patient_findings(draft, facts, protocol)
     if continuing:
@@ -114,19 +154,18 @@ def _build(patient: Patient, protocol: Protocol, inputs: Inputs, continuing: boo
             [f"{n} infusion{'s' if n != 1 else ''} without a protocol id, the last on {cf.untagged[-1].date.isoformat()}"],
         )
     allergy = draft.builtin.get("ALLERGY-TO-PROTOCOL-DRUG")
-    excluded = excluded or (allergy is not None and allergy.effect == "exclude")
+    excluded = excluded or (allergy is not None and allergy[0] == "exclude")
 
-    weights = body_weights(patient)
-    dosing = None
-    sessions: tuple[Session, ...] = ()
+    weights = d.weights = LazyWeights(patient)
+    d.dosing, d.slots = None, ()
     if not excluded:
         given = cf.series if continuing else ()
         titration = (titrate_true, titrate_unknown)
-        dosing, sessions = _draft_sessions(
-            patient, protocol, inputs, facts, weights, adjust_true, adjust_unknown, draft, titration, given
+        d.dosing, d.slots = _decide_sessions(
+            patient, protocol, inputs, weights, adjust_true, adjust_unknown, draft, titration, given, work
         )
-        F.schedule_findings(draft, facts, protocol, sessions, inputs, given_dates=_given_dates(protocol, given))
-        if continuing and not sessions:
+        F.schedule_findings(draft, facts, protocol, d.slots, inputs, given_dates=_given_dates(protocol, given), truths=work)
+        if continuing and not d.slots:
             total = sum(p.sessions for p in protocol.schedule.phases)
             draft.add(
                 "SERIES-COMPLETE",
@@ -138,22 +177,45 @@ def _build(patient: Patient, protocol: Protocol, inputs: Inputs, continuing: boo
     if inputs.start < today:
         draft.add("START-IN-PAST", "note", "The start date is before today.", [f"start {inputs.start.isoformat()}, today {today.isoformat()}"])
 
-    builtin = tuple(draft.builtin[i] for i in F.ORDER if i in draft.builtin)
-    findings = tuple(draft.rule_findings) + builtin
+    d.excluded = excluded
+    builtin = [i for i in F.ORDER if i in draft.builtin]
+    d.findings = tuple([rule.id for rule, _, _ in fired] + builtin)
     if excluded:
-        verdict = "excluded"
-    elif any(f.effect == "review" for f in findings):
-        verdict = "needs-review"
+        d.verdict = "excluded"
+    elif any(effect == "review" for _, effect, _ in fired) or any(draft.builtin[i][0] == "review" for i in builtin):
+        d.verdict = "needs-review"
     else:
-        verdict = "eligible"
+        d.verdict = "eligible"
+    first = d.slots[0].dose if d.slots else None
+    d.first_dose_mg = None if first is None else first[0].dose_mg
+    return d
 
+
+def explain(d: Decision) -> Plan:
+    """The Plan record of a decision: each rule's evidence (only for the rules that fired or are
+    unknown), the messages, the holds, the sessions' arithmetic and the provenance."""
+    patient, protocol, inputs, facts = d.patient, d.protocol, d.inputs, d.facts
+    holds: list[Hold] = []
+    rule_findings: list[Finding] = []
+    for rule, effect, unknown in d.fired:
+        result = evaluate(rule.when, facts)
+        evidence = tuple(e.words() for e in result.evidence)
+        if rule.effect == "hold":
+            holds.append(_hold(rule, result, facts, unknown))
+        elif rule.effect == "titrate" and unknown:
+            evidence += (UNKNOWN_TITRATION,)
+        rule_findings.append(Finding(rule.id, effect, rule.effect, unknown, rule.message, evidence, rule.source))
+    findings = tuple(rule_findings) + tuple(d.draft.finding(i) for i in d.findings[len(rule_findings) :])
+    weights = body_weights(patient)
+    sessions = _sessions(patient, protocol, d.dosing, d.slots)
     course = None
-    if continuing:
-        weight = dosing.dosing_weight_kg if dosing is not None else weights.of(protocol.dose.weight_basis)
-        course = build_course(cf, protocol, weight)
+    if d.continuing:
+        weight = d.dosing.dosing_weight_kg if d.dosing is not None else weights.of(protocol.dose.weight_basis)
+        course = build_course(d.cf, protocol, weight)
+    checks = d.checks
     return Plan(
         course=course,
-        verdict=verdict,
+        verdict=d.verdict,
         patient=PatientSummary(
             id=patient.id,
             age=patient.age,
@@ -181,7 +243,7 @@ def _build(patient: Patient, protocol: Protocol, inputs: Inputs, continuing: boo
             timezone=protocol.schedule.timezone,
             observation_min=protocol.schedule.observation_min,
         ),
-        dosing=dosing,
+        dosing=d.dosing,
         sessions=sessions,
         findings=findings,
         holds=tuple(holds),
@@ -228,9 +290,11 @@ def _medication_terms(when) -> list[str]:
     return out
 
 
-def _draft_sessions(
-    patient, protocol, inputs, facts, weights, adjust_true, adjust_unknown, draft, titration=((), ()), given=()
+def _decide_sessions(
+    patient, protocol, inputs, weights, adjust_true, adjust_unknown, draft, titration=((), ()), given=(), work=None
 ):
+    """The Dosing record and each session's place, per-kg amount and dose (one per distinct amount),
+    with the dose findings; the Session records themselves are built by `_sessions()`."""
     dose = protocol.dose
 
     # Weight basis: a true adjust rule's basis replaces the protocol's; of several, the lowest weight.
@@ -240,12 +304,13 @@ def _draft_sessions(
         basis, basis_rule = min(candidates, key=lambda c: _weight_order(weights.of(c[0])))
         distinct = {b for b, _ in candidates}
         if len(distinct) > 1:
+            chosen = basis, basis_rule
             draft.add(
                 "WEIGHT-BASIS-CHOSEN",
                 "note",
                 "Several rules set the weight basis: the one giving the lowest dosing weight is used.",
-                [f"{rid}: {BASIS_WORDS[b]} {_kg(weights.of(b))}" for b, rid in candidates]
-                + [f"used: {BASIS_WORDS[basis]} ({basis_rule})"],
+                lambda: [f"{rid}: {BASIS_WORDS[b]} {_kg(weights.of(b))}" for b, rid in candidates]
+                + [f"used: {BASIS_WORDS[chosen[0]]} ({chosen[1]})"],
             )
     # An unknown adjust rule's basis is applied only where that gives the lower dose.
     for r in adjust_unknown:
@@ -282,27 +347,34 @@ def _draft_sessions(
     # The gap runs from the last infusion recorded under any protocol (a continued series' last
     # session is among them).
     last = patient.infusions[-1].date if patient.infusions else None
-    dates = session_dates(protocol.schedule, inputs.start, last, inputs.holidays, skip=len(given))
-    factor = prod((f.factor for f in factors), start=Fraction(1))
+    dates = _session_dates(protocol, inputs, last, len(given), work)
+    factor = Fraction(1)
+    for f in factors:
+        factor *= f.factor
     cap_by = cap_rule or "dose.max_mg"
-    sessions = []
+    slots = []
     capped, escalations, not_drafted, too_much = [], [], [], []
     per_amount: dict = {}
     previous_amount = None
     counter = _given_per_phase(protocol, len(given))
     chosen_words: dict[str, None] = {}
+    phases = protocol.schedule.phases
+    valid_days = dose.weight_valid_days
+    weighed_on = patient.weighed_on
+    has_titration = bool(titration[0] or titration[1])
     for number, (phase_index, day) in enumerate(dates, start=len(given) + 1):
-        phase = protocol.schedule.phases[phase_index]
+        phase = phases[phase_index]
         i = counter.get(phase_index, 0)
         counter[phase_index] = i + 1
         base = phase.amounts[i] if phase.amounts else dose.amount
-        amount, titrated_by, not_used, several = choose_titration(base, *titration, dose.mode)
-        if several:
-            chosen_words.setdefault(several, None)
+        if has_titration:
+            amount, titrated_by, not_used, several = choose_titration(base, *titration, dose.mode)
+            if several:
+                chosen_words.setdefault(several, None)
+        else:
+            amount, titrated_by, not_used = base, None, ()
         session_checks = []
-        if dose.weight_valid_days is not None and (
-            patient.weighed_on is None or (day - patient.weighed_on).days > dose.weight_valid_days
-        ):
+        if valid_days is not None and (weighed_on is None or (day - weighed_on).days > valid_days):
             session_checks.append(WEIGH_AGAIN)
         if previous_amount is not None and amount > previous_amount:
             session_checks.append(CONFIRM_TOLERATED)
@@ -314,62 +386,36 @@ def _draft_sessions(
                 f"session {number}: {_amount(dose.mode, amount)} by {titrated_by} instead of the phase's {_amount(dose.mode, base)}"
             )
         previous_amount = amount
-        common = dict(
-            number=number,
-            phase=phase.name,
-            date=day,
-            amount=amount,
-            duration_min=dose.duration_min,
-            checks=tuple(session_checks),
-            titrated_by=titrated_by,
-            titration_not_used=not_used,
-        )
-        s = Session(**common, not_drafted_because="IDEAL-WEIGHT-SHORT-STATURE" if dosing_weight is None else None)
-        if dosing_weight is not None:
+        slot = _Slot(number, phase.name, day, amount, tuple(session_checks), titrated_by, not_used, None)
+        if dosing_weight is None:
+            slot = slot._replace(not_drafted_because="IDEAL-WEIGHT-SHORT-STATURE")
+        else:
             # Sessions with the same mg/kg have the same dose: work it out once.
             if amount not in per_amount:
-                d = session_dose(amount, dosing_weight, factor, dose, cap_mg, cap_by)
-                per_amount[amount] = (d, container(protocol.drug, d.dose_mg, dose.duration_min))
-            d, c = per_amount[amount]
+                sd = session_dose(amount, dosing_weight, factor, dose, cap_mg, cap_by)
+                per_amount[amount] = (sd, container(protocol.drug, sd.dose_mg, dose.duration_min))
+            sd, c = per_amount[amount]
             first_continued = given and number == len(given) + 1
-            if first_continued and d.dose_mg > given[-1].dose_mg and CONFIRM_TOLERATED not in session_checks:
+            if first_continued and sd.dose_mg > given[-1].dose_mg and CONFIRM_TOLERATED not in session_checks:
                 # The first session of a continued series is compared with the last one given, in mg.
                 escalations.append(
-                    f"session {number}: {fmt_mg(d.dose_mg)} after {fmt_mg(given[-1].dose_mg)} given on {given[-1].date.isoformat()}"
+                    f"session {number}: {fmt_mg(sd.dose_mg)} after {fmt_mg(given[-1].dose_mg)} given on {given[-1].date.isoformat()}"
                 )
-                common["checks"] = tuple(session_checks) + (CONFIRM_TOLERATED,)
-            if d.dose_mg <= 0:
+                slot = slot._replace(checks=slot.checks + (CONFIRM_TOLERATED,))
+            if sd.dose_mg <= 0:
                 # A dose of 0 mg or less is never drafted: the clinician decides.
-                not_drafted.append(f"session {number}: the arithmetic gives {fmt_mg(d.dose_mg)}")
-                s = Session(**common, not_drafted_because="DOSE-NOT-DRAFTED")
+                not_drafted.append(f"session {number}: the arithmetic gives {fmt_mg(sd.dose_mg)}")
+                slot = slot._replace(not_drafted_because="DOSE-NOT-DRAFTED")
             else:
-                rate = dose.mode != "mg_per_kg"
-
-                if d.capped_by:
-                    capped.append(_capped_words(number, d, dose.mode))
+                if sd.capped_by:
+                    capped.append(_capped_words(number, sd, dose.mode))
                 if c.draw_ml is not None and protocol.drug.bag_ml is not None and c.draw_ml >= protocol.drug.bag_ml:
                     too_much.append(
-                        f"session {number}: {fmt_mg(d.dose_mg)} at {fmt_mg_per_ml(protocol.drug.stock_mg_per_ml)} "
+                        f"session {number}: {fmt_mg(sd.dose_mg)} at {fmt_mg_per_ml(protocol.drug.stock_mg_per_ml)} "
                         f"is {fmt_ml(c.draw_ml)} to draw, not less than the {fmt_ml(protocol.drug.bag_ml)} bag"
                     )
-                s = Session(
-                    **common,
-                    raw_dose_mg=d.raw_dose_mg,
-                    rounded_mg=None if rate else d.rounded_mg,
-                    dose_mg=d.dose_mg,
-                    capped_by=d.capped_by,
-                    raw_rate_mg_per_h=d.raw_rate_mg_per_h,
-                    rounded_rate_mg_per_h=d.rounded_mg if rate else None,
-                    rate_mg_per_h=d.rate_mg_per_h,
-                    effective_mg_per_kg_actual=None if rate else d.dose_mg / patient.weight_kg,
-                    effective_mg_per_kg_per_hour_actual=d.rate_mg_per_h / patient.weight_kg if rate else None,
-                    given_per_kg=(d.rate_mg_per_h if rate else d.dose_mg) / dosing_weight,
-                    draw_ml=c.draw_ml,
-                    concentration_mg_per_ml=c.concentration_mg_per_ml,
-                    volume_ml=c.volume_ml,
-                    pump_ml_per_h=c.pump_ml_per_h,
-                )
-        sessions.append(s)
+                slot = slot._replace(dose=(sd, c))
+        slots.append(slot)
 
     if not_drafted:
         draft.add("DOSE-NOT-DRAFTED", "review", "The arithmetic gives no dose above 0 mg: none is drafted.", not_drafted)
@@ -392,7 +438,69 @@ def _draft_sessions(
         )
     if escalations:
         draft.add("DOSE-ESCALATION", "note", "The dose per kg rises between sessions; confirm each previous dose was tolerated.", escalations)
-    return dosing, tuple(sessions)
+    return dosing, tuple(slots)
+
+
+def _session_dates(protocol: Protocol, inputs: Inputs, last: date | None, skip: int, work) -> tuple:
+    """session_dates, remembered per protocol for the run: a batch's patients mostly share a start
+    date, a calendar and (having no earlier infusion) the same dates."""
+    if work is None:
+        return tuple(session_dates(protocol.schedule, inputs.start, last, inputs.holidays, skip=skip))
+    key = (inputs.start, last, skip, id(inputs.holidays))
+    memo = work.runs
+    found = memo.get(key)
+    if found is not None and found[0] is inputs.holidays:
+        return found[1]
+    dates = tuple(session_dates(protocol.schedule, inputs.start, last, inputs.holidays, skip=skip))
+    if len(memo) >= 4096:
+        memo.clear()
+    memo[key] = (inputs.holidays, dates)  # the provider is held, so that its id stays its own
+    return dates
+
+
+def _sessions(patient: Patient, protocol: Protocol, dosing: Dosing | None, slots) -> tuple[Session, ...]:
+    """The Session records of the decided slots, with each dose's arithmetic written out."""
+    if dosing is None:
+        return ()
+    dose = protocol.dose
+    rate = dose.mode != "mg_per_kg"
+    dosing_weight = dosing.dosing_weight_kg
+    out = []
+    for s in slots:
+        common = dict(
+            number=s.number,
+            phase=s.phase,
+            date=s.date,
+            amount=s.amount,
+            duration_min=dose.duration_min,
+            checks=s.checks,
+            titrated_by=s.titrated_by,
+            titration_not_used=s.titration_not_used,
+        )
+        if s.dose is None:
+            out.append(Session(**common, not_drafted_because=s.not_drafted_because))
+            continue
+        d, c = s.dose
+        out.append(
+            Session(
+                **common,
+                raw_dose_mg=d.raw_dose_mg,
+                rounded_mg=None if rate else d.rounded_mg,
+                dose_mg=d.dose_mg,
+                capped_by=d.capped_by,
+                raw_rate_mg_per_h=d.raw_rate_mg_per_h,
+                rounded_rate_mg_per_h=d.rounded_mg if rate else None,
+                rate_mg_per_h=d.rate_mg_per_h,
+                effective_mg_per_kg_actual=None if rate else d.dose_mg / patient.weight_kg,
+                effective_mg_per_kg_per_hour_actual=d.rate_mg_per_h / patient.weight_kg if rate else None,
+                given_per_kg=(d.rate_mg_per_h if rate else d.dose_mg) / dosing_weight,
+                draw_ml=c.draw_ml,
+                concentration_mg_per_ml=c.concentration_mg_per_ml,
+                volume_ml=c.volume_ml,
+                pump_ml_per_h=c.pump_ml_per_h,
+            )
+        )
+    return tuple(out)
 
 
 UNKNOWN_TITRATION = "an unknown titration is applied only to sessions where it lowers the dose: it never raises one"
