@@ -79,9 +79,11 @@ def _places(places: int) -> int:
 def round_half_down(x: Fraction, step: Fraction) -> Fraction:
     """The nearest multiple of step; an exact half goes down, because the lower dose wins."""
     x, step = to_fraction(x), _positive_step(step)
-    q = x / step
-    n = q.numerator // q.denominator
-    if q - n > Fraction(1, 2):
+    # In integers, the same numbers: x / step = num / den, n = floor(num / den), and the part
+    # above n is over a half exactly when 2 x (num - n x den) > den.
+    num, den = x.numerator * step.denominator, x.denominator * step.numerator
+    n, rest = divmod(num, den)
+    if 2 * rest > den:
         n += 1
     return n * step
 

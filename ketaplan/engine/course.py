@@ -114,11 +114,18 @@ def responses(patient: Patient, series: tuple[Infusion, ...], settings: CourseSe
     return tuple(out)
 
 
-def course_facts(patient: Patient, protocol: Protocol, start: date) -> CourseFacts:
+def course_facts(patient: Patient, protocol: Protocol, start: date, with_response: bool = True) -> CourseFacts:
+    """`with_response=False` leaves `response` empty: for a new series under a protocol whose rules
+    never ask about the course (engine/plan.py `uses_course`), nothing reads it."""
     settings = protocol.course
-    series = current_series(patient, protocol.id, settings.restart_after_days, start)
-    untagged = tuple(i for i in patient.infusions if i.protocol is None)
-    return CourseFacts(protocol.id, series, responses(patient, series, settings), untagged, settings)
+    if not patient.infusions:
+        series: tuple[Infusion, ...] = ()
+        untagged: tuple[Infusion, ...] = ()
+    else:
+        series = current_series(patient, protocol.id, settings.restart_after_days, start)
+        untagged = tuple(i for i in patient.infusions if i.protocol is None)
+    response = responses(patient, series, settings) if with_response else ()
+    return CourseFacts(protocol.id, series, response, untagged, settings)
 
 
 def most_recent_score(patient: Patient, scale: str) -> tuple[int, date | None, bool] | None:

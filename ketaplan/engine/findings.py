@@ -192,7 +192,7 @@ def _names(facts: Facts) -> str:
 def schedule_findings(draft, facts: Facts, protocol, sessions, inputs, given_dates=(), truths=None) -> None:
     """`given_dates`: (phase name, date) of the sessions already given in a continued series, so that
     `within_days` counts from the series' first session. `sessions`: anything with the number, phase
-    and date of each session. `truths`: the protocol's compiled rules (engine/truth.py), if at hand."""
+    and date of each session. `truths`: the protocol's compiled rules and the patient's Lists (engine/truth.py), if at hand."""
     if not sessions:
         return
     p = facts.patient
@@ -273,17 +273,18 @@ def _age_changes(draft, facts: Facts, protocol, last: date, truths=None) -> None
         return facts._replace(patient=p._replace(age=age))
 
     if truths is None:
-        from ketaplan.engine.truth import compiled
+        from ketaplan.engine.truth import Lists, compiled
 
-        truths = compiled(protocol)
+        truths = (compiled(protocol), Lists(facts))
+    work, lists = truths
     crossed: list[tuple[int, int, str, str]] = []  # (bound, rule index, rule id, the test as written)
-    for index, tests in truths.age_bounds:
+    for index, tests in work.age_bounds:
         for key, bound in tests:
             if not p.age < bound <= oldest:
                 continue
             # The truth value only (engine/truth.py computes logic.evaluate's value).
-            truth = truths.truths[index]
-            if truth(at_age(bound - 1)) == truth(at_age(bound)):
+            truth = work.truths[index]
+            if truth(at_age(bound - 1), lists) == truth(at_age(bound), lists):
                 continue  # turning `bound` changes nothing this rule says of this patient
             crossed.append((bound, index, protocol.rules[index].id, f"{key} = {bound}"))
     if not crossed:

@@ -61,7 +61,7 @@ class _Slot(NamedTuple):
     checks: tuple[str, ...]
     titrated_by: str | None
     titration_not_used: tuple[str, ...]
-    dose: object  # (SessionDose, Container) of its amount; None when no dose is drafted
+    dose: object  # the SessionDose of its amount; None when no dose is drafted
     not_drafted_because: str | None = None
 
 
@@ -98,15 +98,15 @@ def decide(patient: Patient, protocol: Protocol, inputs: Inputs, continuing: boo
     first dose. Rules are asked for their truth value only (engine/truth.py, compiled once per
     protocol); `explain()` builds the evidence, the messages, the sessions and the Plan record.
     `ketaplan check` stops here; `plan` and `course` go on to `explain()`, so they cannot disagree."""
-    from ketaplan.engine.truth import compiled
+    from ketaplan.engine.truth import Lists, compiled
 
     if protocol.schedule.holidays and inputs.holidays is None:
         # Without the calendar, sessions would fall on the region's public holidays unannounced.
         raise ValueError(f"the protocol closes on {protocol.schedule.holidays} public holidays: pass inputs.holidays")
-    cf = course_facts(patient, protocol, inputs.start)
+    work = compiled(protocol)
+    cf = course_facts(patient, protocol, inputs.start, with_response=continuing or work.uses_course)
     if continuing and not cf.series:
         raise SeriesNotContinuable.explain(patient, protocol, inputs.start)
-    work = compiled(protocol)
     facts = gather(patient, inputs.start, protocol.vocabulary)._replace(course=cf)
     d = Decision(patient, protocol, inputs, continuing)
     d.facts, d.cf = facts, cf
@@ -119,8 +119,9 @@ def decide(patient: Patient, protocol: Protocol, inputs: Inputs, continuing: boo
     excluded = False
     fired: list[tuple[Rule, str, bool]] = []  # (rule, its effect on this plan, unknown), in the protocol's order
 
+    lists = Lists(facts)
     for rule, truth in zip(protocol.rules, work.truths):
-        value = truth(facts)
+        value = truth(facts, lists)
         if value is False or (value is None and rule.effect == "note"):
             continue
         unknown = value is None
@@ -145,7 +146,7 @@ def decide(patient: Patient, protocol: Protocol, inputs: Inputs, continuing: boo
     if continuing:
         # The series being continued is not a restart (spec/course.md).
         draft.builtin.pop("PRIOR-INFUSIONS-SAME-PROTOCOL", None)
-    if cf.untagged and (continuing or uses_course(protocol)):
+    if cf.untagged and (continuing or work.uses_course):
         n = len(cf.untagged)
         draft.add(
             "INFUSION-WITHOUT-PROTOCOL",
@@ -164,7 +165,9 @@ def decide(patient: Patient, protocol: Protocol, inputs: Inputs, continuing: boo
         d.dosing, d.slots = _decide_sessions(
             patient, protocol, inputs, weights, adjust_true, adjust_unknown, draft, titration, given, work
         )
-        F.schedule_findings(draft, facts, protocol, d.slots, inputs, given_dates=_given_dates(protocol, given), truths=work)
+        F.schedule_findings(
+            draft, facts, protocol, d.slots, inputs, given_dates=_given_dates(protocol, given), truths=(work, lists)
+        )
         if continuing and not d.slots:
             total = sum(p.sessions for p in protocol.schedule.phases)
             draft.add(
@@ -187,7 +190,7 @@ def decide(patient: Patient, protocol: Protocol, inputs: Inputs, continuing: boo
     else:
         d.verdict = "eligible"
     first = d.slots[0].dose if d.slots else None
-    d.first_dose_mg = None if first is None else first[0].dose_mg
+    d.first_dose_mg = None if first is None else first.dose_mg
     return d
 
 
@@ -362,6 +365,8 @@ def _decide_sessions(
     valid_days = dose.weight_valid_days
     weighed_on = patient.weighed_on
     has_titration = bool(titration[0] or titration[1])
+    bag_ml, stock = protocol.drug.bag_ml, protocol.drug.stock_mg_per_ml
+    last_amount = last_dose = None  # the previous session's amount and its (SessionDose, Container)
     for number, (phase_index, day) in enumerate(dates, start=len(given) + 1):
         phase = phases[phase_index]
         i = counter.get(phase_index, 0)
@@ -376,7 +381,8 @@ def _decide_sessions(
         session_checks = []
         if valid_days is not None and (weighed_on is None or (day - weighed_on).days > valid_days):
             session_checks.append(WEIGH_AGAIN)
-        if previous_amount is not None and amount > previous_amount:
+        # (The same amount object as the session before, as most schedules give: not a rise.)
+        if previous_amount is not None and amount is not previous_amount and amount > previous_amount:
             session_checks.append(CONFIRM_TOLERATED)
             escalations.append(f"session {number}: {_amount(dose.mode, amount)} after {_amount(dose.mode, previous_amount)}")
         elif titrated_by is not None and amount > base and previous_amount != amount:
@@ -386,36 +392,40 @@ def _decide_sessions(
                 f"session {number}: {_amount(dose.mode, amount)} by {titrated_by} instead of the phase's {_amount(dose.mode, base)}"
             )
         previous_amount = amount
-        slot = _Slot(number, phase.name, day, amount, tuple(session_checks), titrated_by, not_used, None)
+        checks_t = tuple(session_checks)
         if dosing_weight is None:
-            slot = slot._replace(not_drafted_because="IDEAL-WEIGHT-SHORT-STATURE")
+            slots.append(_Slot(number, phase.name, day, amount, checks_t, titrated_by, not_used, None, "IDEAL-WEIGHT-SHORT-STATURE"))
+            continue
+        # Sessions with the same mg/kg have the same dose: work it out once.
+        if amount is last_amount:
+            sd_c = last_dose
         else:
-            # Sessions with the same mg/kg have the same dose: work it out once.
-            if amount not in per_amount:
+            sd_c = per_amount.get(amount)
+            if sd_c is None:
                 sd = session_dose(amount, dosing_weight, factor, dose, cap_mg, cap_by)
-                per_amount[amount] = (sd, container(protocol.drug, sd.dose_mg, dose.duration_min))
-            sd, c = per_amount[amount]
-            first_continued = given and number == len(given) + 1
-            if first_continued and sd.dose_mg > given[-1].dose_mg and CONFIRM_TOLERATED not in session_checks:
-                # The first session of a continued series is compared with the last one given, in mg.
-                escalations.append(
-                    f"session {number}: {fmt_mg(sd.dose_mg)} after {fmt_mg(given[-1].dose_mg)} given on {given[-1].date.isoformat()}"
-                )
-                slot = slot._replace(checks=slot.checks + (CONFIRM_TOLERATED,))
-            if sd.dose_mg <= 0:
-                # A dose of 0 mg or less is never drafted: the clinician decides.
-                not_drafted.append(f"session {number}: the arithmetic gives {fmt_mg(sd.dose_mg)}")
-                slot = slot._replace(not_drafted_because="DOSE-NOT-DRAFTED")
-            else:
-                if sd.capped_by:
-                    capped.append(_capped_words(number, sd, dose.mode))
-                if c.draw_ml is not None and protocol.drug.bag_ml is not None and c.draw_ml >= protocol.drug.bag_ml:
-                    too_much.append(
-                        f"session {number}: {fmt_mg(sd.dose_mg)} at {fmt_mg_per_ml(protocol.drug.stock_mg_per_ml)} "
-                        f"is {fmt_ml(c.draw_ml)} to draw, not less than the {fmt_ml(protocol.drug.bag_ml)} bag"
-                    )
-                slot = slot._replace(dose=(sd, c))
-        slots.append(slot)
+                # The volume to draw (the container's draw_ml), only where a bag could be too small.
+                draw = sd.dose_mg / stock if bag_ml is not None and stock else None
+                # (dose, drafted: above 0 mg, the volume to draw where it does not fit in the bag)
+                sd_c = per_amount[amount] = (sd, sd.dose_mg > 0, draw if draw is not None and draw >= bag_ml else None)
+            last_amount, last_dose = amount, sd_c
+        sd, drafted, overflow = sd_c
+        first_continued = given and number == len(given) + 1
+        if first_continued and sd.dose_mg > given[-1].dose_mg and CONFIRM_TOLERATED not in session_checks:
+            # The first session of a continued series is compared with the last one given, in mg.
+            escalations.append(
+                f"session {number}: {fmt_mg(sd.dose_mg)} after {fmt_mg(given[-1].dose_mg)} given on {given[-1].date.isoformat()}"
+            )
+            checks_t += (CONFIRM_TOLERATED,)
+        if not drafted:
+            # A dose of 0 mg or less is never drafted: the clinician decides.
+            not_drafted.append(f"session {number}: the arithmetic gives {fmt_mg(sd.dose_mg)}")
+            slots.append(_Slot(number, phase.name, day, amount, checks_t, titrated_by, not_used, None, "DOSE-NOT-DRAFTED"))
+            continue
+        if sd.capped_by:
+            capped.append((number, sd))
+        if overflow is not None:
+            too_much.append((number, sd, overflow))
+        slots.append(_Slot(number, phase.name, day, amount, checks_t, titrated_by, not_used, sd))
 
     if not_drafted:
         draft.add("DOSE-NOT-DRAFTED", "review", "The arithmetic gives no dose above 0 mg: none is drafted.", not_drafted)
@@ -425,10 +435,20 @@ def _decide_sessions(
             "DRAW-EXCEEDS-BAG",
             "review",
             "The volume to draw does not fit in the bag: check the protocol's stock and bag.",
-            too_much,
+            lambda: [
+                f"session {number}: {fmt_mg(sd.dose_mg)} at {fmt_mg_per_ml(stock)} "
+                f"is {fmt_ml(draw)} to draw, not less than the {fmt_ml(bag_ml)} bag"
+                for number, sd, draw in too_much
+            ],
         )
     if capped:
-        draft.add("DOSE-CAPPED", "note", "A cap lowered the dose: the lower dose wins.", capped)
+        mode = dose.mode
+        draft.add(
+            "DOSE-CAPPED",
+            "note",
+            "A cap lowered the dose: the lower dose wins.",
+            lambda: [_capped_words(number, sd, mode) for number, sd in capped],
+        )
     if chosen_words:
         draft.add(
             "TITRATION-CHOSEN",
@@ -466,6 +486,7 @@ def _sessions(patient: Patient, protocol: Protocol, dosing: Dosing | None, slots
     rate = dose.mode != "mg_per_kg"
     dosing_weight = dosing.dosing_weight_kg
     out = []
+    containers: dict[int, tuple] = {}  # by the SessionDose: sessions of one amount share it
     for s in slots:
         common = dict(
             number=s.number,
@@ -480,7 +501,11 @@ def _sessions(patient: Patient, protocol: Protocol, dosing: Dosing | None, slots
         if s.dose is None:
             out.append(Session(**common, not_drafted_because=s.not_drafted_because))
             continue
-        d, c = s.dose
+        d = s.dose
+        found = containers.get(id(d))
+        if found is None:
+            found = containers[id(d)] = (d, container(protocol.drug, d.dose_mg, dose.duration_min))
+        c = found[1]
         out.append(
             Session(
                 **common,

@@ -15,15 +15,71 @@ from typing import Callable
 from ketaplan.engine.facts import Facts
 from ketaplan.model.protocol import Protocol, When
 
-Truth = Callable[[Facts], "bool | None"]
+Truth = Callable[[Facts, "Lists"], "bool | None"]
+
+_EMPTY: frozenset = frozenset()
 
 
-def _always(facts: Facts) -> bool:
+class Lists:
+    """One patient's list entries as the list tests read them, gathered once per patient rather than
+    once per rule: the vocabulary terms the recognised entries are in, and whether any entry is not
+    recognised (which makes a test that finds nothing unknown rather than false)."""
+
+    __slots__ = ("conditions", "conditions_unsure", "active", "active_unsure", "medications", "medications_unsure",
+                 "several", "allergies", "allergies_unsure")  # fmt: skip
+
+    def __init__(self, facts: Facts) -> None:
+        self.conditions = self.active = _EMPTY
+        self.conditions_unsure = self.active_unsure = False
+        if facts.conditions is not None:
+            found: set = set()
+            active: set = set()
+            for c in facts.conditions:
+                m = c.match
+                on = c.condition.status == "active"
+                if c.suspect or not m.name_terms:
+                    # A name the vocabulary does not know is never dropped because its code is known:
+                    # the code can make a test true, never false (logic._conditions).
+                    terms = m.code_terms
+                    self.conditions_unsure = True
+                    if on:
+                        self.active_unsure = True
+                else:
+                    terms = m.name_terms | m.code_terms  # m.terms
+                if terms:
+                    found |= terms
+                    if on:
+                        active |= terms
+            self.conditions, self.active = frozenset(found), frozenset(active)
+        self.medications, self.medications_unsure, self.several = _EMPTY, False, ()
+        if facts.medications is not None:
+            found = set()
+            several = []
+            for med in facts.medications:
+                if med.suspect or med.match is None:
+                    self.medications_unsure = True
+                    continue
+                found |= med.match.terms
+                if med.others:
+                    several.append(med)
+            self.medications, self.several = frozenset(found), tuple(several)
+        self.allergies, self.allergies_unsure = _EMPTY, False
+        if facts.allergies is not None:
+            found = set()
+            for a in facts.allergies:
+                if a.suspect or a.match is None:
+                    self.allergies_unsure = True
+                else:
+                    found |= a.match.terms
+            self.allergies = frozenset(found)
+
+
+def _always(facts: Facts, lists: Lists) -> bool:
     return True
 
 
 def compile_when(when: When | None, vocabulary) -> Truth:
-    """The truth value of a `when` (logic.evaluate(...).value), as one closure."""
+    """The truth value of a `when` (logic.evaluate(...).value), as one closure of (facts, lists)."""
     if when is None:
         return _always
     parts = [_compile_clause(c.key, c.value, vocabulary) for c in when.clauses]
@@ -31,11 +87,11 @@ def compile_when(when: When | None, vocabulary) -> Truth:
         return parts[0]
     parts_t = tuple(parts)
 
-    def all_of(facts: Facts):
+    def all_of(facts: Facts, lists: Lists):
         # logic._all: false if any part is false; else unknown if any is unknown; else true.
         unknown = False
         for part in parts_t:
-            v = part(facts)
+            v = part(facts, lists)
             if v is False:
                 return False
             if v is None:
@@ -56,11 +112,11 @@ def _compile_clause(key: str, value, vocabulary) -> Truth:  # noqa: C901 - one b
     if key == "any":
         subs = tuple(compile_when(w, vocabulary) for w in value)
 
-        def any_of(facts: Facts):
+        def any_of(facts: Facts, lists: Lists):
             # logic._any: true if any part is true; else unknown if any is unknown; else false.
             unknown = False
             for sub in subs:
-                v = sub(facts)
+                v = sub(facts, lists)
                 if v is True:
                     return True
                 if v is None:
@@ -71,89 +127,82 @@ def _compile_clause(key: str, value, vocabulary) -> Truth:  # noqa: C901 - one b
     if key == "not":
         sub = compile_when(value, vocabulary)
 
-        def not_(facts: Facts):
-            v = sub(facts)
+        def not_(facts: Facts, lists: Lists):
+            v = sub(facts, lists)
             return None if v is None else not v
 
         return not_
     if key == "age_at_least":
-        return lambda facts: facts.patient.age >= value
+        return lambda facts, lists: facts.patient.age >= value
     if key == "age_below":
-        return lambda facts: facts.patient.age < value
+        return lambda facts, lists: facts.patient.age < value
     if key == "sex":
-        return lambda facts: facts.patient.sex == value
+        return lambda facts, lists: facts.patient.sex == value
     if key == "weight_kg_at_least":
-        return lambda facts: facts.patient.weight_kg >= value
+        return lambda facts, lists: facts.patient.weight_kg >= value
     if key == "weight_kg_below":
-        return lambda facts: not facts.patient.weight_kg >= value
+        return lambda facts, lists: not facts.patient.weight_kg >= value
     if key == "bmi_at_least":
-        return lambda facts: facts.patient.bmi >= value
+        return lambda facts, lists: facts.patient.bmi >= value
     if key == "bmi_below":
-        return lambda facts: not facts.patient.bmi >= value
-    if key in ("condition", "active_condition"):
+        return lambda facts, lists: not facts.patient.bmi >= value
+    if key == "condition":
         keys, _ = _keys(value, vocabulary)
-        active_only = key == "active_condition"
 
-        def conditions(facts: Facts):
-            items = facts.conditions
-            if items is None:
+        def conditions(facts: Facts, lists: Lists):
+            # True if a recognised entry is in a term; else unknown if an entry is not recognised.
+            if facts.conditions is None:
                 return None
-            unsure = False
-            for c in items:
-                if active_only and c.condition.status != "active":
-                    continue
-                m = c.match
-                if c.suspect or not m.name_terms:
-                    # Known by its code only (or not at all): the code can make the test true, never false.
-                    if m.code_terms and not keys.isdisjoint(m.code_terms):
-                        return True
-                    unsure = True
-                elif not keys.isdisjoint(m.terms):
-                    return True
-            return None if unsure else False
+            if not keys.isdisjoint(lists.conditions):
+                return True
+            return None if lists.conditions_unsure else False
 
         return conditions
+    if key == "active_condition":
+        keys, _ = _keys(value, vocabulary)
+
+        def active_conditions(facts: Facts, lists: Lists):
+            if facts.conditions is None:
+                return None
+            if not keys.isdisjoint(lists.active):
+                return True
+            return None if lists.active_unsure else False
+
+        return active_conditions
     if key == "medication":
         keys, representatives = _keys(value, vocabulary)
         from ketaplan.engine.logic import may_cover
 
-        def medications(facts: Facts):
-            items = facts.medications
-            if items is None:
+        def medications(facts: Facts, lists: Lists):
+            if facts.medications is None:
                 return None
-            unsure = False
-            for m in items:
-                if m.suspect or m.match is None:
-                    unsure = True
-                elif not keys.isdisjoint(m.match.terms):
-                    return True
-                elif m.others and not unsure:
-                    vocab = facts.vocabulary
-                    if any(may_cover(vocab, t, o) for t in representatives for o in m.others):
-                        unsure = True
-            return None if unsure else False
+            if not keys.isdisjoint(lists.medications):
+                return True
+            if lists.medications_unsure:
+                return None
+            # "sertraline plus benzodiazepine": unknown for a rule on anything the other names may cover.
+            vocab = facts.vocabulary
+            for m in lists.several:
+                if any(may_cover(vocab, t, o) for t in representatives for o in m.others):
+                    return None
+            return False
 
         return medications
     if key == "allergy":
         keys, _ = _keys(value, vocabulary)
 
-        def allergies(facts: Facts):
-            items = facts.allergies
-            if items is None:
+        def allergies(facts: Facts, lists: Lists):
+            if facts.allergies is None:
                 return None
-            unsure = False
-            for a in items:
-                if a.suspect or a.match is None:
-                    unsure = True
-                elif not keys.isdisjoint(a.match.terms):
-                    return True
-            return None if unsure else False
+            if not keys.isdisjoint(lists.allergies):
+                return True
+            return None if lists.allergies_unsure else False
 
         return allergies
     if key == "blood_pressure_at_least":
         ls, ld = value
 
-        def blood_pressure(facts: Facts):
+        def blood_pressure(facts: Facts, lists: Lists):
             bp = facts.patient.blood_pressure
             if bp is None:
                 return None
@@ -163,9 +212,9 @@ def _compile_clause(key: str, value, vocabulary) -> Truth:  # noqa: C901 - one b
     if key in ("pregnant", "breastfeeding"):
         field = key
         if value == "unknown":
-            return lambda facts: getattr(facts.patient, field) is None
+            return lambda facts, lists: getattr(facts.patient, field) is None
 
-        def state(facts: Facts):
+        def state(facts: Facts, lists: Lists):
             s = getattr(facts.patient, field)
             return None if s is None else s == value
 
@@ -174,17 +223,17 @@ def _compile_clause(key: str, value, vocabulary) -> Truth:  # noqa: C901 - one b
         from ketaplan.engine.logic import _is_missing
 
         names = tuple(value)
-        return lambda facts: any(_is_missing(name, facts) for name in names)
+        return lambda facts, lists: any(_is_missing(name, facts) for name in names)
     # Every other key (vitals, scores, infusions, the course): the evaluator's own value.
     from ketaplan.engine.logic import _clause
 
-    return lambda facts: _clause(key, value, facts).value
+    return lambda facts, lists: _clause(key, value, facts).value
 
 
 class Compiled:
     """One protocol's per-run work: its rules' truth closures and the age bounds they test."""
 
-    __slots__ = ("protocol", "truths", "age_bounds", "runs")
+    __slots__ = ("protocol", "truths", "age_bounds", "uses_course", "runs")
 
     def __init__(self, protocol: Protocol) -> None:
         from ketaplan.engine.findings import _age_clauses
@@ -194,6 +243,9 @@ class Compiled:
         self.truths: tuple[Truth, ...] = tuple(compile_when(r.when, vocabulary) for r in protocol.rules)
         # (rule index, the age tests of its `when`), for AGE-CHANGES-DURING-PLAN
         self.age_bounds = tuple((i, _age_clauses(r.when)) for i, r in enumerate(protocol.rules))
+        from ketaplan.engine.plan import uses_course
+
+        self.uses_course = uses_course(protocol)  # a titrate rule, or a rule asking about the course
         self.runs: dict = {}  # per-run memos (session dates by start date and last infusion, ...)
 
 
