@@ -1,0 +1,160 @@
+"""decide() is the full pass: proven by properties over random protocols and patients.
+
+`decide()` (engine/plan.py) asks each rule for its truth value only, through the closures that
+engine/truth.py compiles once per protocol, and `explain()` builds evidence only for the rules that
+fire or are unknown. These properties hold that to the full pass, which evaluates every rule with
+its evidence (`logic.evaluate`, as drafting did before the split):
+
+- every compiled rule gives exactly `evaluate(rule.when, facts).value`, for the patient and for the
+  same patient a year younger or older (the ages AGE-CHANGES-DURING-PLAN asks about);
+- the rules that fire, their effects and unknowns are those the full pass finds, and each finding's
+  evidence is the full pass's evidence for that rule;
+- `check` (the decision) and `plan` (the Plan record) agree on the verdict, every finding id in
+  order, and the first dose; `ketaplan check`'s line is built from the same decision.
+
+The strategies are the fuzzers' own (tests/test_fuzz.py), so random rule trees, look-alike names,
+missing fields and the course keys are all covered.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ketaplan.engine.facts import gather
+from ketaplan.engine.logic import evaluate
+from ketaplan.engine.plan import Inputs, decide, explain
+from ketaplan.engine.truth import Lists, compiled
+from ketaplan.errors import KetaplanError
+from ketaplan.load.patient import read_patient_bytes
+from ketaplan.load.protocol import read_protocol_bytes
+from tests.test_fuzz import (
+    NOW,
+    PATIENT_MEDICATIONS,
+    START_DATES,
+    dumps,
+    examples,
+    fake_holidays,
+    patient_documents,
+    protocol_documents,
+    rule_tables,
+)
+
+pytestmark = pytest.mark.slow
+
+TRUTH_EXAMPLES, DECISION_EXAMPLES = 300, 300
+
+#: Entries naming a second medicine after the first (the first matched, the rest read as unknown by
+#: a rule on anything they may cover), added to the fuzzers' medication names.
+SEVERAL = (
+    "sertraline 50 mg plus lorazepam prn", "sertraline 100 mg and benzodiazepine", "lamotrigine and zopiclone",
+    "naltrexone 50 mg with methylphenidate", "sertraline plus theophylline",
+)  # fmt: skip
+
+
+def _loaded(data, start: date, rules: int | None = None):
+    protocol_doc = data.draw(protocol_documents(start))
+    if rules is not None:
+        mode = "mg_per_kg" if "mg_per_kg" in protocol_doc["dose"] else "mg_per_kg_per_hour"
+        protocol_doc["rule"] = [data.draw(rule_tables(i, protocol_doc["dose"]["round_to"], mode)) for i in range(rules)]
+    patient_doc = data.draw(patient_documents(start))
+    if data.draw(st.booleans()):
+        patient_doc["medications"] = data.draw(st.lists(st.sampled_from(SEVERAL + PATIENT_MEDICATIONS), max_size=3, unique=True))
+    protocol = read_protocol_bytes(dumps(protocol_doc), "protocol.toml").protocol
+    patient = read_patient_bytes(dumps(patient_doc), "patient.toml", start).patient
+    return protocol, patient
+
+
+def full_pass(patient, protocol, start: date):
+    """Every rule evaluated with its evidence, and what fires, as drafting did before decide():
+    [(rule id, effect on the plan, unknown, evidence words)]."""
+    from ketaplan.engine.course import course_facts
+
+    facts = gather(patient, start, protocol.vocabulary)._replace(course=course_facts(patient, protocol, start))
+    out = []
+    for rule in protocol.rules:
+        result = evaluate(rule.when, facts)
+        if result.value is False or (result.value is None and rule.effect == "note"):
+            continue
+        unknown = result.value is None
+        effect = rule.effect
+        if effect in ("exclude", "adjust", "hold", "titrate"):
+            effect = "review" if unknown else effect
+        evidence = tuple(e.words() for e in result.evidence)
+        out.append((rule.id, effect, unknown, evidence))
+    return out
+
+
+@examples(TRUTH_EXAMPLES)
+@given(st.data())
+def test_every_compiled_rule_gives_the_value_of_the_full_evaluation(data):
+    start = data.draw(START_DATES)
+    protocol, patient = _loaded(data, start, rules=12)
+    from ketaplan.engine.course import course_facts
+
+    facts = gather(patient, start, protocol.vocabulary)._replace(course=course_facts(patient, protocol, start))
+    work = compiled(protocol)
+    lists = Lists(facts)
+    for age in (patient.age, max(patient.age - 1, 0), patient.age + 1):
+        at_age = facts._replace(patient=patient._replace(age=age))
+        for rule, truth in zip(protocol.rules, work.truths):
+            assert truth(at_age, lists) is evaluate(rule.when, at_age).value, (rule, age)
+
+
+@examples(DECISION_EXAMPLES)
+@given(st.data())
+def test_decide_and_explain_are_the_full_pass_and_check_agrees_with_plan(data):
+    start = data.draw(START_DATES)
+    protocol, patient = _loaded(data, start, rules=data.draw(st.sampled_from([None, 12])))
+    inputs = Inputs(start=start, now=NOW, holidays=fake_holidays)
+    try:
+        decision = decide(patient, protocol, inputs)
+    except KetaplanError as exc:
+        assert "no allowed date" in str(exc), exc
+        return
+    plan = explain(decision)
+
+    # The rules that fire, with the full pass's effects, unknowns and evidence.
+    expected = full_pass(patient, protocol, start)
+    rule_ids = {r.id for r in protocol.rules}
+    fired = [f for f in plan.findings if f.rule in rule_ids]
+    titration = "an unknown titration is applied only to sessions where it lowers the dose: it never raises one"
+    assert [(f.rule, f.effect, f.unknown) for f in fired] == [(i, e, u) for i, e, u, _ in expected]
+    for f, (_, _, unknown, evidence) in zip(fired, expected):
+        extra = (titration,) if f.rule_effect == "titrate" and unknown else ()
+        assert f.evidence == evidence + extra, f.rule
+
+    # check and plan cannot disagree: one decision under both.
+    assert decision.verdict == plan.verdict
+    assert decision.findings == tuple(f.rule for f in plan.findings)
+    assert decision.first_dose_mg == plan.first_dose_mg
+
+
+def test_check_lines_are_the_plans_decisions(tmp_path):
+    """`ketaplan check` writes the decision of each patient; `ketaplan plan` the Plan around the same."""
+    from datetime import datetime, timezone
+
+    from ketaplan import api
+    from ketaplan.batch import _Work, check_one
+    from ketaplan.load.patient import load_patient_file
+    from ketaplan.load.protocol import load_protocol_file
+    from tests.test_invariants import ROOT
+
+    loaded_protocol = load_protocol_file(str(ROOT / "examples" / "protocols" / "trd-iv-induction.toml"))
+    start, now = date(2026, 12, 1), datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
+    patients = sorted((ROOT / "examples" / "patients").glob("*.toml"))
+    assert patients
+    for path in patients:
+        result = check_one(_Work(str(path), str(path)), loaded_protocol, start, now)
+        if result.verdict == "invalid":
+            continue
+        plan = api.draft(load_patient_file(str(path), start), loaded_protocol, start, now)
+        assert (result.id, result.verdict, result.findings, result.first_dose_mg) == (
+            plan.patient.id,
+            plan.verdict,
+            tuple(f.rule for f in plan.findings),
+            plan.first_dose_mg,
+        ), path
