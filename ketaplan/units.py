@@ -91,9 +91,10 @@ def round_half_down(x: Fraction, step: Fraction) -> Fraction:
 def round_half_up(x: Fraction, places: int) -> Fraction:
     """x to `places` decimals, an exact half away from zero (a negative shows the digits of its size)."""
     x, scale = to_fraction(x), 10 ** _places(places)
-    size = abs(x) * scale
-    n = size.numerator // size.denominator
-    if size - n >= Fraction(1, 2):
+    # In integers, the same numbers: |x| x scale = num / den; n its floor; a half or more rounds up.
+    num, den = abs(x.numerator) * scale, x.denominator
+    n, rest = divmod(num, den)
+    if 2 * rest >= den:
         n += 1
     return Fraction(-n if x < 0 else n, scale)
 
@@ -376,19 +377,41 @@ def _above_zero(value: Fraction, original: str, kind: _Kind) -> Fraction:
     return value
 
 
+def _decimal(number: str) -> Fraction:
+    """A number matched by _NUMBER ("67.9"), exactly: Fraction(number) in integers."""
+    whole, point, part = number.partition(".")
+    if not point:
+        return Fraction(int(whole))
+    return Fraction(int(whole + part), 10 ** len(part))
+
+
 def _simple(value: object, kind: _Kind, units: dict[str, Fraction]) -> Fraction:
     text = _text(value, kind)
     match = _SIMPLE.fullmatch(text)
     if match is None or match["unit"].lower() not in units:
         raise _error(value, kind, _hint(text))
-    return _above_zero(Fraction(match["number"]) * units[match["unit"].lower()], value, kind)
+    return _above_zero(_decimal(match["number"]) * units[match["unit"].lower()], value, kind)
 
 
+def _remembered(parse):
+    """The same parser, its answers remembered by the text (a batch repeats "170 cm" and "5 ft 10 in"
+    thousands of times). Only text is remembered; anything else, and every refusal, is parsed again."""
+    cached = lru_cache(maxsize=4096)(parse)
+
+    def read(text):
+        return cached(text) if type(text) is str else parse(text)
+
+    read.__doc__, read.__name__, read.__wrapped__ = parse.__doc__, parse.__name__, parse
+    return read
+
+
+@_remembered
 def parse_weight(text: str) -> Fraction:
     """A weight in kg, exactly: "82.5 kg", "182 lb" (1 lb = 0.45359237 kg)."""
     return _simple(text, _WEIGHT, _WEIGHT_UNITS)
 
 
+@_remembered
 def parse_height(text: str) -> Fraction:
     """A height in cm, exactly: "165 cm", "1.65 m", "65 in", "5 ft 10 in", "5 ft" (1 in = 2.54 cm)."""
     stripped = _text(text, _HEIGHT)
@@ -397,7 +420,7 @@ def parse_height(text: str) -> Fraction:
         if re.fullmatch(rf"{_NUMBER} ?ft.*", stripped, re.A | re.I):
             raise _error(text, _HEIGHT, 'feet must be whole, e.g. "5 ft 6 in"')
         return _simple(text, _HEIGHT, _HEIGHT_UNITS)
-    inches = Fraction(compound["inches"] or 0)
+    inches = _decimal(compound["inches"]) if compound["inches"] else Fraction(0)
     if inches >= 12:
         raise _error(text, _HEIGHT, "inches after feet must be below 12")
     return _above_zero((int(compound["feet"]) * 12 + inches) * _INCH, text, _HEIGHT)
@@ -442,6 +465,7 @@ def parse_duration_min(text: str) -> int:
     return total
 
 
+@_remembered
 def parse_blood_pressure(text: str) -> tuple[int, int]:
     """A blood pressure "138/86" (mmHg) as (systolic, diastolic); the form only, not the ranges."""
     stripped = _text(text, _BLOOD_PRESSURE)
