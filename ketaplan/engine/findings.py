@@ -11,6 +11,7 @@ from ketaplan.model.patient import whole_years
 
 #: Built-in findings follow the protocol's own, in the order of the spec's table.
 ORDER = BUILTIN_IDS
+RANK = {rule_id: n for n, rule_id in enumerate(ORDER)}
 
 
 def patient_findings(draft, facts: Facts, protocol) -> None:
@@ -127,8 +128,6 @@ def _already_taking(draft, facts: Facts, protocol) -> None:
         return
     from ketaplan.engine.logic import may_cover
 
-    _, chemical = _protocol_drug(facts, protocol)
-    own = [protocol.drug.name, *(facts.vocabulary.canonical(c) for c in chemical)]
     hits, unknown = [], []
     for m in facts.medications:
         if m.match is None or m.suspect:
@@ -137,12 +136,17 @@ def _already_taking(draft, facts: Facts, protocol) -> None:
         how = _same_drug(facts, protocol, m.match.drug, m.match.terms)
         if how is not None:
             hits.append(f"{m.describe()} is {how}")
-        elif any(may_cover(facts.vocabulary, t, o) for t in own for o in m.others):
+        elif m.others and any(may_cover(facts.vocabulary, t, o) for t in _own(facts, protocol) for o in m.others):
             unknown.append(f"could not be checked: {m.describe()} names more than one medicine ({m.names()})")
     if hits:
         draft.add("ALREADY-TAKING-PROTOCOL-DRUG", "review", message, hits)
     elif unknown:
         draft.add("ALREADY-TAKING-PROTOCOL-DRUG", "review", message, unknown, unknown=True)
+
+
+def _own(facts: Facts, protocol) -> list[str]:
+    _, chemical = _protocol_drug(facts, protocol)
+    return [protocol.drug.name, *(facts.vocabulary.canonical(c) for c in chemical)]
 
 
 def _unrecognised(draft, rule_id: str, what: str, items, recognised) -> None:

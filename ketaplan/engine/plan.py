@@ -120,12 +120,11 @@ def decide(patient: Patient, protocol: Protocol, inputs: Inputs, continuing: boo
     fired: list[tuple[Rule, str, bool]] = []  # (rule, its effect on this plan, unknown), in the protocol's order
 
     lists = Lists(facts)
-    for rule, truth in zip(protocol.rules, work.truths):
+    for rule, truth, effect in work.rules:
         value = truth(facts, lists)
-        if value is False or (value is None and rule.effect == "note"):
+        if value is False or (value is None and effect == "note"):
             continue
         unknown = value is None
-        effect = rule.effect
         if effect == "exclude":
             effect = "review" if unknown else "exclude"
             excluded = excluded or not unknown
@@ -181,7 +180,7 @@ def decide(patient: Patient, protocol: Protocol, inputs: Inputs, continuing: boo
         draft.add("START-IN-PAST", "note", "The start date is before today.", [f"start {inputs.start.isoformat()}, today {today.isoformat()}"])
 
     d.excluded = excluded
-    builtin = [i for i in F.ORDER if i in draft.builtin]
+    builtin = sorted((i for i in draft.builtin if i in F.RANK), key=F.RANK.__getitem__)  # in F.ORDER
     d.findings = tuple([rule.id for rule, _, _ in fired] + builtin)
     if excluded:
         d.verdict = "excluded"

@@ -233,7 +233,7 @@ def _compile_clause(key: str, value, vocabulary) -> Truth:  # noqa: C901 - one b
 class Compiled:
     """One protocol's per-run work: its rules' truth closures and the age bounds they test."""
 
-    __slots__ = ("protocol", "truths", "age_bounds", "uses_course", "runs")
+    __slots__ = ("protocol", "truths", "rules", "age_bounds", "uses_course", "runs")
 
     def __init__(self, protocol: Protocol) -> None:
         from ketaplan.engine.findings import _age_clauses
@@ -241,8 +241,9 @@ class Compiled:
         vocabulary = protocol.vocabulary
         self.protocol = protocol  # held, so that the id the cache is keyed by stays this protocol's
         self.truths: tuple[Truth, ...] = tuple(compile_when(r.when, vocabulary) for r in protocol.rules)
-        # (rule index, the age tests of its `when`), for AGE-CHANGES-DURING-PLAN
-        self.age_bounds = tuple((i, _age_clauses(r.when)) for i, r in enumerate(protocol.rules))
+        self.rules = tuple(zip(protocol.rules, self.truths, (r.effect for r in protocol.rules)))
+        # (rule index, the age tests of its `when`) of the rules with any, for AGE-CHANGES-DURING-PLAN
+        self.age_bounds = tuple((i, ages) for i, r in enumerate(protocol.rules) if (ages := _age_clauses(r.when)))
         from ketaplan.engine.plan import uses_course
 
         self.uses_course = uses_course(protocol)  # a titrate rule, or a rule asking about the course
