@@ -89,31 +89,52 @@ def _term_key(vocabulary, term: str) -> str:
 
 
 def gather(patient: Patient, start: date, vocabulary) -> Facts:
+    conditions = None
+    if patient.conditions is not None:
+        conditions = tuple(_named(vocabulary, "c", c) for c in patient.conditions)
+    medications = None
+    if patient.medications is not None:
+        medications = tuple(_named(vocabulary, "m", m) for m in patient.medications)
+    allergies = None
+    if patient.allergies is not None:
+        allergies = tuple(_named(vocabulary, "a", a) for a in patient.allergies)
+    return Facts(patient, start, vocabulary, conditions, medications, allergies)
+
+
+#: The named entries already matched in this run, by vocabulary and entry: a batch repeats the same
+#: conditions, medications and allergies thousands of times. The records are immutable.
+_NAMED: dict[tuple, Any] = {}
+
+
+def _named(vocabulary, kind: str, item):
+    key = (vocabulary, kind, item)
+    found = _NAMED.get(key)
+    if found is None:
+        if len(_NAMED) >= 10_000:
+            _NAMED.clear()
+        found = _NAMED[key] = _match(vocabulary, kind, item)
+    return found
+
+
+def _match(vocabulary, kind: str, item):
+    """One entry of the patient file as the vocabulary matches it, with what makes its name suspect."""
     from ketaplan.vocabulary import mixes_scripts
     from ketaplan.vocabulary.matcher import hides_characters
 
     def suspicion(name: str) -> tuple[bool, bool]:
         return mixes_scripts(name), hides_characters(name)
 
-    conditions = None
-    if patient.conditions is not None:
-        conditions = tuple(
-            NamedCondition(
-                c,
-                vocabulary.match_condition(c.name, c.code)
-                if c.snomed is None
-                else vocabulary.match_condition(c.name, c.code, c.snomed),
-                *suspicion(c.name),
-            )
-            for c in patient.conditions
+    if kind == "c":
+        c = item
+        match = (
+            vocabulary.match_condition(c.name, c.code)
+            if c.snomed is None
+            else vocabulary.match_condition(c.name, c.code, c.snomed)
         )
-    medications = None
-    if patient.medications is not None:
-        medications = tuple(_medication(m, vocabulary, *suspicion(m.text)) for m in patient.medications)
-    allergies = None
-    if patient.allergies is not None:
-        allergies = tuple(NamedAllergy(a, vocabulary.match_allergy(a), *suspicion(a)) for a in patient.allergies)
-    return Facts(patient, start, vocabulary, conditions, medications, allergies)
+        return NamedCondition(c, match, *suspicion(c.name))
+    if kind == "m":
+        return _medication(item, vocabulary, *suspicion(item.text))
+    return NamedAllergy(item, vocabulary.match_allergy(item), *suspicion(item))
 
 
 def _medication(m: Medication, vocabulary, mixed_script: bool, hidden: bool) -> NamedMedication:
