@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
-from ketaplan.engine.plan import Inputs
+from ketaplan.engine.plan import Inputs, explain
+from ketaplan.engine.plan import decide as decide_plan
 from ketaplan.errors import InputError
 from ketaplan.load.patient import LoadedPatient, load_patient_file
 from ketaplan.load.protocol import LoadedProtocol, load_protocol_file
@@ -58,8 +59,6 @@ def draft(
     `continuing`: continue the current series (`ketaplan course`; the Plan then carries `course`).
     `decision_only`: return the engine's Decision (verdict, findings' ids, first dose) without
     building the plan's words and record around it, as `ketaplan check` needs."""
-    from ketaplan.engine.plan import explain
-
     decision = decide(loaded_patient, loaded_protocol, start, now, today, continuing)
     return decision if decision_only else explain(decision)
 
@@ -74,8 +73,6 @@ def decide(
 ):
     """What `draft` decides, without the plan's words and record: the verdict, the findings' ids and
     the first dose (engine/plan.py `decide`). `ketaplan check` needs no more."""
-    from ketaplan.engine.plan import decide as decide_plan
-
     inputs = _inputs(loaded_patient, loaded_protocol, start, now, today)
     try:
         return decide_plan(loaded_patient.patient, loaded_protocol.protocol, inputs, continuing)

@@ -86,16 +86,27 @@ def _count_toml_below(folder: str) -> int:
 
 def load_toml_patient(path: str, start: date, data: bytes | None = None):
     """Like load_patient_file (`data`: the bytes already read); an error carries `patient_id`."""
-    from ketaplan.load.patient import read_patient_bytes
-    from ketaplan.load.reader import read_input_file
-
     if path.lower().endswith(".json"):
         from ketaplan.exchange.fhir_import import patient_from_bundle, read_bundle_file
 
         return patient_from_bundle(data if data is not None else read_bundle_file(path), path, start)
+    loaders = _LOADERS or _loaders()
     if data is None:
-        data = read_input_file(path, PatientError, "patient")
-    return read_patient_bytes(data, path, start)
+        data = loaders[1].read_input_file(path, PatientError, "patient")
+    return loaders[0].read_patient_bytes(data, path, start)
+
+
+# The loader and reader modules, imported on the first patient (not at start: `check` of a
+# protocol error needs neither); their functions are looked up at each call.
+_LOADERS: tuple = ()
+
+
+def _loaders() -> tuple:
+    global _LOADERS
+    from ketaplan.load import patient, reader
+
+    _LOADERS = (patient, reader)
+    return _LOADERS
 
 
 class _Work(NamedTuple):
@@ -137,7 +148,7 @@ def _message(exc: KetaplanError) -> str:
 
 def check_one(work: _Work, loaded_protocol, start: date, now: datetime) -> Result:
     """One patient's result; never raises for anything about this one patient."""
-    from ketaplan.api import draft
+    from ketaplan import api
 
     if work.problem is not None:
         return _invalid(work.source, work.problem)
@@ -152,7 +163,7 @@ def check_one(work: _Work, loaded_protocol, start: date, now: datetime) -> Resul
         patient_id = loaded.patient.id
         # The decision alone (engine/plan.py `decide`): the verdict, findings and first dose that
         # `ketaplan plan` puts its words around; no evidence, sessions or Plan record are built.
-        d = draft(loaded, loaded_protocol, start, now, decision_only=True)
+        d = api.draft(loaded, loaded_protocol, start, now, decision_only=True)
         return Result(loaded.patient.id, work.source, d.verdict, d.findings, d.first_dose_mg, None)
     except KetaplanError as exc:
         # A patient file that cannot be used, or a protocol that cannot schedule this patient.

@@ -6,6 +6,7 @@ from datetime import date
 from functools import lru_cache
 
 from ketaplan.engine.facts import Facts
+from ketaplan.engine.logic import may_cover
 from ketaplan.model.plan import BUILTIN_IDS
 from ketaplan.model.patient import whole_years
 
@@ -126,8 +127,6 @@ def _already_taking(draft, facts: Facts, protocol) -> None:
             "ALREADY-TAKING-PROTOCOL-DRUG", "review", message, ["could not be checked: medications are not recorded"], unknown=True
         )
         return
-    from ketaplan.engine.logic import may_cover
-
     hits, unknown = [], []
     for m in facts.medications:
         if m.match is None or m.suspect:

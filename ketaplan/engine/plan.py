@@ -11,6 +11,7 @@ from ketaplan.engine.course import SeriesNotContinuable, build_course, course_fa
 from ketaplan.engine.facts import Facts, gather
 from ketaplan.engine.logic import Result, evaluate
 from ketaplan.engine.schedule import HolidayProvider, session_dates
+from ketaplan.engine.truth import Lists, compiled
 from ketaplan.model.patient import Patient
 from ketaplan.model.plan import Dosing, Factor, Finding, Hold, PatientSummary, Plan, ProtocolRef, Provenance, Session
 from ketaplan.model.protocol import Protocol, Rule
@@ -98,8 +99,6 @@ def decide(patient: Patient, protocol: Protocol, inputs: Inputs, continuing: boo
     first dose. Rules are asked for their truth value only (engine/truth.py, compiled once per
     protocol); `explain()` builds the evidence, the messages, the sessions and the Plan record.
     `ketaplan check` stops here; `plan` and `course` go on to `explain()`, so they cannot disagree."""
-    from ketaplan.engine.truth import Lists, compiled
-
     if protocol.schedule.holidays and inputs.holidays is None:
         # Without the calendar, sessions would fall on the region's public holidays unannounced.
         raise ValueError(f"the protocol closes on {protocol.schedule.holidays} public holidays: pass inputs.holidays")
