@@ -122,3 +122,28 @@ def build_sheet(
         given=tuple(given),
         patient_file=patient_file,
     )
+
+
+def sheet_document(
+    plan: Plan,
+    protocol,
+    choice: str,
+    fmt: str,
+    *,
+    given: tuple[GivenSession, ...] = (),
+    patient_file: str | None = None,
+) -> str:
+    """`course --sheet CHOICE --format FMT`: the sheet as HTML (`html`) or Markdown (`markdown`, and
+    `text`, since a sheet is for paper). `protocol` is the loaded Protocol (for its vitals minutes)."""
+    if fmt == "json":
+        raise UsageError("--sheet: a sheet is for paper: use --format html (to print on A4) or markdown")
+    sheet = build_sheet(
+        plan,
+        parse_sheet_choice(choice),
+        vitals_at_minutes=vitals_minutes_of(protocol),
+        given=given,
+        patient_file=patient_file,
+    )
+    from ketaplan.render.sheet import sheet_html, sheet_markdown
+
+    return sheet_html(sheet) if fmt == "html" else sheet_markdown(sheet)

@@ -406,3 +406,108 @@ def test_property_prefix_kept_or_nothing_changed(tmp_path_factory, data, request
         assert last.get("protocol") == request.protocol
     assert os.listdir(folder) == ["p.toml"]
     del tempfile
+
+
+# --- with the course fields (once the patient reader knows them) ----------------------------------
+
+
+def _reader_knows_course_fields() -> bool:
+    from ketaplan.load.patient import read_patient_bytes
+
+    probe = ELIGIBLE.read_bytes() + (
+        b'\n[[infusions]]\ndate = 2026-11-03\ndose = "36 mg"\nvitals = [{ minute = 0, blood_pressure = "130/80" }]\n'
+        b"adverse_events = []\n\n[[assessments]]\ndate = 2026-11-03\nmadrs = 20\n"
+    )
+    try:
+        read_patient_bytes(probe, "probe.toml", TODAY)
+    except KetaplanError:
+        return False
+    return True
+
+
+course_fields = pytest.mark.skipif(not _reader_knows_course_fields(), reason="the course patient reader is not merged")
+
+
+@course_fields
+def test_a_whole_session_with_scores_is_recorded_and_read_back(tmp_path):
+    from ketaplan.load.patient import read_patient_bytes
+
+    path = copy(tmp_path)
+    done = record(
+        str(path),
+        req(
+            vitals=["0:132/84,78,98", "40:158/96,90", "100:136/86"],
+            adverse_events=["nausea"],
+            sedation=4,
+            dissociation=18,
+            observed="95 min",
+            duration="40 min",
+            scores={"madrs": 21, "phq9": 12},
+        ),
+        today=TODAY,
+    )
+    assert path.read_bytes() == ELIGIBLE.read_bytes() + done.appended
+    patient = read_patient_bytes(path.read_bytes(), str(path), TODAY).patient
+    assert len(patient.infusions) == 1
+    parsed = load(path)
+    assert parsed["infusions"][0]["vitals"][1] == {"minute": 40, "blood_pressure": "158/96", "heart_rate": 90}
+    assert parsed["assessments"] == [{"date": date(2026, 11, 3), "phq9": 12, "madrs": 21}]
+
+
+@course_fields
+@pytest.mark.parametrize(
+    "options, option",
+    [
+        (dict(sedation=7), "--sedation"),
+        (dict(dissociation=93), "--dissociation"),
+        (dict(vitals=["0:132/84,78,98", "40:400/96"]), "--vitals '40:400/96'"),
+        (dict(vitals=["0:84/132"]), "--vitals '0:84/132'"),
+        (dict(adverse_events=["nausea", "nauseous"]), "--ae 'nauseous'"),
+        (dict(adverse_events=["other"]), "--ae"),  # other needs --ae-detail
+        (dict(observed="95"), "--observed"),
+        (dict(duration="forty"), "--duration"),
+        (dict(scores={"madrs": 61}), "--madrs"),
+        (dict(scores={"phq9": 28}), "--phq9"),
+    ],
+)
+def test_reader_errors_in_the_new_tables_name_the_option(tmp_path, options, option):
+    path = copy(tmp_path)
+    with pytest.raises(KetaplanError) as info:
+        record(str(path), req(**options), today=TODAY)
+    assert info.value.render().startswith(f"error: {option}"), info.value.render()
+    assert path.read_bytes() == ELIGIBLE.read_bytes()
+
+
+@course_fields
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    data=patient_files(),
+    vitals=st.lists(
+        st.builds(lambda m, s, d, hr: f"{m}:{s}/{d},{hr}", st.integers(0, 200), st.integers(40, 320),
+                  st.integers(10, 210), st.integers(10, 260)),
+        max_size=4,
+    ),
+    events=st.lists(st.sampled_from(["nausea", "headache", "other", "nauseous", "dizziness"]), max_size=3),
+    no_ae=st.booleans(),
+    sedation=st.one_of(st.none(), st.integers(-1, 6)),
+    scores=st.dictionaries(st.sampled_from(["phq9", "madrs", "gad7"]), st.integers(-1, 62), max_size=3),
+    stopped=st.sampled_from([None, "BP 182/104 at 30 min"]),
+)  # fmt: skip
+def test_property_with_course_fields(tmp_path_factory, data, vitals, events, no_ae, sedation, scores, stopped):
+    folder = tmp_path_factory.mktemp("prop2")
+    path = folder / "p.toml"
+    path.write_bytes(data)
+    request = req(vitals=vitals, adverse_events=events, no_adverse_events=no_ae, sedation=sedation, scores=scores,
+                  stopped=stopped)  # fmt: skip
+    try:
+        done = record(str(path), request, today=TODAY)
+    except KetaplanError as exc:
+        assert path.read_bytes() == data
+        assert exc.render().startswith("error: --") or str(path) in exc.render()
+    else:
+        after = path.read_bytes()
+        assert after == data + done.appended
+        from ketaplan.load.patient import read_patient_bytes
+
+        read_patient_bytes(after, str(path), TODAY)  # the file it wrote is valid
+    assert os.listdir(folder) == ["p.toml"]
