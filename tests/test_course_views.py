@@ -73,33 +73,39 @@ def test_text_view_order_and_figures_at_80_columns():
     lines = out.splitlines()
     assert lines[0] == "DRAFT COURSE — EX-001 — trd-iv-induction 2026.11"
     assert lines[1].startswith("VERDICT: ELIGIBLE")
-    order = [out.index(h) for h in ("\nGiven\n", "\nResponse\n", "\nNext\n", "\nDose calculation\n", "\nFindings\n",
-                                      "\nMedication holds\n", "\nChecklist\n", "\nSign-off needed\n")]  # fmt: skip
+    order = [out.index(h) for h in ("\nGiven\n", "\nResponse\n", "\nNext\n", "\nDose calculation\n", "\nSchedule",
+                                      "\nFindings", "\nPatient:", "\nMedication holds", "\nBefore each session")]  # fmt: skip
     assert order == sorted(order)
     assert max(len(line) for line in lines) <= 80
-    assert re.search(r"^1  2026-11-03  36 mg  0\.4932 mg/kg  128/82 → 150/92 +completed +none$", out, re.M)
-    assert re.search(r"^3  2026-11-10  36 mg  0\.4932 mg/kg  126/80 → 182/104 +stopped: BP +hypertension$", out, re.M)
-    assert re.search(r"^4  2026-11-13  36 mg  0\.4932 mg/kg  not recorded +completed +not recorded$", out, re.M)
-    assert re.search(r"^MADRS +32 +24  2026-11-13  25\.0 % lower +partial$", out, re.M)
-    assert re.search(r"^PHQ-9 +19 +16  2026-11-13  15\.7 % lower +no response$", out, re.M)
-    assert re.search(r"^GAD-7 +12  none yet +unknown +unknown$", out, re.M)
+    # 36 mg of 73 kg = 0.4931... mg/kg, written as the plan writes a given mg/kg: 0.49 mg/kg.
+    assert re.search(r"^  1  2026-11-03  36 mg  0\.49 mg/kg  128/82 → 150/92 +completed +none$", out, re.M)
+    assert re.search(r"^  3  2026-11-10  36 mg  0\.49 mg/kg  126/80 → 182/104 +stopped +hypertension$", out, re.M)
+    assert re.search(r"^  4  2026-11-13  36 mg  0\.49 mg/kg  not recorded +completed +not recorded$", out, re.M)
+    assert "  Session 3 was stopped early: BP 182/104 at 30 min\n" in out
+    assert re.search(r"^  MADRS +32 +24  2026-11-13  25\.0 % lower +partial$", out, re.M)
+    assert re.search(r"^  PHQ-9 +19 +16  2026-11-13  15\.7 % lower +no response$", out, re.M)
+    assert re.search(r"^  GAD-7 +12  none yet +unknown +unknown$", out, re.M)
     assert "MADRS: 2026-10-30 32, 2026-11-06 28, 2026-11-13 24" in out
     assert "(baseline 19 has no date: not drawn)" in out
-    assert "Session 5: 0.5 mg/kg, set by titration rule TITRATE-NONRESPONSE; not used:" in out
-    assert "Session 6: 0.5 mg/kg, set by titration rule TITRATE-NONRESPONSE\n" in out
+    assert "• Session 5: 0.5 mg/kg, set by titration rule TITRATE-NONRESPONSE; not used:" in out
+    assert "• Session 6: 0.5 mg/kg, set by titration rule TITRATE-NONRESPONSE\n" in out
+    # The next doses, hand-worked: 0.5 mg/kg x 73 kg = 36.5 mg, an exact half, rounds down to 36 mg.
+    assert "Sessions 5–6: 0.5 mg/kg × 73 kg = 36.5 mg → rounded to 36 mg" in out
+    assert re.search(r"^  5  2026-12-01  Tue  36 mg  0\.49 mg/kg$", out, re.M)
     # The chart: drawn by uniplot, one per scale with two dated scores or more, boxed, 0 to the scale's top.
     assert out.count("MADRS (0 to 60)") == 1 and out.count("PHQ-9 (0 to 27)") == 1 and "GAD-7 (0 to" not in out
     assert "\x1b[" not in out
+    assert lines[-1].startswith("VERDICT: ELIGIBLE")
 
 
 def test_markdown_view_has_the_tables_and_no_chart():
     out = course_markdown(view())
     assert out.startswith("# DRAFT course of treatment for patient EX-001\n")
     order = [out.index(h) for h in ("## Verdict", "## Given", "## Response", "## Next", "## Dose calculation",
-                                      "## Schedule", "## Findings", "## Medication holds", "## Checklists",
+                                      "## Schedule", "## Findings", "## Patient", "## Medication holds", "## Checklists",
                                       "## Sign-off")]  # fmt: skip
     assert order == sorted(order)
-    assert "| 1 | 2026-11-03 | 36 mg | 0.4932 mg/kg | 128/82 → 150/92 | completed | none |" in out
+    assert "| 1 | 2026-11-03 | 36 mg | 0.49 mg/kg | 128/82 → 150/92 | completed | none |" in out
     assert "| PHQ-9 | 19 | 16 | 2026-11-13 | 15.7 % lower | no response |" in out
     assert "| not dated | 19 | baseline |" in out
     assert "<svg" not in out
@@ -108,9 +114,10 @@ def test_markdown_view_has_the_tables_and_no_chart():
 def test_html_view_has_an_svg_per_scale_with_two_dated_scores():
     out = course_html(view())
     assert out.count("<svg") == 2
-    assert '<td class="num">0.4932 mg/kg</td>' in out
+    assert "<td class=num>0.49 mg/kg</td>" in out
     assert "<td>25.0 % lower</td>" in out
-    order = [out.index(h) for h in ("Verdict:", "<h2>Given", "<h2>Response", "<h2>Next", "<h2>Findings", "<h2>Checklists", "<h2>Sign-off")]
+    order = [out.index(h) for h in ("VERDICT: ELIGIBLE", "<h2>Given", "<h2>Response", "<h2>Next", "<h2>Findings",
+                                      "<h2>Checklists", "<h2>Sign-off")]  # fmt: skip
     assert order == sorted(order)
 
 

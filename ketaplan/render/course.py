@@ -121,6 +121,16 @@ def scale_name(scale: str) -> str:
     return SCALE_NAMES.get(scale, scale)
 
 
+def _given_per_kg(plan: Plan, x: Fraction | None) -> str:
+    """The mg/kg given, as the plan's schedule writes a given mg/kg (two decimals)."""
+    if x is None:
+        return UNKNOWN
+    from ketaplan.render.view import given_text
+
+    rate = plan.dosing is not None and plan.dosing.mode == "mg_per_kg_per_hour"
+    return given_text(x, x, rate)
+
+
 def _per_kg(plan: Plan, amount: Fraction) -> str:
     rate = plan.dosing is not None and plan.dosing.mode == "mg_per_kg_per_hour"
     return (fmt_mg_per_kg_per_h if rate else fmt_mg_per_kg)(amount)
@@ -164,9 +174,9 @@ def given_rows(view: CourseView) -> list[list[str]]:
             str(g.number),
             g.date.isoformat(),
             fmt_mg(g.dose_mg),
-            fmt_mg_per_kg(g.mg_per_kg) if g.mg_per_kg is not None else UNKNOWN,
+            _given_per_kg(view.plan, g.mg_per_kg),
             _bp_cell(g),
-            fmt_completed(g),
+            "completed" if g.completed else "stopped",
             fmt_events(g.adverse_events),
         ]
         for g in view.given
@@ -205,6 +215,88 @@ def chart_caption(r: ScaleResponse) -> str:
 
 
 # ------------------------------------------------------------------------------------------------
+# The course as a PlanView: the plan's view with the course's sections
+
+
+class Chart(NamedTuple):
+    """A block of a course view: one scale over time. Each view draws it its own way (terminal:
+    uniplot; HTML: SVG; Markdown: a table of the points)."""
+
+    response: ScaleResponse
+    caption: str
+
+
+SECTION_ORDER = ("given", "response", "next", "dose", "schedule", "findings", "patient", "holds", "checklists",
+                 "signoff", "nothing-drafted")  # fmt: skip
+
+
+def _given_section(view: CourseView):
+    from ketaplan.render.view import Column, Para, Section, Table, spans
+
+    blocks: list = [Para(spans(given_heading(view)))]
+    if view.given:
+        columns = (
+            Column("number", "Session", "#", keep=True),
+            Column("date", "Date", "Date", right=False, keep=True),
+            Column("dose", "Dose", "Dose", keep=True),
+            Column("given", "mg/kg of the dosing weight", "mg/kg", keep=True),
+            Column("bp", "BP before → peak (mmHg)", "BP before → peak", right=False, keep=True),
+            Column("completed", "Completed", "Completed", right=False, keep=True),
+            Column("events", "Adverse events", "Adverse events", right=False, keep=True),
+        )
+        legend = tuple(
+            f"Session {g.number} was stopped early: {g.stopped_because}" for g in view.given if not g.completed and g.stopped_because
+        )
+        blocks.append(Table(columns, tuple(tuple(r) for r in given_rows(view)), legend))
+    return Section("given", "Given", tuple(blocks))
+
+
+def _response_section(view: CourseView):
+    from ketaplan.render.view import Column, Para, Section, Table, spans
+
+    if not view.response:
+        return Section("response", "Response", (Para(spans("No baseline score is recorded: the response cannot be followed.")),))
+    columns = (
+        Column("scale", "Scale", "Scale", right=False, keep=True),
+        Column("baseline", "Baseline", "Baseline", keep=True),
+        Column("latest", "Latest", "Latest", keep=True),
+        Column("on", "On", "On", right=False, keep=True),
+        Column("change", "Change from baseline", "Change", right=False, keep=True),
+        Column("status", "Status", "Status", right=False, keep=True),
+    )
+    blocks: list = [Table(columns, tuple(tuple(r) for r in response_rows(view)))]
+    blocks += [Chart(r, chart_caption(r)) for r in view.response]
+    return Section("response", "Response", tuple(blocks))
+
+
+def _next_section(view: CourseView):
+    from ketaplan.render.view import Items, Para, Section, spans
+
+    if not view.plan.sessions:
+        return Section("next", "Next", (Para(spans("No session is left to draft in this series.")),))
+    return Section("next", "Next", (Items(tuple(spans(line) for line in titration_lines(view))),))
+
+
+def build_course_view(view: CourseView, *, digest: str | None = None):
+    """The PlanView of the continued plan with the course's sections, in course.md's order: the
+    verdict first (the view's head), Given, Response, Next (titration, then the dose calculation and
+    the schedule of the sessions still to give), then findings, patient, holds, checklists, sign-off."""
+    from ketaplan.render.view import build_view
+
+    pv = build_view(view.plan, digest=digest)
+    sections = [s for s in pv.sections] + [_given_section(view), _response_section(view)]
+    if view.plan.verdict != "excluded":
+        sections.append(_next_section(view))
+    rank = {key: i for i, key in enumerate(SECTION_ORDER)}
+    sections.sort(key=lambda s: rank.get(s.key, len(rank)))
+    return pv._replace(
+        status=f"{pv.status} COURSE",
+        title=f"{pv.status} course of treatment for patient {view.plan.patient.id}",
+        sections=tuple(sections),
+    )
+
+
+# ------------------------------------------------------------------------------------------------
 # Terminal
 
 
@@ -234,73 +326,21 @@ def _uniplot_chart(r: ScaleResponse, width: int) -> str | None:
     return text.rstrip("\n")
 
 
-def _course_text_sections(view: CourseView, console) -> list[list[Any]]:
-    from rich import box
-    from rich.table import Table
+def course_text(view: CourseView, *, color: bool = False, width: int | None = None, verbose: bool = False) -> str:
+    from rich.console import Console
 
     from ketaplan.render import text as t
 
-    plan = view.plan
-
-    def table(headers: list[str], rows: list[list[str]], right: set[int], whole: set[int]) -> Any:
-        # Columns in `whole` (dates, doses, readings) are never wrapped; the others wrap at spaces.
-        tab = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True, header_style="bold")
-        for i, h in enumerate(headers):
-            tab.add_column(t._text(h), justify="right" if i in right else "left", overflow="fold", no_wrap=i in whole)
-        for row in rows:
-            tab.add_row(*(t._text(c) for c in row))
-        return tab
-
-    head = [
-        t._text((f"{plan.status.upper()} COURSE — {plan.patient.id} — {plan.protocol.id} {plan.protocol.version}", "bold")),
-        t._verdict(plan),
-    ]
-    given: list[Any] = [t._text(("Given", "bold")), t._indent(t._text(given_heading(view)))]
-    if view.given:
-        given.append(table(GIVEN_HEADERS, given_rows(view), {0, 2, 3}, {0, 1, 2, 3, 4}))
-    response: list[Any] = [t._text(("Response", "bold"))]
-    if view.response:
-        response.append(table(RESPONSE_HEADERS, response_rows(view), {1, 2}, {0, 1, 3, 4}))
-        for r in view.response:
-            chart = _uniplot_chart(r, console.width)
-            response.append(t._indent(t._text(chart_caption(r))))
-            if chart is not None:
-                response.extend(t._text(line) for line in chart.split("\n"))
-    else:
-        response.append(t._indent(t._text("No baseline score is recorded: the response cannot be followed.")))
-    if plan.verdict == "excluded":
-        return [
-            head,
-            [t._findings(plan)],
-            given,
-            response,
-            [t._text(("No further session is drafted: the protocol excludes this patient now.", "bold"))],
-            t._footer(plan),
-        ]
-    nxt: list[Any] = [t._text(("Next", "bold"))]
-    if plan.sessions:
-        nxt += [t._indent(t._text(line)) for line in titration_lines(view)]
-    else:
-        nxt.append(t._indent(t._text("No session is left to draft in this series.")))
-    return [
-        head,
-        given,
-        response,
-        nxt,
-        t._dose_calculation(plan),
-        t._schedule(plan, console),
-        [t._text(("Findings", "bold")), t._findings(plan)],
-        t._holds(plan),
-        t._checklists(plan),
-        t._signoff(plan),
-        t._footer(plan),
-    ]
-
-
-def course_text(view: CourseView, *, color: bool = False, width: int | None = None) -> str:
-    from rich.console import Console
-
-    from ketaplan.render.text import DEFAULT_WIDTH
+    class Layout(t._Layout):
+        def block(self, block: Any, indent: int = 2) -> None:
+            if isinstance(block, Chart):
+                self.wrapped(t._text(block.caption), indent)
+                chart = _uniplot_chart(block.response, self.width)
+                if chart is not None:
+                    for line in chart.split("\n"):
+                        self.line(t._text(line))
+                return
+            super().block(block, indent)
 
     buffer = io.StringIO()
     console = Console(
@@ -308,17 +348,13 @@ def course_text(view: CourseView, *, color: bool = False, width: int | None = No
         force_terminal=color,
         no_color=not color,
         color_system="standard" if color else None,
-        width=width or DEFAULT_WIDTH,
+        width=width or t.DEFAULT_WIDTH,
         highlight=False,
         emoji=False,
         markup=False,
         legacy_windows=False,
     )
-    for i, section in enumerate(_course_text_sections(view, console)):
-        if i > 0:
-            console.print()
-        for block in section:
-            console.print(block)
+    Layout(console, verbose).view(build_course_view(view))
     lines = buffer.getvalue().split("\n")
     if lines[-1] == "":
         lines.pop()
@@ -326,64 +362,99 @@ def course_text(view: CourseView, *, color: bool = False, width: int | None = No
 
 
 # ------------------------------------------------------------------------------------------------
-# Markdown
+# Markdown and HTML: a layout of the same PlanView's blocks
+
+
+def _md_inline(inline) -> str:
+    from ketaplan.render.markdown import inert
+
+    out = []
+    for span in inline:
+        text = inert(span.text)
+        out.append(f"**{text}**" if span.style in ("strong", "warn") and text else text)
+    return "".join(out)
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    from ketaplan.render.markdown import inert
+
+    lines = ["| " + " | ".join(inert(h) for h in header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(inert(c) or " " for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _md_block(block: Any) -> list[str]:
+    from ketaplan.render.markdown import WRITE_HERE, inert
+    from ketaplan.render.view import Facts, Findings, Items, Para, SignOff, Table
+
+    if isinstance(block, Para):
+        return [_md_inline(block.text)]
+    if isinstance(block, Facts):
+        return ["\n".join(f"- **{inert(label)}**: {_md_inline(value)}" for label, value in block.items)]
+    if isinstance(block, Items):
+        out = [f"### {inert(block.title)}"] if block.title else []
+        if not block.items:
+            return out + ["None in the protocol." if block.tasks else "None."]
+        marker = "- [ ] " if block.tasks else "- "
+        return out + ["\n".join(f"{f'{n}. ' if block.ordered else marker}{_md_inline(i)}" for n, i in enumerate(block.items, 1))]
+    if isinstance(block, Findings):
+        rows = [[f.rule, f.effect + (f" ({f.unchecked})" if f.unchecked else ""),
+                 f.message + (f" Source: {f.source}." if f.source else ""), "; ".join(f.evidence)] for f in block.items]  # fmt: skip
+        return [_md_table(["Rule", "Effect", "Message", "Evidence"], rows)]
+    if isinstance(block, Table):
+        out = [_md_table([c.header for c in block.columns], [list(r) for r in block.rows])]
+        return out + [inert(note) for note in block.legend]
+    if isinstance(block, SignOff):
+        out = [inert(block.intro)]
+        for n, (rule, message, reason) in enumerate(block.items, 1):
+            out.append(f"{n}. **{inert(rule)}**: {inert(message)}\n\n   Reason: {inert(reason) if reason else WRITE_HERE}")
+        out += [f"{inert(label)}: {inert(value) if value else WRITE_HERE}" for label, value in block.lines]
+        return out + [inert(n) for n in block.notes]
+    if isinstance(block, Chart):
+        r = block.response
+        if not r.points:
+            return [inert(block.caption)]
+        rows = [[p.date.isoformat() if p.date else "not dated", str(p.score), p.what] for p in r.points]
+        return [f"### {inert(scale_name(r.scale))} over time", _md_table(["Date", "Score", "What"], rows)]
+    return []
 
 
 def course_markdown(view: CourseView) -> str:
-    from ketaplan.render import markdown as m
-    from ketaplan.render.json import plan_to_dict
+    from ketaplan.render.markdown import inert
 
-    d = plan_to_dict(view.plan)
-    pid = m.inert(view.plan.patient.id)
-    blocks = [
-        f"# DRAFT course of treatment for patient {pid}",
-        f"Protocol **{m.inert(view.plan.protocol.id)}**, version {m.inert(view.plan.protocol.version)}: "
-        f"{m.inert(view.plan.protocol.title)}.",
-        *m._verdict(d, False),
-        "## Given",
-        m.inert(given_heading(view)),
-    ]
-    if view.given:
-        blocks += m._table(GIVEN_HEADERS, [[m.inert(c) for c in row] for row in given_rows(view)])
-    blocks.append("## Response")
-    if view.response:
-        blocks += m._table(RESPONSE_HEADERS, [[m.inert(c) for c in row] for row in response_rows(view)])
-        for r in view.response:
-            points = r.points
-            if points:
-                blocks.append(f"### {m.inert(scale_name(r.scale))} over time")
-                blocks += m._table(
-                    ["Date", "Score", "What"],
-                    [[m.inert(p.date.isoformat() if p.date else "not dated"), str(p.score), m.inert(p.what)] for p in points],
-                )
-    else:
-        blocks.append("No baseline score is recorded: the response cannot be followed.")
-    if view.plan.verdict == "excluded":
-        blocks += m._findings(d)
-        blocks.append("No further session is drafted: the protocol excludes this patient now.")
-        blocks += m._footer(d)
-        return "\n\n".join(blocks) + "\n"
-    blocks.append("## Next")
-    if view.plan.sessions:
-        blocks.append("\n".join(f"- {m.inert(line)}" for line in titration_lines(view)))
-    else:
-        blocks.append("No session is left to draft in this series.")
-    blocks += m._dose(d) + m._schedule(d) + m._findings(d) + m._patient(d) + m._holds(d) + m._checklists(d)
-    blocks += m._signoff(d, None) + m._footer(d)
+    pv = build_course_view(view)
+    blocks = [f"# {inert(pv.title)}", inert(pv.about) + ".", inert(pv.status_line)]
+    blocks += ["## Verdict", f"**{inert(pv.verdict.headline)}**: {inert(pv.verdict.asks)}."]
+    for section in pv.sections:
+        blocks.append(f"## {inert(section.title)}")
+        for block in section.blocks:
+            blocks += _md_block(block)
+    f = pv.footer
+    blocks += ["---", "\n".join([
+        f"- Drafted by {inert(f.by)} at {inert(f.at)} (UTC)",
+        f"- Vocabulary {inert(f.vocabulary)}; holidays {inert(f.holidays or 'none')}",
+        f"- Start date: {inert(f.start)}",
+        f"- Patient file SHA-256: {inert(f.patient_sha256)}",
+        f"- Protocol file SHA-256: {inert(f.protocol_sha256)}",
+    ])]  # fmt: skip
     return "\n\n".join(blocks) + "\n"
 
 
-# ------------------------------------------------------------------------------------------------
-# HTML
-
-
 def _h(value: object) -> str:
-    from ketaplan.errors import printable
+    from ketaplan.render.view import one_line
 
-    return html.escape(printable(str(value)).replace("\n", " "), quote=True)
+    return html.escape(one_line(value), quote=True)
 
 
-def svg_chart(r: ScaleResponse, width: int = 520, height: int = 170) -> str | None:
+def _html_inline(inline) -> str:
+    out = []
+    for span in inline:
+        text = _h(span.text)
+        out.append(f"<b>{text}</b>" if span.style in ("strong", "warn") and text else text)
+    return "".join(out)
+
+
+def svg_chart(r: ScaleResponse, width: int = 520, height: int = 160) -> str | None:
     """A scale over time as a small SVG: the scores joined by a line, each labelled with its value and
     date; the protocol's remission threshold dashed. Layout only: dates and scores are placed on the
     drawing; nothing clinical is computed. None when fewer than two dated scores."""
@@ -443,129 +514,78 @@ table { border-collapse: collapse; width: 100%; margin: 1mm 0 2mm 0; }
 td, th { border: 0.25mm solid #777; padding: 0.8mm 1.5mm; text-align: left; vertical-align: top; }
 th { background: #eee; }
 td.num { text-align: right; white-space: nowrap; }
-td.whole { white-space: nowrap; }
-.caption { font-size: 8.5pt; margin: 0 0 1mm 0; }
 .verdict { font-size: 12pt; font-weight: bold; border: 0.6mm solid #000; padding: 2mm; }
-.chart { display: block; margin: 1mm 0 3mm 0; break-inside: avoid; }
+.chart { display: block; margin: 1mm 0 1mm 0; break-inside: avoid; }
+.caption { font-size: 8.5pt; margin: 0 0 2mm 0; }
+.legend { font-size: 8.5pt; }
 ul.checks { list-style: none; padding-left: 0; }
 ul.checks li::before { content: "\\2610  "; }
 footer { font-size: 7.5pt; margin-top: 5mm; border-top: 0.25mm solid #000; }
 """
 
 
-def _html_table(
-    headers: list[str], rows: list[list[str]], numeric: set[int] = frozenset(), whole: set[int] = frozenset()
-) -> str:
-    def cls(i: int) -> str:
-        names = (["num"] if i in numeric else []) + (["whole"] if i in whole else [])
-        return f' class="{" ".join(names)}"' if names else ""
+def _html_block(block: Any) -> str:
+    from ketaplan.render.view import Facts, Findings, Items, Para, SignOff, Table
 
-    head = "".join(f"<th>{_h(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td{cls(i)}>{_h(c)}</td>" for i, c in enumerate(row)) + "</tr>" for row in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
+    write = "." * 40
+    if isinstance(block, Para):
+        return f"<p>{_html_inline(block.text)}</p>"
+    if isinstance(block, Facts):
+        return "<ul>" + "".join(f"<li><b>{_h(k)}</b>: {_html_inline(v)}</li>" for k, v in block.items) + "</ul>"
+    if isinstance(block, Items):
+        head = f"<h3>{_h(block.title)}</h3>" if block.title else ""
+        tag = "ol" if block.ordered else "ul"
+        cls = ' class="checks"' if block.tasks else ""
+        body = "".join(f"<li>{_html_inline(i)}</li>" for i in block.items) or "<li>None in the protocol.</li>"
+        return f"{head}<{tag}{cls}>{body}</{tag}>"
+    if isinstance(block, Findings):
+        rows = "".join(
+            f"<tr><td><b>{_h(f.rule)}</b></td><td>{_h(f.effect)}{(' (' + _h(f.unchecked) + ')') if f.unchecked else ''}</td>"
+            f"<td>{_h(f.message)}{(' Source: ' + _h(f.source)) if f.source else ''}</td><td>{_h('; '.join(f.evidence))}</td></tr>"
+            for f in block.items
+        )
+        return f"<table><tr><th>Rule</th><th>Effect</th><th>Message</th><th>Evidence</th></tr>{rows}</table>"
+    if isinstance(block, Table):
+        head = "".join(f"<th>{_h(c.header)}</th>" for c in block.columns)
+        body = "".join(
+            "<tr>" + "".join(f'<td{" class=num" if c.right else ""}>{_h(v)}</td>' for c, v in zip(block.columns, row)) + "</tr>"
+            for row in block.rows
+        )
+        legend = "".join(f'<p class="legend">{_h(n)}</p>' for n in block.legend)
+        return f"<table><tr>{head}</tr>{body}</table>{legend}"
+    if isinstance(block, SignOff):
+        out = [f"<p>{_h(block.intro)}</p>"]
+        if block.items:
+            out.append("<ol>" + "".join(f"<li><b>{_h(r)}</b>: {_h(m)}<br>Reason: {_h(reason) if reason else write}</li>"
+                                        for r, m, reason in block.items) + "</ol>")  # fmt: skip
+        out.append("<p>" + "<br>".join(f"{_h(k)}: {_h(v) if v else write}" for k, v in block.lines) + "</p>")
+        return "".join(out) + "".join(f"<p>{_h(n)}</p>" for n in block.notes)
+    if isinstance(block, Chart):
+        chart = svg_chart(block.response)
+        head = f"<h3>{_h(scale_name(block.response.scale))} over time</h3>"
+        return head + (chart or "") + f'<p class="caption">{_h(block.caption)}</p>'
+    return ""
 
 
 def course_html(view: CourseView) -> str:
     """The course as a standalone HTML document (prints on A4)."""
-    from ketaplan.render import text as t
-
-    plan = view.plan
-    verdict_words = {"eligible": "Eligible", "needs-review": "Needs review", "excluded": "Excluded"}
-    verdict = verdict_words.get(plan.verdict, plan.verdict)
-    ack = f": acknowledge at sign-off {', '.join(plan.acknowledge)}" if plan.acknowledge else ""
+    pv = build_course_view(view)
     parts = [
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
-        f"<title>DRAFT course of treatment, patient {_h(plan.patient.id)}</title><style>{_HTML_CSS}</style></head><body>",
-        f"<h1>DRAFT course of treatment for patient {_h(plan.patient.id)}</h1>",
-        f"<p>Protocol <b>{_h(plan.protocol.id)}</b>, version {_h(plan.protocol.version)}: {_h(plan.protocol.title)}. "
-        "This is not a prescription: a clinician checks every dose and signs before it is used.</p>",
-        f'<p class="verdict">Verdict: {_h(verdict)}{_h(ack)}</p>',
-        "<h2>Given</h2>",
-        f"<p>{_h(given_heading(view))}</p>",
+        f"<title>{_h(pv.title)}</title><style>{_HTML_CSS}</style></head><body>",
+        f"<h1>{_h(pv.title)}</h1>",
+        f"<p>{_h(pv.about)}. {_h(pv.status_line)}</p>",
+        f'<p class="verdict">{_h(pv.verdict.headline)}: {_h(pv.verdict.asks)}</p>',
     ]
-    if view.given:
-        parts.append(_html_table(GIVEN_HEADERS, given_rows(view), {0, 2, 3}, {1, 4}))
-    parts.append("<h2>Response</h2>")
-    if view.response:
-        parts.append(_html_table(RESPONSE_HEADERS, response_rows(view), {1, 2}, {3}))
-        for r in view.response:
-            chart = svg_chart(r)
-            parts.append(f"<h3>{_h(scale_name(r.scale))} over time</h3>")
-            if chart is not None:
-                parts.append(chart)
-            parts.append(f'<p class="caption">{_h(chart_caption(r))}</p>')
-    else:
-        parts.append("<p>No baseline score is recorded: the response cannot be followed.</p>")
-    if plan.verdict != "excluded":
-        parts.append("<h2>Next</h2>")
-        if plan.sessions:
-            parts.append("<ul>" + "".join(f"<li>{_h(line)}</li>" for line in titration_lines(view)) + "</ul>")
-            rate = plan.dosing is not None and plan.dosing.mode == "mg_per_kg_per_hour"
-            columns = [h for h, _ in t._LEAD_COLUMNS] + (["mg/kg/h", "Rate"] if rate else ["mg/kg"])
-            columns += [h for h, _ in t._TAIL_COLUMNS]
-            parts.append(_html_table(columns, [t._schedule_row(s, rate) for s in plan.sessions], set(range(3, 12))))
-        else:
-            parts.append("<p>No session is left to draft in this series.</p>")
-    parts.append("<h2>Findings</h2>")
-    if plan.findings:
-        parts.append(
-            _html_table(
-                ["Rule", "Effect", "Message", "Evidence"],
-                [
-                    [f.rule, f.effect + (" (could not be checked)" if f.unknown else ""),
-                     f.message + (f" Source: {f.source}" if f.source else ""), "; ".join(f.evidence)]
-                    for f in plan.findings
-                ],
-            )  # fmt: skip
-        )
-    else:
-        parts.append("<p>No rule of the protocol applied, and ketaplan added no finding.</p>")
-    if plan.verdict != "excluded":
-        parts.append("<h2>Medication holds</h2>")
-        if plan.holds:
-            parts.append(
-                "<ul>"
-                + "".join(
-                    f"<li><b>{_h(h.rule)}</b> ({_h(', '.join(h.medications))})"
-                    + (" <b>to confirm</b>" if h.to_confirm else "")
-                    + f": {_h(h.instruction)}</li>"
-                    for h in plan.holds
-                )
-                + "</ul>"
-            )
-        else:
-            parts.append("<p>None.</p>")
-        parts.append("<h2>Checklists</h2>")
-        for title, items in (
-            ("Before each session", plan.checklist_pre),
-            ("During each session", plan.checklist_during),
-            ("After each session", plan.checklist_after),
-        ):
-            body = "".join(f"<li>{_h(i)}</li>" for i in items) or "<li>None in the protocol.</li>"
-            parts.append(f'<h3>{_h(title)}</h3><ul class="checks">{body}</ul>')
-        parts.append("<h2>Sign-off</h2>")
-        if plan.acknowledge:
-            parts.append(
-                "<p>Each finding below needs review; the clinician records why the plan may go ahead:</p><ol>"
-                + "".join(f"<li><b>{_h(a)}</b>: reason ........................................</li>" for a in plan.acknowledge)
-                + "</ol>"
-            )
-        else:
-            parts.append("<p>No finding needs review.</p>")
-        parts.append(
-            "<p>Clinician name: ....................................<br>Registration number: "
-            "....................................<br>Signature: ....................................<br>"
-            "Date and time: ....................................</p>"
-        )
-    g = plan.generated
+    for section in pv.sections:
+        parts.append(f"<h2>{_h(section.title)}</h2>")
+        parts += [_html_block(b) for b in section.blocks]
+    f = pv.footer
     parts.append(
-        f"<footer>Drafted by {_h(g.by)} at {_h(g.at.isoformat())} (UTC); vocabulary {_h(g.vocabulary)}; "
-        f"holidays {_h(g.holidays or 'none')}; start {g.start.isoformat()}; patient file SHA-256 "
-        f"{_h(g.patient_sha256)}; protocol file SHA-256 {_h(g.protocol_sha256)}.</footer>"
+        f"<footer>Drafted by {_h(f.by)} at {_h(f.at)} (UTC); vocabulary {_h(f.vocabulary)}; holidays "
+        f"{_h(f.holidays or 'none')}; start {_h(f.start)}; patient file SHA-256 {_h(f.patient_sha256)}; "
+        f"protocol file SHA-256 {_h(f.protocol_sha256)}.</footer></body></html>"
     )
-    parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
 
