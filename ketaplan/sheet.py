@@ -49,16 +49,16 @@ class Sheet(NamedTuple):
 
 
 def adverse_event_names() -> tuple[str, ...]:
-    """The closed list of adverse events: the vocabulary's when it has one, else course.md's."""
+    """The closed list of adverse events: the vocabulary's when it has one, else course.md's;
+    "other" (with its line to write on) last."""
     try:
-        from ketaplan.vocabulary import adverse_events  # type: ignore[attr-defined]
+        from ketaplan.vocabulary.adverse_events import ADVERSE_EVENTS as names
     except ImportError:
-        return SPEC_ADVERSE_EVENTS
-    names = adverse_events() if callable(adverse_events) else adverse_events
+        names = SPEC_ADVERSE_EVENTS
     names = tuple(names)
-    if "other" in names:  # "other" (with its detail line) always comes last
+    if "other" in names:
         names = tuple(n for n in names if n != "other") + ("other",)
-    return names or SPEC_ADVERSE_EVENTS
+    return names
 
 
 def vitals_minutes_of(protocol) -> tuple[int, ...]:

@@ -600,3 +600,44 @@ def render_course(view: CourseView, fmt: str, *, color: bool = False, width: int
     from ketaplan.errors import UsageError
 
     raise UsageError(f"--format: the course has no {fmt!r} view here; use text, markdown, html or json")
+
+
+# ------------------------------------------------------------------------------------------------
+# From the course model (ketaplan.model.course, riding on Plan.course) to the value the views lay out
+
+
+def course_view_of(plan: Plan) -> CourseView:
+    """The CourseView of a continued plan: the course model's figures, taken as they are."""
+    from ketaplan.model.patient import SCORE_RANGES
+
+    course = plan.course
+    given = tuple(
+        GivenRow(
+            number=g.number,
+            date=g.date,
+            dose_mg=g.dose_mg,
+            mg_per_kg=g.mg_per_kg,
+            completed=g.infusion.completed,
+            stopped_because=g.infusion.stopped_because,
+            bp_before=g.bp_before,
+            bp_peak=g.bp_peak,
+            adverse_events=g.infusion.adverse_events,
+        )
+        for g in course.series
+    )
+    response = tuple(
+        ScaleResponse(
+            scale=r.scale,
+            baseline=r.baseline,
+            latest=r.latest,
+            latest_on=r.latest_on,
+            change_pct=r.change_pct,
+            status=r.status,
+            points=tuple(ScalePoint(p.date, p.score, "baseline" if p.baseline else "assessment") for p in r.points),
+            scale_max=SCORE_RANGES.get(r.scale, (0, None))[1],
+            remission_below=r.remission_below,
+        )
+        for r in course.response
+    )
+    titration = tuple(Titration(s.number, s.titrated_by, tuple(s.titration_not_used)) for s in plan.sessions)
+    return CourseView(plan, course.protocol, given, response, course.continued_from, titration)
