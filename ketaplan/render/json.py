@@ -8,7 +8,7 @@ from fractions import Fraction
 from typing import Any
 
 from ketaplan.model.plan import Dosing, Finding, Hold, PatientSummary, Plan, Provenance, Session
-from ketaplan.units import json_number
+from ketaplan.units import json_number, truncate
 
 PLAN_FORMAT = "ketaplan-plan/1"
 
@@ -56,7 +56,8 @@ def _patient(p: PatientSummary) -> dict[str, Any]:
         "sex": p.sex,
         "height_cm": _num(p.height_cm, 1),
         "weight_kg": _num(p.weight_kg, 1),
-        "bmi": _num(p.bmi, 1),
+        # Cut, never rounded: BMI 34.9965 must not read as 35, a threshold it does not reach.
+        "bmi": _num(truncate(p.bmi, 1), 1),
         "ideal_weight_kg": _num(p.ideal_weight_kg, 1),
         "adjusted_weight_kg": _num(p.adjusted_weight_kg, 1),
         "lean_weight_kg": _num(p.lean_weight_kg, 1),
