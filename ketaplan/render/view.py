@@ -174,8 +174,8 @@ class PlanView(NamedTuple):
     patient_id: str
     protocol: str  # "trd-iv-induction 2026.11"
     title: str
-    about: str  # the protocol's title and drug
-    status_line: str
+    about: Inline  # the protocol, its version and title
+    status_line: Inline  # DRAFT and what that means, or who signed it and when
     verdict: Verdict
     warnings: tuple[str, ...]  # a signed file that no longer verifies
     sections: tuple[Section, ...]
@@ -560,7 +560,7 @@ def _signoff(plan: Plan, signed: SignedBy | None) -> Section:
         intro = (
             "Each finding below needs review. The clinician records why the plan may go ahead:"
             if plan.acknowledge
-            else "nothing to acknowledge; a clinician checks the plan and signs it."
+            else "No finding needs review; a clinician checks the plan and signs it."
         )
         items = tuple((rule, messages.get(rule, ""), None) for rule in plan.acknowledge)
         lines: tuple = (("Clinician name", None), ("Registration number", None), ("Signature", None), ("Date and time", None))
@@ -603,9 +603,17 @@ def build_view(plan: Plan, *, digest: str | None = None, signed: SignedBy | None
     r = plan.protocol
     status = "SIGNED" if signed is not None else plan.status.upper()
     if signed is None:
-        status_line = "DRAFT: not a prescription. A clinician checks every dose and signs below before it is used."
+        status_line = spans(
+            "Status: ",
+            ("DRAFT", "strong"),
+            ". This is not a prescription: a clinician checks every dose and signs below before it is used.",
+        )
     else:
-        status_line = f"SIGNED by {signed.clinician} (registration {signed.registration}) at {signed.signed_at} (UTC)."
+        status_line = spans(
+            "Status: ",
+            ("SIGNED", "strong"),
+            f" by {signed.clinician} (registration {signed.registration}) at {signed.signed_at} (UTC).",
+        )
     sections: list[Section] = [_findings(plan)]
     if plan.verdict == "excluded":
         sections.append(
@@ -633,7 +641,7 @@ def build_view(plan: Plan, *, digest: str | None = None, signed: SignedBy | None
         patient_id=plan.patient.id,
         protocol=f"{r.id} {r.version}",
         title=f"{status} treatment plan for patient {plan.patient.id}",
-        about=f"Protocol {r.id}, version {r.version}: {r.title}",
+        about=spans("Protocol ", (r.id, "strong"), f", version {r.version}" + (f": {r.title}." if r.title else ".")),
         status_line=status_line,
         verdict=_verdict(plan, signed),
         warnings=signed.problems if signed is not None else (),
