@@ -1,72 +1,425 @@
-"""Writing results: a file is written whole or not at all, and never overwritten without --force."""
+"""Writing results: the one atomic writer of ketaplan.
+
+Every file ketaplan writes (plan, check, sign, init, record, the cache) goes through this module:
+
+- A file is written whole or not at all. The bytes go to an anonymous file in the target's folder
+  (``O_TMPFILE``: it has no name, so nothing is left behind even by SIGKILL; a hidden
+  ``.ketaplan-*.tmp`` file where the file system cannot do that), are flushed to the disk, and
+  only then linked under the target's name.
+- An existing file is never replaced without ``force``; without it, the name is taken with
+  ``link()``, which fails if someone took it meanwhile.
+- Several files (``sign``'s JSON and Markdown, ``init``'s two starters) are written all or none.
+- Modes (spec/decisions.md, issue 10): a new file is created 0600 (it may hold patient data),
+  whatever the umask; a replaced file keeps its permission bits (and owner and group where the
+  user may set them); replacing through a symbolic link replaces the file it points to and keeps
+  the link; anything else that is not a regular file is never replaced.
+- A failure (full disk, read-only or vanished folder, an immutable file) raises ``OutputError``
+  naming the file and the cause; the target is untouched and no temporary file remains.
+- SIGINT, SIGTERM and SIGHUP are held back while files are being linked into place, so that a
+  signal never leaves half of a set.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
+import signal
+import stat
 import sys
-import tempfile
+from typing import Iterable, Iterator
 
 from ketaplan.errors import OutputExistsError, UsageError
 
+#: Permission bits of every new file ketaplan creates (spec/decisions.md).
+NEW_FILE_MODE = 0o600
+
+#: Paths written by this process, in order: the interrupt message says whether anything was written.
+COMMITTED: list[str] = []
+
+_HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+class OutputError(UsageError):
+    """A file could not be written (or replaced): nothing was written, and the message says why."""
+
+
+def _cause(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISLNK, "a symbolic link"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """os.write until every byte is written (a write may be partial)."""
+    view = memoryview(data)
+    while view:
+        done = os.write(fd, view)
+        view = view[done:]
+
+
+def _fsync_folder(folder: str) -> None:
+    """Make a new name durable; best effort (some file systems cannot open a folder for this)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _link_fd(source: str, name: str) -> None:
+    """Link the anonymous file behind `source` (/proc/self/fd/N) as `name`. linkat() with
+    AT_SYMLINK_FOLLOW is needed: plain link() would link the /proc link itself (os.link calls
+    linkat only when given a folder descriptor)."""
+    folder = os.open(os.path.dirname(os.path.abspath(name)), os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.link(source, os.path.basename(name), dst_dir_fd=folder, follow_symlinks=True)
+    finally:
+        os.close(folder)
+
+
+def _link_hidden(source: str, folder: str) -> str:
+    """Link the anonymous file `source` under a fresh hidden name in `folder`; returns the name."""
+    import secrets
+
+    while True:
+        name = os.path.join(folder, f".ketaplan-{secrets.token_hex(6)}.tmp")
+        try:
+            _link_fd(source, name)
+            return name
+        except FileExistsError:
+            continue
+
+
+class _HoldSignals:
+    """SIGINT/SIGTERM/SIGHUP wait until the block ends: linking a set of files is not interrupted."""
+
+    def __enter__(self) -> None:
+        self.old = None
+        try:
+            self.old = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+        except (AttributeError, ValueError, OSError):
+            pass
+
+    def __exit__(self, *exc) -> None:
+        if self.old is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self.old)
+
+
+def resolve_target(path: str, *, force: bool, exists_message: str | None = None) -> tuple[str, os.stat_result | None]:
+    """The file to write for `path` and its current status (None when it does not exist).
+
+    Without `force` an existing name (even a dangling link) is an OutputExistsError; with it, the
+    target must be a regular file or a symbolic link to one, which is then the file replaced."""
+    if os.path.isdir(path):
+        raise OutputError(f"{path}: is a folder; give a file name for --output")
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return path, None
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot be written: {_cause(exc)}; nothing was written") from None
+    if not force:
+        raise OutputExistsError(exists_message or f"{path}: exists already; nothing was written (use --force to replace it)")
+    target = path
+    if stat.S_ISLNK(st.st_mode):
+        target = os.path.realpath(path)
+        try:
+            st = os.stat(target)
+        except OSError as exc:
+            raise OutputError(
+                f"{path}: is a symbolic link to {target}, which cannot be replaced: {_cause(exc)}; nothing was written"
+            ) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise OutputError(f"{path}: is {_kind(st.st_mode)}, not a regular file; it is never replaced; nothing was written")
+    return target, st
+
+
+class AtomicFile:
+    """One file being written: `write()` as often as needed, then `commit()`; `discard()` always.
+
+    `replace`: an existing file is replaced (keeping its mode); else the name must still be free
+    when the file is committed. `path` is the name the user gave (messages name it); `target` the
+    file actually written (the file a symbolic link points to)."""
+
+    def __init__(
+        self, path: str, *, replace: bool = False, target: str | None = None, old: os.stat_result | None = None,
+        what: str = "nothing was written",
+    ) -> None:
+        self.path = path
+        self.target = target or path
+        self.replace = replace
+        self.old = old
+        self.what = what
+        self.folder = os.path.dirname(os.path.abspath(self.target))
+        self.temp: str | None = None  # the hidden name, when the file system cannot make an anonymous file
+        self.fd: int | None = None
+        self.committed = False
+        try:
+            self.fd = self._open()
+        except OSError as exc:
+            raise self.error(exc) from None
+
+    def error(self, exc: OSError) -> OutputError:
+        return OutputError(f"{self.path}: cannot be written: {_cause(exc)}; {self.what}")
+
+    def _open(self) -> int:
+        flag = getattr(os, "O_TMPFILE", 0)
+        if flag and os.path.isdir("/proc/self/fd"):
+            try:
+                return os.open(self.folder, flag | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0), NEW_FILE_MODE)
+            except OSError as exc:
+                if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOTSUP):
+                    raise
+        import tempfile
+
+        fd, self.temp = tempfile.mkstemp(prefix=".ketaplan-", suffix=".tmp", dir=self.folder)
+        return fd
+
+    def write(self, data: bytes) -> None:
+        try:
+            _write_all(self.fd, data)
+        except OSError as exc:
+            raise self.error(exc) from None
+
+    def finish(self) -> None:
+        """Flush to the disk and set the mode: the file is ready to be linked into place."""
+        try:
+            if self.old is not None:
+                try:
+                    os.fchown(self.fd, self.old.st_uid, self.old.st_gid)
+                except OSError:
+                    pass  # not allowed to give the file away: it stays ours, with the old bits
+                os.fchmod(self.fd, stat.S_IMODE(self.old.st_mode))
+            else:
+                os.fchmod(self.fd, NEW_FILE_MODE)
+            os.fsync(self.fd)
+        except OSError as exc:
+            raise self.error(exc) from None
+
+    def link(self) -> None:
+        """Put the file under its name (call with signals held when part of a set)."""
+        try:
+            if self.temp is None:
+                source = f"/proc/self/fd/{self.fd}"
+                if self.replace:
+                    # rename() needs a name: it exists only until the next line.
+                    self.temp = _link_hidden(source, self.folder)
+                    os.replace(self.temp, self.target)
+                else:
+                    _link_fd(source, self.target)
+            elif self.replace:
+                os.replace(self.temp, self.target)
+            else:
+                # link() fails if the name was taken meanwhile: an existing file is never replaced.
+                os.link(self.temp, self.target)
+        except FileExistsError:
+            raise OutputExistsError(f"{self.path}: exists already; nothing was written (use --force to replace it)") from None
+        except OSError as exc:
+            raise self.error(exc) from None
+        self.committed = True
+        COMMITTED.append(self.path)
+        _fsync_folder(self.folder)
+
+    def commit(self) -> None:
+        """Flush, set the mode and link the file into place; then nothing of it is left open."""
+        self.finish()
+        with _HoldSignals():
+            self.link()
+        self.discard()
+
+    def unlink_committed(self) -> None:
+        """Take back a committed file (another file of its set failed), if it is still ours."""
+        if not self.committed or self.replace:
+            return  # a replaced file cannot be given back its old bytes: sets are never replaced
+        try:
+            now = os.lstat(self.target)
+            mine = os.fstat(self.fd)
+            if (now.st_dev, now.st_ino) == (mine.st_dev, mine.st_ino):
+                os.unlink(self.target)
+                if self.path in COMMITTED:
+                    COMMITTED.remove(self.path)
+        except OSError:
+            pass
+        self.committed = False
+
+    def discard(self) -> None:
+        """Close and remove whatever is left; never raises (it runs while another error is reported)."""
+        if self.fd is not None:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = None
+        if self.temp is not None:
+            try:
+                os.unlink(self.temp)
+            except OSError:
+                pass
+            self.temp = None
+
+    def __enter__(self) -> "AtomicFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.discard()
+
+
+class TextStream:
+    """A text file written a piece at a time (`check`), whole or not at all; or standard output.
+
+    Writes are buffered; a failure raises OutputError naming the file. `commit()` puts the file in
+    place; `discard()` (always call it) removes everything when the run did not finish."""
+
+    BUFFER = 1 << 16
+
+    def __init__(self, path: str | None, *, force: bool = False) -> None:
+        self.path = None if path in (None, "-") else path
+        self.file: AtomicFile | None = None
+        self.pending: list[str] = []
+        self.size = 0
+        if self.path is not None:
+            target, old = resolve_target(self.path, force=force)
+            self.file = AtomicFile(self.path, replace=old is not None, target=target, old=old)
+
+    def write(self, text: str) -> int:
+        if self.file is None:
+            return sys.stdout.write(text)
+        self.pending.append(text)
+        self.size += len(text)
+        if self.size >= self.BUFFER:
+            self.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        if self.file is None:
+            sys.stdout.flush()
+            return
+        if self.pending:
+            data = "".join(self.pending).encode("utf-8")
+            self.pending, self.size = [], 0
+            self.file.write(data)
+
+    def isatty(self) -> bool:
+        return self.file is None and _isatty(sys.stdout)
+
+    def commit(self) -> None:
+        self.flush()
+        if self.file is not None:
+            self.file.commit()
+
+    def discard(self) -> None:
+        if self.file is not None:
+            self.file.discard()
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def write_files(files: Iterable[tuple[str, bytes]], *, force: bool = False, exists_message=None) -> None:
+    """Write every (path, bytes) whole, all of them or none (`sign`'s pair, `init`'s starters).
+
+    `exists_message(path)` words the refusal of an existing file (when not `force`)."""
+    files = list(files)
+    targets = [
+        resolve_target(path, force=force, exists_message=exists_message(path) if exists_message else None)
+        for path, _ in files
+    ]
+    opened: list[AtomicFile] = []
+    try:
+        for (path, data), (target, old) in zip(files, targets):
+            atomic = AtomicFile(path, replace=old is not None, target=target, old=old)
+            opened.append(atomic)
+            atomic.write(data)
+            atomic.finish()
+        with _HoldSignals():
+            try:
+                for atomic in opened:
+                    atomic.link()
+            except BaseException:
+                for atomic in opened:
+                    atomic.unlink_committed()
+                raise
+    finally:
+        for atomic in opened:
+            atomic.discard()
+
+
+def write_bytes(data: bytes, path: str, *, force: bool = False) -> None:
+    write_files([(path, data)], force=force)
+
 
 def write_text(text: str, path: str | None, *, force: bool = False) -> None:
-    """`None` or `-` writes standard output; a file goes through a temporary file in the same folder."""
+    """`None` or `-` writes standard output; a file is written whole or not at all (UTF-8, \\n)."""
     if path is None or path == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    if os.path.isdir(path):
-        raise UsageError(f"{path}: is a folder; give a file name for --output")
-    if os.path.exists(path) and not force:
-        raise OutputExistsError(f"{path}: exists already; nothing was written (use --force to replace it)")
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, temp = tempfile.mkstemp(prefix=".ketaplan-", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot write there: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if force:
-            os.replace(temp, path)
-        else:
-            # link() fails if the name was taken meanwhile: an existing file is never replaced.
-            try:
-                os.link(temp, path)
-            except FileExistsError:
-                raise OutputExistsError(f"{path}: exists already; nothing was written (use --force to replace it)") from None
-            except OSError:
-                if os.path.exists(path):
-                    raise OutputExistsError(f"{path}: exists already; nothing was written") from None
-                os.replace(temp, path)
-    except OSError as exc:
-        # A full disk or a lost mount half way: the temporary file goes, the target was never touched.
-        raise UsageError(f"{path}: cannot be written: {exc.strerror or exc}; nothing was written") from None
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
+    write_bytes(text.encode("utf-8"), path, force=force)
 
 
 def replace_file(path: str, data: bytes) -> None:
     """Replace an existing file with `data` atomically, keeping its permission bits: afterwards the
-    file holds either all of its old bytes or all of the new ones, never a mix (used by `record`)."""
-    folder = os.path.dirname(os.path.abspath(path))
+    file holds either all of its old bytes or all of the new ones, never a mix (used by `record`).
+    A symbolic link is kept and the file it points to replaced."""
     try:
-        mode = os.stat(path).st_mode & 0o7777
-        fd, temp = tempfile.mkstemp(prefix=".ketaplan-", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot be written: {exc.strerror or exc}; nothing was changed") from None
+        target, old = resolve_target(path, force=True)
+    except OutputError as exc:
+        raise OutputError(str(exc).replace("nothing was written", "nothing was changed")) from None
+    if old is None:
+        raise OutputError(f"{path}: cannot be written: No such file or directory; nothing was changed")
+    atomic = AtomicFile(path, replace=True, target=target, old=old, what="nothing was changed")
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, path)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot be written: {exc.strerror or exc}; nothing was changed") from None
+        atomic.write(data)
+        atomic.commit()
     finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
+        atomic.discard()
+
+
+def write_cache_file(path: str, data: bytes) -> bool:
+    """Store a cache file atomically, replacing any old one; False (and nothing left) on failure."""
+    try:
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+        try:
+            old = os.lstat(path)
+        except FileNotFoundError:
+            old = None
+        if old is not None and not stat.S_ISREG(old.st_mode):
+            os.unlink(path)  # a FIFO or a link where an entry belongs is not ours to keep
+            old = None
+        atomic = AtomicFile(path, replace=True, old=old if old is not None else None)
+    except (OSError, UsageError):
+        return False
+    try:
+        atomic.write(data)
+        atomic.commit()
+        return True
+    except UsageError:
+        return False
+    finally:
+        atomic.discard()
+
+
+def committed_paths() -> Iterator[str]:
+    return iter(COMMITTED)

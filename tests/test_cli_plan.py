@@ -136,7 +136,7 @@ def test_sign_refuses_an_unacknowledged_finding_then_signs_and_verifies(capsys, 
     assert signed.exists() and (tmp_path / "plan.signed.md").exists()
     assert run(capsys, "verify", str(signed))[0] == 0
     # A signed plan is never overwritten.
-    code, _, err = run(capsys, *sign, "--ack", "EXCL-BP-180-100=x", "--ack", "REV-BP-140-90=x", "--force")
+    code, _, err = run(capsys, *sign, "--ack", "EXCL-BP-180-100=x", "--ack", "REV-BP-140-90=x")
     assert code == 2 and "never overwritten" in err
 
 
