@@ -163,7 +163,7 @@ def _block(block) -> str:
         return _table(block)
     if isinstance(block, SignOff):
         return _signoff(block)
-    return ""
+    raise TypeError(f"the HTML view cannot lay out a {type(block).__name__}")
 
 
 def _section(section: Section) -> str:

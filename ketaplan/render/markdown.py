@@ -171,7 +171,7 @@ def _block(block, level: int) -> list[str]:
         return _table(block)
     if isinstance(block, SignOff):
         return _signoff(block)
-    return []
+    raise TypeError(f"the Markdown view cannot lay out a {type(block).__name__}")
 
 
 def _section(section: Section) -> list[str]:

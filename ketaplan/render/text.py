@@ -127,6 +127,8 @@ class _Layout:
             self.table(block, indent)
         elif isinstance(block, SignOff):
             self.signoff(block, indent)
+        else:
+            raise TypeError(f"the terminal view cannot lay out a {type(block).__name__}")
 
     def items(self, block: Items, indent: int) -> None:
         inner = indent
