@@ -223,3 +223,23 @@ def test_checklists_and_signoff_each_open_a_page(printed):
     _, pages = printed
     firsts = [[line for line in text.splitlines() if not line.startswith("DRAFT · ")][0] for *_, text in pages]
     assert "Checklists" in firsts and "Sign-off" in firsts
+
+
+def test_the_markdown_schedule_prints_on_a4_with_no_value_broken(chromium, tmp_path):
+    """The widest schedule (a rate protocol, a cap): GitHub-flavoured Markdown made HTML with no
+    stylesheet of ours, printed on A4: each session one line, dose and pump rate on it."""
+    import pdfplumber
+    from markdown_it import MarkdownIt
+
+    from ketaplan.render.markdown import MarkdownRenderer
+    from plan_fixtures import RATE
+
+    body = MarkdownIt("commonmark").enable("table").render(MarkdownRenderer().render(RATE))
+    html = f'<!DOCTYPE html><html><head><meta charset="utf-8"><style>@page {{ size: A4 }}</style></head><body>{body}</body></html>'
+    with pdfplumber.open(_print_to_pdf(chromium, html, tmp_path)) as document:
+        lines = [line for page in document.pages for line in (page.extract_text() or "").splitlines()]
+        widths = [(page.width, max(c["x1"] for c in page.chars)) for page in document.pages]
+    assert all(x1 <= width for width, x1 in widths)
+    for s in RATE.sessions:
+        row = [line for line in lines if s.date.isoformat() in line and fmt_mg(s.dose_mg) in line]
+        assert len(row) == 1 and row[0].endswith(fmt_ml_per_h(s.pump_ml_per_h)), lines

@@ -88,7 +88,9 @@ def _cells(text: str) -> list[list[str]]:
         elif token.type in ("th_open", "td_open"):
             cell_open = True
         elif token.type == "inline" and cell_open:
-            row.append("".join(c.content for c in token.children if c.type in ("text", "code_inline")))
+            # As a reader sees it: a no-break space (between number and unit) is a space.
+            text = "".join(c.content for c in token.children if c.type in ("text", "code_inline"))
+            row.append(text.replace("\u00a0", " "))
             cell_open = False
         elif token.type in ("th_close", "td_close") and cell_open:
             row.append("")
@@ -188,8 +190,12 @@ def test_schedule_states_what_every_session_shares_then_one_row_per_session():
 def test_rate_schedule_shows_the_hourly_rate_beside_the_session_total_and_marks_the_cap():
     section = _section(_markdown("rate"), "Schedule")
     rows = _cells(section)
-    assert rows[0][3:6] == ["Dose", "mg/kg/h given", "Hourly rate"]
+    assert rows[0] == ["Session", "Date", "Day", "Dose", "mg/kg/h", "Rate", "Draw", "Volume", "Pump"]
     assert rows[2][3:6] == ["160 mg †", "0.55 mg/kg/h", "40 mg/h"]
+    assert (
+        "Columns: mg/kg/h: mg/kg/h given; Rate: hourly rate; Draw: volume to draw; Volume: volume to infuse; "
+        "Pump: pump rate." in section
+    )
     assert "† capped: lowered to the 40 mg/h cap (dose.max\\_mg\\_per\\_hour)" in section
 
 
@@ -340,11 +346,17 @@ def test_footer_is_a_thematic_break_not_a_heading():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_no_error_prone_dose_form_appears(name):
-    assert find_forbidden(_markdown(name)) == []
+    # A no-break space between number and unit is checked as the space it shows as.
+    assert find_forbidden(_markdown(name).replace("\u00a0", " ")) == []
+
+
+def test_a_number_and_its_unit_never_part_in_a_schedule_cell():
+    row = next(line for line in _markdown("rate").splitlines() if line.startswith("| 2 |"))
+    assert "| 160\u00a0mg\u00a0† | 0.55\u00a0mg/kg/h | 40\u00a0mg/h |" in row
 
 
 def test_no_error_prone_dose_form_appears_in_a_signed_plan():
-    assert find_forbidden(render_signed(_signed())) == []
+    assert find_forbidden(render_signed(_signed()).replace("\u00a0", " ")) == []
 
 
 # ------------------------------------------------------------------ inert text

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 # A line to write on when the plan is printed (dots: no Markdown meaning, print on any renderer).
 WRITE_HERE = "." * 60
+#: A schedule of more columns than this has short headers (a printed A4 page keeps every value whole).
+WIDE_TABLE = 6
 
 # --------------------------------------------------------------------------- inert text
 
@@ -103,10 +105,20 @@ def _table(block: Table) -> list[str]:
     if common:
         out.append("Every session: " + "; ".join(f"{inert(c.header)} {inert(v)}" for c, v in common) + ".")
     shown = block.varying()
-    lines = [_row([inert(c.header) for c in shown.columns])]
+    # A wide table takes the short headers, said in full under it: a browser printing the page then
+    # has no reason to break a date or a dose to fit the headers on A4.
+    short = len(shown.columns) > WIDE_TABLE
+    headers = [c.short if short and c.key != "number" else c.header for c in shown.columns]
+    lines = [_row([inert(h) for h in headers])]
     lines.append("|" + "|".join("--:" if c.right else ":--" for c in shown.columns) + "|")
-    lines.extend(_row([inert(cell) for cell in row]) for row in shown.rows)
+    # A no-break space between number and unit (as the SI brochure asks): a printed cell never
+    # shows "160" on one line and "mg" on the next.
+    lines.extend(_row([inert(cell).replace(" ", "\u00a0") for cell in row]) for row in shown.rows)
     out.append("\n".join(lines))
+    if short:
+        named = [f"{inert(h)}: {inert(c.header.lower())}" for h, c in zip(headers, shown.columns) if h != c.header]
+        if named:
+            out.append("Columns: " + "; ".join(named) + ".")
     out.extend(inert(note) for note in block.legend)
     return out
 
