@@ -230,9 +230,9 @@ def test_the_markdown_schedule_prints_on_a4_with_no_value_broken(chromium, tmp_p
     stylesheet of ours, printed on A4: each session one line, dose and pump rate on it."""
     import pdfplumber
     from markdown_it import MarkdownIt
+    from plan_fixtures import RATE
 
     from ketaplan.render.markdown import MarkdownRenderer
-    from plan_fixtures import RATE
 
     body = MarkdownIt("commonmark").enable("table").render(MarkdownRenderer().render(RATE))
     html = f'<!DOCTYPE html><html><head><meta charset="utf-8"><style>@page {{ size: A4 }}</style></head><body>{body}</body></html>'

@@ -336,7 +336,6 @@ def _product(s: Session, d: Dosing, rate: bool) -> str:
 def _given_words(s: Session, d: Dosing, rate: bool) -> str:
     if s.given_per_kg is None:
         return ""
-    what = fmt_mg_per_h(s.rate_mg_per_h) if rate and s.rate_mg_per_h is not None else fmt_mg(s.dose_mg)
     text = f": {given_text(s.given_per_kg, s.amount, rate)} given"
     actual = s.effective_mg_per_kg_per_hour_actual if rate else s.effective_mg_per_kg_actual
     if d.weight_basis != "actual" and actual is not None:
@@ -592,9 +591,13 @@ def _signoff(plan: Plan, signed: SignedBy | None) -> Section:
 
 
 def _utc(plan: Plan) -> str:
-    from ketaplan.render.json import _utc as utc
+    """"2026-11-27T09:00:00Z": the time the plan was drafted, UTC, whole seconds (as its JSON)."""
+    from datetime import timezone
 
-    return utc(plan.generated.at)
+    at = plan.generated.at
+    if at.tzinfo is not None:
+        at = at.astimezone(timezone.utc)
+    return at.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
 
 
 def build_view(plan: Plan, *, digest: str | None = None, signed: SignedBy | None = None) -> PlanView:
