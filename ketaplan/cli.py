@@ -309,8 +309,11 @@ def sign(
 
 
 @app.command()
-def verify(signed_file: str = typer.Argument(..., metavar="SIGNED.json", help="A signed plan.")) -> None:
-    """Check a signed plan's digest: exit 0 intact, 1 altered (saying what changed where it can).
+def verify(
+    signed_file: str = typer.Argument(..., metavar="SIGNED.json|SIGNED.md", help="A signed plan, or its Markdown."),
+) -> None:
+    """Check a signed plan's digest: exit 0 intact, 1 altered (saying what changed where it can), 2 not a
+    signed plan. Given the signed Markdown, verifies the JSON beside it and renders the Markdown again to compare.
 
     Example:
 

@@ -250,7 +250,7 @@ def test_an_age_bound_crossed_on_a_29_february_birthday_is_dated_1_march():
     start = date(2026, 2, 24)
     plan = plan_for(load_patient(LEAP_DAY_PATIENT, start=start), protocol, start=start)
     assert finding(plan, "AGE-CHANGES-DURING-PLAN").evidence == (
-        "turns 18 on 2026-03-01, before the last session on 2026-03-09",
+        "REV-UNDER-18 (age_below = 18): turns 18 on 2026-03-01, before the last session on 2026-03-09",
     )
 
 

@@ -201,8 +201,8 @@ def schema() -> dict[str, Any]:
         "bmi_at_least": "BMI is at least this.",
         "bmi_below": "BMI is below this.",
     }
-    for key in L.WHEN_NUMBER_KEYS:
-        when_props[key] = number(number_words[key], gt=0, le=1000)
+    for key, (lo, hi) in L.WHEN_NUMBER_KEYS.items():
+        when_props[key] = number(number_words[key], ge=lo, le=hi)
     name_words = {
         "condition": "Any listed name or group matches a condition (active or history).",
         "active_condition": "Any listed name or group matches an active condition.",
@@ -217,7 +217,7 @@ def schema() -> dict[str, Any]:
         "minProperties": 1,
         "additionalProperties": False,
         "properties": {
-            k: {"type": "integer", "minimum": lo, "maximum": hi + 1, "description": f"The {k} score ({lo} to {hi})."}
+            k: {"type": "integer", "minimum": lo, "maximum": hi, "description": f"The {k} score ({lo} to {hi})."}
             for k, (lo, hi) in SCORE_RANGES.items()
         },
     }

@@ -37,10 +37,17 @@ class NamedMedication(NamedTuple):
     match: Any  # DrugMatch | None
     mixed_script: bool
     hidden: bool = False
+    # Other drugs and classes the entry's free text names ("sertraline 50 mg plus benzodiazepine prn":
+    # benzodiazepine). `match` is then the first drug only; rules on the others read it as unknown.
+    others: tuple[str, ...] = ()
     suspect = property(_suspect)
 
     def describe(self) -> str:
         return f"medication {medication_text(self.medication)!r}"
+
+    def names(self) -> str:
+        """The drug and the other names, for an entry naming more than one medicine."""
+        return ", ".join((self.match.drug, *self.others))
 
 
 class NamedAllergy(NamedTuple):
@@ -95,10 +102,13 @@ def gather(patient: Patient, start: date, vocabulary) -> Facts:
         )
     medications = None
     if patient.medications is not None:
-        medications = tuple(
-            NamedMedication(m, vocabulary.match_medication(m.text), *suspicion(m.text)) for m in patient.medications
-        )
+        medications = tuple(_medication(m, vocabulary, *suspicion(m.text)) for m in patient.medications)
     allergies = None
     if patient.allergies is not None:
         allergies = tuple(NamedAllergy(a, vocabulary.match_allergy(a), *suspicion(a)) for a in patient.allergies)
     return Facts(patient, start, vocabulary, conditions, medications, allergies)
+
+
+def _medication(m: Medication, vocabulary, mixed_script: bool, hidden: bool) -> NamedMedication:
+    match, others = vocabulary.match_medication_parts(m.text)
+    return NamedMedication(m, match, mixed_script, hidden, others)

@@ -18,7 +18,7 @@ from ketaplan.load.reader import (
     sha256_hex,
     type_name,
 )
-from ketaplan.model.patient import SCORE_RANGES
+from ketaplan.model.patient import LIMITS, SCORE_RANGES
 from ketaplan.model.plan import BUILTIN_IDS, VERDICTS
 from ketaplan.model.protocol import (
     EFFECTS,
@@ -60,15 +60,22 @@ EFFECT_FIELDS = {
     "check": ("stage", "item"),
 }
 
-WHEN_NUMBER_KEYS = ("weight_kg_at_least", "weight_kg_below", "bmi_at_least", "bmi_below")
+#: Every threshold is held to the patient format's plausibility limits (LIMITS): "180/1000" or
+#: `bmi_at_least = 500` is a typo that would make a rule never (or always) fire, silently.
+WHEN_NUMBER_KEYS = {
+    "weight_kg_at_least": LIMITS["weight_kg"],
+    "weight_kg_below": LIMITS["weight_kg"],
+    "bmi_at_least": LIMITS["bmi"],
+    "bmi_below": LIMITS["bmi"],
+}
 WHEN_INT_KEYS = {
-    "age_at_least": (0, 150),
-    "age_below": (1, 151),
-    "systolic_at_least": (1, 400),
-    "diastolic_at_least": (1, 300),
-    "heart_rate_at_least": (1, 400),
-    "heart_rate_below": (1, 400),
-    "spo2_below": (1, 101),
+    "age_at_least": LIMITS["age"],
+    "age_below": LIMITS["age"],
+    "systolic_at_least": LIMITS["systolic"],
+    "diastolic_at_least": LIMITS["diastolic"],
+    "heart_rate_at_least": LIMITS["heart_rate"],
+    "heart_rate_below": LIMITS["heart_rate"],
+    "spo2_below": LIMITS["spo2"],
     "sessions_given_at_least": (0, 1000),
     "days_since_last_infusion_below": (1, 100000),
 }
@@ -586,7 +593,8 @@ def _when(src: Source, path, data: Any, vocabulary, depth: int = 0) -> When:
             lo, hi = WHEN_INT_KEYS[key]
             clauses.append(Clause(key, check_int(src, p, value, lo, hi)))
         elif key in WHEN_NUMBER_KEYS:
-            clauses.append(Clause(key, check_number(src, p, value, gt=0, le=1000)))
+            lo, hi = WHEN_NUMBER_KEYS[key]
+            clauses.append(Clause(key, check_number(src, p, value, ge=lo, le=hi)))
         elif key == "sex":
             clauses.append(Clause(key, t.choice(key, ("female", "male"))))
         elif key in ("pregnant", "breastfeeding"):
@@ -609,14 +617,21 @@ def _when(src: Source, path, data: Any, vocabulary, depth: int = 0) -> When:
             clauses.append(Clause(key, names))
         elif key == "blood_pressure_at_least":
             try:
-                clauses.append(Clause(key, units.parse_blood_pressure(value)))
+                systolic, diastolic = units.parse_blood_pressure(value)
             except units.QuantityError as exc:
                 src.fail(p, str(exc))
+            for name, reading in (("systolic", systolic), ("diastolic", diastolic)):
+                lo, hi = LIMITS[name]
+                if not lo <= reading <= hi:
+                    src.fail(p, f"{name} {reading} mmHg is outside {lo}..{hi}, the limits of a patient's blood pressure")
+            if diastolic >= systolic:
+                src.fail(p, f"diastolic {diastolic} must be below systolic {systolic}")
+            clauses.append(Clause(key, (systolic, diastolic)))
         elif key in ("score_at_least", "score_below"):
             st = Table(src, p, value, tuple(SCORE_RANGES), what="table of scores, e.g. { phq9 = 20 }")
             if not value:
                 src.fail(p, "give at least one score, e.g. { phq9 = 20 }")
-            bounds = tuple((name, st.integer(name, lo, hi + 1)) for name, (lo, hi) in SCORE_RANGES.items() if name in st)
+            bounds = tuple((name, st.integer(name, lo, hi)) for name, (lo, hi) in SCORE_RANGES.items() if name in st)
             clauses.append(Clause(key, bounds))
         elif key == "missing":
             names = t.texts(key)

@@ -13,6 +13,19 @@ SCORE_RANGES: dict[str, tuple[int, int]] = {
     "pain_nrs": (0, 10),
 }
 
+#: The patient format's plausibility limits (spec/patient.md), inclusive. A protocol's `when`
+#: thresholds are held to the same limits (spec/protocol.md): a threshold outside them is a typo.
+LIMITS: dict[str, tuple[int, int]] = {
+    "age": (0, 120),
+    "weight_kg": (2, 400),
+    "height_cm": (40, 250),
+    "bmi": (10, 100),
+    "systolic": (50, 300),
+    "diastolic": (20, 200),
+    "heart_rate": (20, 250),
+    "spo2": (50, 100),
+}
+
 
 def whole_years(born: date, on: date) -> int:
     """Age in whole years; a 29 February birthday is reached on 1 March in other years."""

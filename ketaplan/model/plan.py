@@ -11,8 +11,10 @@ VERDICTS = ("eligible", "needs-review", "excluded")
 #: Ids of the findings ketaplan adds itself, in the order a plan lists them; a protocol may not reuse them.
 BUILTIN_IDS = (
     "ALLERGY-TO-PROTOCOL-DRUG",
+    "ALREADY-TAKING-PROTOCOL-DRUG",
     "UNRECOGNISED-CONDITION",
     "UNRECOGNISED-MEDICATION",
+    "SEVERAL-MEDICINES-IN-ONE-ENTRY",
     "UNRECOGNISED-ALLERGY",
     "CONDITION-CODE-MISMATCH",
     "INDICATION-NOT-RECORDED",

@@ -144,7 +144,7 @@ def _signoff(block: SignOff) -> str:
     for label, value in block.lines:
         shown = '<span class="line"></span>' if value is None else _t(value)
         out.append(f"<p>{_t(label)}: {shown}</p>")
-    out += [f'<p class="legend">{_t(n)}</p>' for n in block.notes]
+    out += [f'<p class="legend">{_inline(n)}</p>' for n in block.notes]
     return '<div class="signoff">' + "".join(out) + "</div>"
 
 

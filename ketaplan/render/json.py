@@ -9,7 +9,7 @@ from fractions import Fraction
 from typing import Any
 
 from ketaplan.model.plan import Dosing, Factor, Finding, Hold, PatientSummary, Plan, ProtocolRef, Provenance, Session
-from ketaplan.units import floor_to, json_number
+from ketaplan.units import json_number, truncate
 
 PLAN_FORMAT = "ketaplan-plan/1"
 
@@ -57,14 +57,12 @@ def _patient(p: PatientSummary) -> dict[str, Any]:
         "sex": p.sex,
         "height_cm": _num(p.height_cm, 1),
         "weight_kg": _num(p.weight_kg, 1),
-        "bmi": _num(p.bmi, 1),
+        # Cut, never rounded: BMI 34.9965 must not read as 35, a threshold it does not reach.
+        "bmi": _num(truncate(p.bmi, 1), 1),
         "ideal_weight_kg": _num(p.ideal_weight_kg, 1),
         "adjusted_weight_kg": _num(p.adjusted_weight_kg, 1),
         "lean_weight_kg": _num(p.lean_weight_kg, 1),
         "weighed_on": _day(p.weighed_on),
-        # Added: BMI cut (never rounded up) to 4 decimals, so that a view of this JSON shows what a view
-        # of the plan shows: 34.9965 as 34.9, never 35 (spec/plan.md, "Reading it").
-        "bmi_truncated": json_number(floor_to(p.bmi, Fraction(1, 10**4))),
     }
 
 
@@ -310,7 +308,7 @@ def plan_from_dict(d: dict[str, Any]) -> Plan:
             sex=_text(p["sex"]),
             height_cm=_fraction(p["height_cm"]),
             weight_kg=_fraction(p["weight_kg"]),
-            bmi=_fraction(p["bmi_truncated"] if p.get("bmi_truncated") is not None else p["bmi"]),
+            bmi=_fraction(p["bmi"]),  # already cut to 1 decimal: a view shows the same
             ideal_weight_kg=_fraction(p.get("ideal_weight_kg")),
             adjusted_weight_kg=_fraction(p.get("adjusted_weight_kg")),
             lean_weight_kg=_fraction(p["lean_weight_kg"]),

@@ -72,7 +72,7 @@ def inert(value: object) -> str:
 def _code(value: object) -> str:
     """A digest, version or key in a code span, when it can hold nothing but such characters."""
     text = "" if value is None else str(value)
-    if text and all(c.isascii() and (c.isalnum() or c in ":.-+_") for c in text):
+    if text.strip() == text and text and all(c.isascii() and (c.isalnum() or c in ":.-+_ ") for c in text):
         return f"`{text}`"
     return inert(text)
 
@@ -166,7 +166,7 @@ def _signoff(block: SignOff) -> list[str]:
     for label, value in block.lines:
         shown = WRITE_HERE if value is None else (_code(value) if label.startswith("Digest") else inert(value))
         out.append(f"{inert(label)}: {shown}")
-    out.extend(inert(note) for note in block.notes)
+    out.extend(_inline(note) for note in block.notes)
     return out
 
 

@@ -236,7 +236,7 @@ class _Layout:
             if value is not None:
                 self.wrapped(_text(value), indent, first=_text((f"{label}: ", "bold")))
         for note in block.notes:
-            self.wrapped(_text((note, "dim")), indent)
+            self.wrapped(_inline(note), indent)
 
     # -------------------------------------------------------------- the view
 

@@ -139,7 +139,7 @@ class SignOff(NamedTuple):
     intro: str
     items: tuple[tuple[str, str, str | None], ...]  # (rule, message, reason or None: a line to write on)
     lines: tuple[tuple[str, str | None], ...]  # (label, value or None: a line to write on)
-    notes: tuple[str, ...] = ()
+    notes: tuple[Inline, ...] = ()
 
 
 Block = Union[Para, Facts, Items, Findings, Table, SignOff]
@@ -581,8 +581,14 @@ def _signoff(plan: Plan, signed: SignedBy | None) -> Section:
             ("Digest of the plan and sign-off", signed.digest),
         )
         notes = (
-            "Check it with ketaplan verify. The digest shows whether the signed file was changed; it is not a "
-            "cryptographic signature: someone who edits the file and recomputes the digest is not detected.",
+            spans(
+                "Check it with ",
+                ("ketaplan verify", "code"),
+                " on this Markdown file (it is rendered again from the signed JSON beside it, the same name ending ",
+                (".json", "code"),
+                ", and compared) or on that JSON file. The digest shows whether the signed file was changed; it is "
+                "not a cryptographic signature: someone who edits the file and recomputes the digest is not detected.",
+            ),
         )
     return Section("signoff", "Sign-off", (SignOff(intro, items, lines, notes),), page_break=True)
 

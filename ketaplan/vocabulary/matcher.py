@@ -188,7 +188,7 @@ class Vocabulary:
         self._names = names  # normalised name, alias or brand -> key
         self._up: dict[str, frozenset[str]] = {}
         self._children: dict[str, tuple[str, ...]] | None = None
-        self._medicines: tuple[dict[str, str], int] | None = None
+        self._medicines: dict[frozenset[str], tuple[dict[str, str], int]] | None = None
         self._coded: dict[str, list[tuple[str, tuple[tuple, ...]]]] | None = None
         self._memo: dict[tuple, object] = {}  # a batch repeats the same names many times
 
@@ -259,8 +259,18 @@ class Vocabulary:
         return result
 
     def _match_medication(self, text: str) -> DrugMatch | None:
+        found, others = self.match_medication_parts(text)
+        return None if others else found
+
+    def match_medication_parts(self, text: str) -> tuple[DrugMatch | None, tuple[str, ...]]:
+        """The drug named at the start of a medication string, and the other drugs and drug classes
+        its free text names ("sertraline 50 mg plus benzodiazepine prn": sertraline; benzodiazepine).
+        A class the first drug belongs to ("fluoxetine (an SSRI)") is no other medicine."""
+        return self._memoised(self._match_medication_parts, text)
+
+    def _match_medication_parts(self, text: str) -> tuple[DrugMatch | None, tuple[str, ...]]:
         if mixes_scripts(text) or hides_characters(text):
-            return None
+            return None, ()
         norm = normalise(text)
         if norm.isascii():
             word = [c.isalnum() or c == "_" for c in norm]
@@ -270,16 +280,28 @@ class Vocabulary:
         ends = [i for i in range(1, len(norm) + 1) if i == len(norm) or not word[i]]
         found = self._drug_at(norm, 0, ends)
         if found is None:
-            return None
+            return None, ()
         end, key = found
-        allowed = {key} | self._ancestors(key)
-        for start in range(end, len(norm)):
-            if word[start] and not word[start - 1]:
-                other = self._drug_at(norm, start, ends)
-                if other is not None and other[1] not in allowed:
-                    return None
+        others = tuple(self._entries[k].name for k in self._others_named(norm, word, ends, end, key))
         matched, rest = _split(text, norm[:end])
-        return DrugMatch(self._entries[key].name, matched, rest, frozenset(allowed))
+        return DrugMatch(self._entries[key].name, matched, rest, frozenset({key}) | self._ancestors(key)), others
+
+    def _others_named(self, norm: str, word: list[bool], ends: list[int], end: int, key: str) -> list[str]:
+        """The keys of other drugs and drug classes named after the first drug (which ends at `end`):
+        one entry must mean one medicine, and a second name is never dropped as free text."""
+        allowed = {key} | self._ancestors(key)
+        others: list[str] = []
+        start = end
+        while start < len(norm):
+            if word[start] and not word[start - 1]:
+                other = self._drug_at(norm, start, ends, _DRUG_KINDS)
+                if other is not None:
+                    if other[1] not in allowed and other[1] not in others:
+                        others.append(other[1])
+                    start = other[0]
+                    continue
+            start += 1
+        return others
 
     def _match_condition(self, name: str, code: str | None) -> ConditionMatch:
         normalised_code = None
@@ -420,12 +442,15 @@ class Vocabulary:
                     todo.append(child)
         return found
 
-    def _drug_at(self, norm: str, start: int, ends: list[int]) -> tuple[int, str] | None:
-        """The end and key of the longest drug name that starts at start and ends at a word boundary (in ends)."""
+    def _drug_at(self, norm: str, start: int, ends: list[int], kinds: frozenset[str] = frozenset({"drug"})) -> tuple[int, str] | None:
+        """The end and key of the longest drug name (or, with `kinds`, drug or class name) that starts
+        at start and ends at a word boundary (in ends)."""
         if self._medicines is None:
-            names = {n: k for n, k in self._names.items() if self._entries[k].kind == "drug"}
-            self._medicines = (names, max(map(len, names), default=0))
-        names, longest = self._medicines
+            self._medicines = {}
+        if kinds not in self._medicines:
+            names = {n: k for n, k in self._names.items() if self._entries[k].kind in kinds}
+            self._medicines[kinds] = (names, max(map(len, names), default=0))
+        names, longest = self._medicines[kinds]
         found = None
         for i in range(bisect_right(ends, start), len(ends)):
             end = ends[i]
