@@ -6,7 +6,10 @@ PlanView is plain text (file text raw, as the file gave it); each view makes it 
 medium, through `ketaplan.errors.printable`, the one table of characters file text may not carry raw.
 
 Later views reuse it: a course view adds sections with `PlanView.with_section(section, after=key)`
-(keys: SECTION_KEYS), an export reads `PlanView.schedule_table()` or the Plan itself.
+(keys: SECTION_KEYS), an export reads `PlanView.schedule_table()` or the Plan itself. A new kind of
+block (a chart, say) is a NamedTuple here and a case in each layout: a layout given a block it does
+not know raises TypeError rather than leave a gap on the page. A new mark in the schedule (titration)
+is a string in MARKS, set by `_mark`, explained by a line of the table's legend.
 """
 
 from __future__ import annotations
