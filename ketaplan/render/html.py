@@ -55,6 +55,7 @@ table.schedule thead { display: table-header-group; }
 .tasks li { margin: 1mm 0; break-inside: avoid; }
 .tasks li::before { content: "\\2610\\00a0\\00a0"; font-size: 11pt; }
 .page-break { break-before: page; }
+#patient, #dose, #holds { break-inside: avoid; }
 .signoff .line { display: inline-block; min-width: 95mm; border-bottom: 0.6pt solid #000; }
 .signoff p { margin: 3mm 0; break-inside: avoid; }
 .footer { font-size: 8pt; color: #333; border-top: 0.4pt solid #888; margin-top: 5mm; word-break: break-all; }
