@@ -324,6 +324,11 @@ def verify(
     raise typer.Exit(run_verify(signed_file))
 
 
+from ketaplan.course_cli import register as _register_course  # noqa: E402
+
+_register_course(app)
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     """Entry point: every error is turned into a message and an exit code here, and only here."""
     args = list(sys.argv[1:] if argv is None else argv)

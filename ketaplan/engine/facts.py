@@ -75,6 +75,7 @@ class Facts(NamedTuple):
     conditions: tuple[NamedCondition, ...] | None
     medications: tuple[NamedMedication, ...] | None
     allergies: tuple[NamedAllergy, ...] | None
+    course: Any = None  # engine.course.CourseFacts: the current series and response (spec/course.md)
 
     def key(self, term: str) -> str:
         """The vocabulary key a protocol's name matches under (validated when the protocol loaded)."""

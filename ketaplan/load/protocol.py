@@ -7,6 +7,7 @@ from fractions import Fraction
 from typing import Any, NamedTuple
 
 from ketaplan.errors import ProtocolError
+from ketaplan.load.course_protocol import COURSE_WHEN_KEYS, TITRATE_KEYS
 from ketaplan.load.reader import (
     Source,
     Table,
@@ -36,7 +37,7 @@ from ketaplan.model.protocol import (
     When,
 )
 
-TOP_KEYS = ("protocol", "drug", "dose", "schedule", "checklist", "rule", "vocabulary", "test")
+TOP_KEYS = ("protocol", "drug", "dose", "schedule", "checklist", "rule", "vocabulary", "test", "course")
 PROTOCOL_KEYS = ("id", "title", "version", "indication", "indications", "approved_by", "review_due", "sources")
 DRUG_KEYS = ("name", "route", "stock", "bag", "final_concentration")
 DOSE_KEYS = (
@@ -48,16 +49,18 @@ PHASE_KEYS = ("name", "sessions", "min_gap_days", "within_days", "mg_per_kg", "m
 CHECKLIST_KEYS = STAGES
 RULE_KEYS = (
     "id", "effect", "when", "message", "source", "dose_factor", "weight_basis", "max_mg", "hold", "stage", "item",
+    *TITRATE_KEYS,
 )  # fmt: skip
 VOCABULARY_KEYS = ("conditions", "drugs")
-TEST_KEYS = ("name", "start", "patient", "expect")
-EXPECT_KEYS = ("verdict", "findings", "findings_exact", "first_dose_mg", "dates")
+TEST_KEYS = ("name", "start", "patient", "expect", "course")
+EXPECT_KEYS = ("verdict", "findings", "findings_exact", "first_dose_mg", "dates", "doses_mg", "numbers")
 
 #: Effect-specific fields of a rule, so that a field given to the wrong effect is an error, not ignored.
 EFFECT_FIELDS = {
     "adjust": ("dose_factor", "weight_basis", "max_mg"),
     "hold": ("hold",),
     "check": ("stage", "item"),
+    "titrate": TITRATE_KEYS,
 }
 
 #: Every threshold is held to the patient format's plausibility limits (LIMITS): "180/1000" or
@@ -82,7 +85,7 @@ WHEN_INT_KEYS = {
 WHEN_NAME_KEYS = ("condition", "active_condition", "medication", "allergy")
 WHEN_KEYS = (
     *WHEN_INT_KEYS, *WHEN_NUMBER_KEYS, *WHEN_NAME_KEYS, "sex", "blood_pressure_at_least", "pregnant",
-    "breastfeeding", "score_at_least", "score_below", "missing", "any", "not",
+    "breastfeeding", "score_at_least", "score_below", "missing", "any", "not", *COURSE_WHEN_KEYS,
 )  # fmt: skip
 #: Fields a `missing` test may name. Not pregnant/breastfeeding: their absence already means
 #: "unknown", which `pregnant = "unknown"` tests directly; not the required fields.
@@ -208,6 +211,7 @@ def _protocol(data: Any, src: Source, parts: _Parts) -> Protocol | None:
     lists = parts.run(_checklist, top)
     rules = _rules(top, vocabulary, dose, parts)
     tests = _tests(top, src, parts)
+    course = parts.run(_course, top)
     if src.errors:
         return None
     protocol_id, title, version, indication, approved_by, review_due, sources = head[1:]
@@ -231,7 +235,18 @@ def _protocol(data: Any, src: Source, parts: _Parts) -> Protocol | None:
     )
     if tests:
         protocol = protocol._replace(tests=tests)
+    if course is not None:
+        protocol = protocol._replace(course=course)
     return protocol
+
+
+def _course(top: Table):
+    """The [course] table (spec/course.md); None when absent (the defaults)."""
+    if "course" not in top:
+        return None
+    from ketaplan.load.course_protocol import course_settings
+
+    return course_settings(top)
 
 
 def _head(top: Table) -> tuple:
@@ -531,7 +546,7 @@ def _rule(rt: Table, vocabulary, dose: Dose | None) -> Rule:
     when = None
     if "when" in rt:
         when = _when(rt.src, rt.path + ("when",), rt.data["when"], vocabulary)
-    dose_factor = weight_basis = max_mg = hold = stage = item = None
+    dose_factor = weight_basis = max_mg = hold = stage = item = titrate = None
     if effect == "adjust":
         dose_factor = rt.number("dose_factor", gt=0, le=1)
         weight_basis = rt.choice("weight_basis", WEIGHT_BASES)
@@ -547,6 +562,10 @@ def _rule(rt: Table, vocabulary, dose: Dose | None) -> Rule:
     elif effect == "check":
         stage = rt.choice("stage", STAGES, required=True)
         item = rt.text("item", required=True)
+    elif effect == "titrate":
+        from ketaplan.load.course_protocol import titrate_amount
+
+        titrate = titrate_amount(rt, dose) if dose is not None else None
     return Rule(
         id=rule_id,
         effect=effect,
@@ -559,6 +578,7 @@ def _rule(rt: Table, vocabulary, dose: Dose | None) -> Rule:
         hold=hold,
         stage=stage,
         item=item,
+        titrate=titrate,
     )
 
 
@@ -652,6 +672,10 @@ def _when(src: Source, path, data: Any, vocabulary, depth: int = 0) -> When:
             clauses.append(Clause(key, tuple(_when(src, p + (i,), v, vocabulary, depth + 1) for i, v in enumerate(value))))
         elif key == "not":
             clauses.append(Clause(key, _when(src, p, value, vocabulary, depth + 1)))
+        elif key in COURSE_WHEN_KEYS:
+            from ketaplan.load.course_protocol import course_clause
+
+            clauses.append(Clause(*course_clause(src, path, key, value, t)))
     return When(tuple(clauses))
 
 
@@ -682,6 +706,19 @@ def _test(tt: Table, index: int, src: Source) -> TestCase:
             expect["first_dose_mg"] = None
         else:
             expect["first_dose_mg"] = et.number("first_dose_mg", ge=0)
+    for key in ("doses_mg", "numbers"):
+        if key in et:
+            value = et.data[key]
+            if not isinstance(value, list):
+                et.fail(key, f"expected a list, found {type_name(value)}")
+            if key == "numbers":
+                expect[key] = tuple(check_int(src, et.path + (key, i), v, 1, 1000) for i, v in enumerate(value))
+            else:
+                expect[key] = tuple(
+                    None if v == "none" else check_number(src, et.path + (key, i), v, ge=0) for i, v in enumerate(value)
+                )
+    if "course" in tt:
+        expect["course"] = bool(tt.boolean("course"))
     if "dates" in et:
         value = et.data["dates"]
         if not isinstance(value, list):

@@ -7,7 +7,7 @@ from fractions import Fraction
 from typing import Any, NamedTuple
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-EFFECTS = ("exclude", "review", "adjust", "hold", "check", "note")
+EFFECTS = ("exclude", "review", "adjust", "hold", "check", "note", "titrate")
 WEIGHT_BASES = ("actual", "ideal", "adjusted", "lean")
 STAGES = ("pre", "during", "after")
 
@@ -38,6 +38,7 @@ class Rule(NamedTuple):
     hold: str | None = None
     stage: str | None = None
     item: str | None = None
+    titrate: Fraction | None = None  # titrate rules: the per-kg dose, in the protocol's dose mode
 
 
 class Drug(NamedTuple):
@@ -83,6 +84,17 @@ class TestCase(NamedTuple):
     index: int  # position among [[test]] tables, for error messages
 
 
+class CourseSettings(NamedTuple):
+    """The protocol's [course] table (spec/course.md); the defaults are the spec's."""
+
+    restart_after_days: int = 56
+    response_at_least: Fraction = Fraction(50)  # % reduction from baseline: "response"
+    partial_at_least: Fraction = Fraction(25)  # % reduction: "partial"
+    # Latest score below: "remission". Defaults: MADRS below 10, PHQ-9 below 5 (clinical-facts 9).
+    remission_below: tuple[tuple[str, int], ...] = (("phq9", 5), ("madrs", 10))
+    vitals_at_minutes: tuple[int, ...] = (0, 15, 30, 40, 60, 90)
+
+
 class Protocol(NamedTuple):
     id: str
     title: str
@@ -101,3 +113,4 @@ class Protocol(NamedTuple):
     sources: tuple[str, ...] = ()
     tests: tuple[TestCase, ...] = ()
     vocabulary: Any = None  # ketaplan.vocabulary.Vocabulary, extended by [vocabulary]
+    course: CourseSettings = CourseSettings()

@@ -112,6 +112,10 @@ def _session(s: Session, rate: bool) -> dict[str, Any]:
             "not_drafted_because": s.not_drafted_because,
         }
     )
+    if s.titrated_by is not None or s.titration_not_used:
+        # Only where a titrate rule was considered (spec/course.md): plans without one are unchanged.
+        out["titrated_by"] = s.titrated_by
+        out["titration_not_used"] = list(s.titration_not_used)
     if rate:
         out["effective_mg_per_kg_per_hour_actual"] = _num(s.effective_mg_per_kg_per_hour_actual, 4)
         out["mg_per_kg_per_hour_given"] = _num(s.given_per_kg, 6)
@@ -157,7 +161,17 @@ def _generated(g: Provenance) -> dict[str, Any]:
 
 
 def plan_to_dict(plan: Plan) -> dict[str, Any]:
-    """The plan as plain JSON values, keys in the order of spec/plan.md (added keys after them)."""
+    """The plan as plain JSON values, keys in the order of spec/plan.md (added keys after them);
+    a continued series (`ketaplan course`) adds `course` (spec/course.md)."""
+    out = _plan_to_dict(plan)
+    if plan.course is not None:
+        from ketaplan.render.course_json import course_to_dict
+
+        out["course"] = course_to_dict(plan.course)
+    return out
+
+
+def _plan_to_dict(plan: Plan) -> dict[str, Any]:
     rate = plan.dosing is not None and plan.dosing.mode == "mg_per_kg_per_hour"
     return {
         "format": PLAN_FORMAT,
