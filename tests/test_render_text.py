@@ -417,3 +417,17 @@ def test_views_compute_nothing_they_format_no_number_themselves():
         source = open(module.__file__, encoding="utf-8").read()
         assert "ketaplan.units" not in source and "Fraction" not in source and "digest_of" not in source
         assert "signing" not in source.replace("render.signed", "")
+
+
+def test_a_titrated_session_is_marked_and_names_its_rule():
+    from fractions import Fraction
+
+    titrated = ELIGIBLE.sessions[1]._replace(
+        amount=Fraction(3, 5), titrated_by="TITRATE-UP", raw_dose_mg=Fraction("49.5"), rounded_mg=Fraction(49),
+        dose_mg=Fraction(49), given_per_kg=Fraction(49) / Fraction("82.5"),
+    )
+    plan = ELIGIBLE._replace(sessions=(ELIGIBLE.sessions[0], titrated))
+    view = _view(plan, width=WIDE)
+    assert _row(plan, 2, 80)[3:6] == ["49 mg", "‡", "0.59 mg/kg"]
+    assert "‡ titrated: the mg/kg set by TITRATE-UP, not the phase's\n" in view
+    assert "• Session 2: 0.6 mg/kg (TITRATE-UP) × 82.5 kg = 49.5 mg → rounded to 49 mg" in view

@@ -41,8 +41,9 @@ SHORT_STATURE = "IDEAL-WEIGHT-SHORT-STATURE"
 NOT_DRAFTED = "not drafted"
 NONE_SHOWN = "—"
 CAP_MARK = "†"  # a cap set this dose; its meaning is given under the table
-#: Every mark a schedule cell may end with (" †"); titration adds its own.
-MARKS = (CAP_MARK,)
+TITRATION_MARK = "‡"  # a titrate rule set this session's mg/kg (spec/course.md)
+#: Every mark a schedule cell may end with (" †"); a cap, which sets the final dose, wins over a titration.
+MARKS = (CAP_MARK, TITRATION_MARK)
 
 #: The sections of a plan view, in order. A later view inserts its own before, after or between.
 SECTION_KEYS = ("findings", "patient", "dose", "schedule", "holds", "checklists", "signoff")
@@ -338,7 +339,8 @@ def _where(rule: str | None, default: str) -> str:
 def _product(s: Session, d: Dosing, rate: bool) -> str:
     weight = fmt_kg(d.dosing_weight_kg) if d.dosing_weight_kg is not None else "the dosing weight"
     factors = "".join(f" × {fmt_number(f.factor, places=4)} ({f.rule})" for f in d.factors)
-    return f"{_per_kg(s.amount, rate)} × {weight}{factors}"
+    by = f" ({s.titrated_by})" if s.titrated_by else ""
+    return f"{_per_kg(s.amount, rate)}{by} × {weight}{factors}"
 
 
 def _given_words(s: Session, d: Dosing, rate: bool) -> str:
@@ -461,8 +463,10 @@ def _dose(plan: Plan) -> Section:
 
 
 def _mark(s: Session) -> str | None:
-    """What set this session's dose other than the prescribed amount: a cap (titration: issue 12)."""
-    return CAP_MARK if s.capped_by else None
+    """What set this session's dose other than the phase's amount: a cap, else a titrate rule."""
+    if s.capped_by:
+        return CAP_MARK
+    return TITRATION_MARK if s.titrated_by else None
 
 
 def _schedule(plan: Plan) -> Section:
@@ -488,7 +492,8 @@ def _schedule(plan: Plan) -> Section:
         Column("pump", "Pump rate", "Pump"),
     ]
     rows = []
-    marks = set()
+    marks: set[str] = set()
+    titrations: set[str] = set()
     for s in plan.sessions:
         dosed = s.dose_mg is not None
 
@@ -496,8 +501,10 @@ def _schedule(plan: Plan) -> Section:
             return fmt(value) if dosed and value is not None else NONE_SHOWN
 
         mark = _mark(s) if dosed else None
-        if mark:
+        if mark == CAP_MARK:
             marks.add(s.capped_by)
+        elif mark == TITRATION_MARK:
+            titrations.add(s.titrated_by)
         dose = (fmt_mg(s.dose_mg) + (f" {mark}" if mark else "")) if dosed else NOT_DRAFTED
         given = given_text(s.given_per_kg, s.amount, rate) if dosed and s.given_per_kg is not None else NONE_SHOWN
         row = [str(s.number), s.date.isoformat(), s.weekday, s.phase, dose, given]
@@ -516,6 +523,8 @@ def _schedule(plan: Plan) -> Section:
         by = ", ".join(sorted(m for m in marks if m))
         cap = fmt_mg_per_h(d.max_mg_per_hour) if marks == {HOURLY_CAP} and d.max_mg_per_hour else fmt_mg(d.cap_mg)
         legend.append(f"{CAP_MARK} capped: lowered to the {cap} cap ({by})")
+    if titrations:
+        legend.append(f"{TITRATION_MARK} titrated: the mg/kg set by {', '.join(sorted(titrations))}, not the phase's")
     return Section("schedule", "Schedule", (Table(tuple(columns), tuple(rows), tuple(legend)),))
 
 
