@@ -22,11 +22,11 @@ All functions here are pure: no files, no clock (``now`` is an argument).
 from __future__ import annotations
 
 import copy
-import hashlib
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
+from ketaplan.digest import sha256
 from ketaplan.errors import RefusedError
 
 SIGNED_FORMAT = "ketaplan-signed/1"
@@ -72,7 +72,7 @@ def _sha256_of(value: Any) -> str:
         canonical = rfc8785.dumps(_jsonable(value))
     except rfc8785.CanonicalizationError as exc:
         raise _NotJSON(str(exc)) from exc
-    return _PREFIX + hashlib.sha256(canonical).hexdigest()
+    return _PREFIX + sha256(canonical).hexdigest()
 
 
 def _content(plan_dict: dict) -> dict:

@@ -193,7 +193,7 @@ def test_table_format_shows_every_patient_id_and_verdict(tmp_path, capsys, proto
     write(folder / "2.toml", REVIEW)
     write(folder / "3.toml", EXCLUDED)
     code, out, _ = run(capsys, str(folder), "--protocol", protocol, "--start", START)
-    rows = [line.split()[:2] for line in out.splitlines()]
+    rows = [line.split()[:2] for line in out.splitlines() if not line.startswith(" ")]
     assert rows == [
         ["id", "verdict"],
         ["P-ELIGIBLE", "eligible"],
@@ -207,6 +207,32 @@ def test_table_format_writes_the_first_dose_the_safe_way(tmp_path, capsys, proto
     _, out, _ = run(capsys, path, "--protocol", protocol, "--start", START)
     # 0.5 mg/kg x 73 kg = 36.5 mg, an exact half: rounded down to 36 mg, never written "36.0 mg".
     assert " 36 mg  NOTE-OFF-LABEL" in out.splitlines()[1]
+
+
+def _no_bp(pid: str) -> str:
+    return "\n".join(line for line in patient(pid).splitlines() if not line.startswith("blood_pressure")) + "\n"
+
+
+def test_table_at_80_columns_breaks_between_ids_and_folders_never_inside_one(tmp_path, capsys, protocol, monkeypatch):
+    import re
+
+    monkeypatch.setenv("COLUMNS", "80")
+    folder = tmp_path.joinpath("a-rather-long-folder-name-for-the-clinic-patients", "and-one-more-folder-below-it")
+    path = write(folder / "review-with-a-long-file-name-that-goes-on.toml", _no_bp("P-1"))
+    _, out, _ = run(capsys, path, "--protocol", protocol, "--start", START)
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert re.findall(r"[A-Z][A-Z-]+[A-Z]\??", " ".join(lines[1:])) == ["REV-BP?", "NOTE-OFF-LABEL"]
+    assert "".join(line.strip() for line in lines[2:]) == path
+    assert all(line.rstrip().endswith("/") for line in lines[2:-1])
+
+
+def test_table_marks_the_findings_that_could_not_be_checked(tmp_path, capsys, protocol):
+    path = write(tmp_path / "p.toml", _no_bp("P-1"))
+    _, out, _ = run(capsys, path, "--protocol", protocol, "--start", START)
+    header, row = out.splitlines()[:2]
+    assert header.endswith("findings (? could not be checked)")
+    assert row.split()[-2:] == ["REV-BP?,", "NOTE-OFF-LABEL"]
 
 
 def test_count_by_verdict_goes_to_stderr_and_nothing_else_when_piped(tmp_path, capsys, protocol):
@@ -274,9 +300,13 @@ def test_a_path_that_does_not_exist_exits_2_naming_it(tmp_path, capsys, protocol
 
 
 def test_a_file_that_is_neither_toml_nor_csv_exits_2_naming_it(tmp_path, capsys, protocol):
-    other = write(tmp_path / "patients.json", "{}")
+    other = write(tmp_path / "patients.xlsx", "{}")
     code, _, err = run(capsys, other, "--protocol", protocol, "--start", START)
     assert (code, err.startswith(f"error: {other}: not a patient input")) == (2, True)
+    # A *.json file is read as a FHIR bundle (issue 13): one that is not is an invalid patient.
+    other = write(tmp_path / "patients.json", "{}")
+    code, out, err = run(capsys, other, "--protocol", protocol, "--start", START)
+    assert code == 1 and "invalid" in out and "not a FHIR resource" in out
 
 
 # ----------------------------------------------------------------------------- invalid patients
@@ -409,6 +439,7 @@ def pools(monkeypatch) -> list[int]:
     return started
 
 
+@pytest.mark.slow
 def test_jobs_2_gives_the_same_lines_in_the_same_order(tmp_path, capsys, protocol, pools):
     folder = tmp_path / "patients"
     for n in range(100):
@@ -424,6 +455,7 @@ def test_jobs_2_with_fewer_patients_than_a_chunk_starts_no_workers(tmp_path, cap
     assert (code, lines[0]["verdict"], pools) == (0, "eligible", [])
 
 
+@pytest.mark.slow
 def test_jobs_2_keeps_csv_row_order_and_reports_a_bad_row_the_same_way(tmp_path, capsys, protocol, pools):
     rows = "".join(csv_row(f"P-{n:02d}", weight="80" if n == 57 else "80 kg") for n in range(80))
     path = write(tmp_path / "clinic.csv", CSV_HEADER + rows)
@@ -453,6 +485,7 @@ def test_every_example_patient_checks_without_an_internal_error(capsys, protocol
 # ------------------------------------------------------------------------------------- subprocess
 
 
+@pytest.mark.slow
 def test_python_m_ketaplan_check_streams_jsonl_and_counts_on_stderr(tmp_path, protocol):
     folder = tmp_path / "patients"
     write(folder / "1.toml", ELIGIBLE)
@@ -473,6 +506,7 @@ def test_python_m_ketaplan_check_streams_jsonl_and_counts_on_stderr(tmp_path, pr
     )
 
 
+@pytest.mark.slow
 def test_progress_bar_goes_to_a_terminal_on_stderr_and_stdout_stays_pure_jsonl(tmp_path, protocol):
     import pty
 

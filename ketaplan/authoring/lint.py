@@ -23,6 +23,7 @@ CODES = {
     "W-ADJUST-OVERLAP": "two adjust rules can apply to one patient and set the same field",
     "W-HOLD-MATCHES-NO-DRUG": "a hold rule names a class that holds no medicine in the vocabulary",
     "W-PHASE-CANNOT-FIT": "a phase's sessions cannot fit within_days even in the best week",
+    "W-TITRATE-ALWAYS": "a titrate rule has no `when`: it changes every session's dose for every patient",
 }
 
 #: The age below which a patient is a minor, for W-NO-AGE-FLOOR (a check on the protocol, not a dose).
@@ -87,6 +88,7 @@ def lint(protocol: Protocol, text: str, today: date) -> list[LintWarning]:
     found += _adjust_overlaps(protocol)
     found += _holds_without_drugs(protocol)
     found += _phases_that_cannot_fit(protocol)
+    found += _titrate_always(protocol)
     placed = [_place(text, code, message, path) for code, message, path in found]
     return sorted(placed, key=lambda w: (w.line or 0, w.column or 0, w.code))
 
@@ -203,6 +205,19 @@ def _adjust_overlaps(protocol: Protocol) -> Iterator[tuple[str, str, tuple]]:
                 f"{both} weight_basis ({a.weight_basis}, {b.weight_basis}): the one giving the lower dosing "
                 "weight is used",
                 ("rule", j, "weight_basis"),
+            )
+
+
+def _titrate_always(protocol: Protocol) -> Iterator[tuple[str, str, tuple]]:
+    """A titrate rule with no `when` replaces the phase's dose for every patient from the first session."""
+    for i, rule in enumerate(protocol.rules):
+        if rule.effect == "titrate" and rule.when is None:
+            yield (
+                "W-TITRATE-ALWAYS",
+                f"{rule.id}: a titrate rule without `when` changes every session's dose for every patient; "
+                "give the dose in [dose] or the phase instead, or add the condition that calls for it "
+                "(e.g. when = { series_sessions_at_least = 3, response_below = { madrs = 50 } })",
+                ("rule", i, "effect"),
             )
 
 
@@ -540,7 +555,7 @@ def _canonical_clause(clause: Clause, vocabulary) -> tuple:
     key, value = clause.key, clause.value
     if key in ("condition", "active_condition", "medication", "allergy"):
         return key, frozenset(vocabulary.term_key(n) or normalise(n) for n in value)
-    if key in ("missing", "score_at_least", "score_below"):
+    if key in ("missing", "score_at_least", "score_below", "response_below", "response_at_least", "adverse_event"):
         return key, frozenset(value)
     if key == "any":
         return key, frozenset(canonical_when(w, vocabulary) for w in value)
@@ -560,9 +575,9 @@ def clause_text(clause: Clause) -> str:
         return f"{key} = {_num(value)}"
     if isinstance(value, str):
         return f'{key} = "{value}"'
-    if key in ("score_at_least", "score_below"):
-        return f"{key} = {{ " + ", ".join(f"{n} = {b}" for n, b in value) + " }"
-    if key == "blood_pressure_at_least":
+    if key in ("score_at_least", "score_below", "response_below", "response_at_least"):
+        return f"{key} = {{ " + ", ".join(f"{n} = {_num(b)}" for n, b in value) + " }"
+    if key in ("blood_pressure_at_least", "peak_blood_pressure_at_least"):
         return f'{key} = "{value[0]}/{value[1]}"'
     if key == "not":
         return "not = { " + ", ".join(clause_text(c) for c in value.clauses) + " }"

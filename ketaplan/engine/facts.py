@@ -1,7 +1,5 @@
 """What the patient file says, matched once against the vocabulary, for every rule to ask."""
 
-from __future__ import annotations
-
 from datetime import date
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -27,6 +25,8 @@ class NamedCondition(NamedTuple):
     def describe(self) -> str:
         status = " (history)" if self.condition.status == "history" else ""
         code = f" [{self.condition.code}]" if self.condition.code else ""
+        if self.condition.snomed:
+            code += f" [SNOMED CT {self.condition.snomed}]"
         return f"condition {self.condition.name!r}{code}{status}"
 
 
@@ -75,6 +75,7 @@ class Facts(NamedTuple):
     conditions: tuple[NamedCondition, ...] | None
     medications: tuple[NamedMedication, ...] | None
     allergies: tuple[NamedAllergy, ...] | None
+    course: Any = None  # engine.course.CourseFacts: the current series and response (spec/course.md)
 
     def key(self, term: str) -> str:
         """The vocabulary key a protocol's name matches under (validated when the protocol loaded)."""
@@ -97,7 +98,13 @@ def gather(patient: Patient, start: date, vocabulary) -> Facts:
     conditions = None
     if patient.conditions is not None:
         conditions = tuple(
-            NamedCondition(c, vocabulary.match_condition(c.name, c.code), *suspicion(c.name))
+            NamedCondition(
+                c,
+                vocabulary.match_condition(c.name, c.code)
+                if c.snomed is None
+                else vocabulary.match_condition(c.name, c.code, c.snomed),
+                *suspicion(c.name),
+            )
             for c in patient.conditions
         )
     medications = None

@@ -183,7 +183,9 @@ def _names(facts: Facts) -> str:
     return ", ".join(names) if names else "none"
 
 
-def schedule_findings(draft, facts: Facts, protocol, sessions, inputs) -> None:
+def schedule_findings(draft, facts: Facts, protocol, sessions, inputs, given_dates=()) -> None:
+    """`given_dates`: (phase name, date) of the sessions already given in a continued series, so that
+    `within_days` counts from the series' first session."""
     if not sessions:
         return
     p = facts.patient
@@ -202,21 +204,24 @@ def schedule_findings(draft, facts: Facts, protocol, sessions, inputs) -> None:
             draft.add(
                 "WEIGHT-OUT-OF-DATE",
                 "review",
-                f"The weight is older than the {valid} days the protocol accepts at session 1.",
-                [f"weighed on {p.weighed_on.isoformat()}, {age} days before session 1 on {first.date.isoformat()}"],
+                f"The weight is older than the {valid} days the protocol accepts at session {first.number}.",
+                [f"weighed on {p.weighed_on.isoformat()}, {age} days before session {first.number} on {first.date.isoformat()}"],
             )
     _age_changes(draft, facts, protocol, last.date)
     for index, phase in enumerate(protocol.schedule.phases):
         if phase.within_days is None:
             continue
-        in_phase = [s for s in sessions if s.phase == phase.name]
-        span = (in_phase[-1].date - in_phase[0].date).days
+        in_phase = [d for name, d in given_dates if name == phase.name]
+        in_phase += [s.date for s in sessions if s.phase == phase.name]
+        if not in_phase:
+            continue
+        span = (in_phase[-1] - in_phase[0]).days
         if span > phase.within_days:
             draft.add(
                 "SCHEDULE-OVERRUN",
                 "review",
                 f"Phase {phase.name!r} does not fit within {phase.within_days} days.",
-                [f"{phase.name}: {in_phase[0].date.isoformat()} to {in_phase[-1].date.isoformat()} is {span} days"],
+                [f"{phase.name}: {in_phase[0].isoformat()} to {in_phase[-1].isoformat()} is {span} days"],
             )
     due = protocol.review_due
     if due is not None and last.date > due:

@@ -3,8 +3,6 @@
 Missing data fails closed: a test on an absent value is unknown, never false (spec/protocol.md).
 """
 
-from __future__ import annotations
-
 from fractions import Fraction
 from functools import lru_cache
 from typing import NamedTuple
@@ -147,15 +145,20 @@ def _clause(key: str, value, facts: Facts) -> Result:
             return _unknown(f"{key} is not recorded")
         return _fact(state == value, f"{key} is {str(state).lower()}")
     if key in ("score_at_least", "score_below"):
+        from ketaplan.engine.course import most_recent_score
+
         parts = []
         for name, bound in value:
-            score = p.score(name)
-            if score is None:
+            # The most recent score of the scale, baseline or assessment (spec/course.md).
+            recent = most_recent_score(p, name)
+            if recent is None:
                 parts.append(_unknown(f"score {name} is missing"))
                 continue
+            score, on, baseline = recent
             at_least = score >= bound
             holds = at_least if key == "score_at_least" else not at_least
-            parts.append(_fact(holds, f"{name} {score} is {'at least' if at_least else 'below'} {bound}"))
+            when = "" if not p.assessments else f" ({'baseline' if baseline else 'assessment'}{' of ' + on.isoformat() if on else ''})"
+            parts.append(_fact(holds, f"{name} {score}{when} is {'at least' if at_least else 'below'} {bound}"))
         return _all(parts)
     if key == "missing":
         absent = [name for name in value if _is_missing(name, facts)]
@@ -172,6 +175,12 @@ def _clause(key: str, value, facts: Facts) -> Result:
         days = (facts.start - last).days
         word = "below" if days < value else "at least"
         return _fact(days < value, f"last infusion on {last.isoformat()}, {days} days before the start, is {word} {value} days")
+    from ketaplan.engine.course import COURSE_KEYS
+
+    if key in COURSE_KEYS:
+        from ketaplan.engine.course_rules import course_clause
+
+        return course_clause(key, value, facts)
     raise AssertionError(f"unhandled when key {key!r}")  # the loader admits only the keys above
 
 

@@ -1,12 +1,11 @@
 """Reading protocol files (TOML, format v1) into validated Protocol values; rules stay data."""
 
-from __future__ import annotations
-
 import re
 from fractions import Fraction
 from typing import Any, NamedTuple
 
 from ketaplan.errors import ProtocolError
+from ketaplan.load.course_protocol import COURSE_WHEN_KEYS, TITRATE_KEYS
 from ketaplan.load.reader import (
     Source,
     Table,
@@ -36,28 +35,30 @@ from ketaplan.model.protocol import (
     When,
 )
 
-TOP_KEYS = ("protocol", "drug", "dose", "schedule", "checklist", "rule", "vocabulary", "test")
+TOP_KEYS = ("protocol", "drug", "dose", "schedule", "checklist", "rule", "vocabulary", "test", "course")
 PROTOCOL_KEYS = ("id", "title", "version", "indication", "indications", "approved_by", "review_due", "sources")
 DRUG_KEYS = ("name", "route", "stock", "bag", "final_concentration")
 DOSE_KEYS = (
     "mg_per_kg", "mg_per_kg_per_hour", "duration", "weight_basis", "max_mg", "max_mg_per_hour", "round_to",
     "weight_valid_days",
 )  # fmt: skip
-SCHEDULE_KEYS = ("days", "holidays", "closed", "phase")
+SCHEDULE_KEYS = ("days", "holidays", "closed", "phase", "timezone", "observation")
 PHASE_KEYS = ("name", "sessions", "min_gap_days", "within_days", "mg_per_kg", "mg_per_kg_per_hour", "days")
 CHECKLIST_KEYS = STAGES
 RULE_KEYS = (
     "id", "effect", "when", "message", "source", "dose_factor", "weight_basis", "max_mg", "hold", "stage", "item",
+    *TITRATE_KEYS,
 )  # fmt: skip
 VOCABULARY_KEYS = ("conditions", "drugs")
-TEST_KEYS = ("name", "start", "patient", "expect")
-EXPECT_KEYS = ("verdict", "findings", "findings_exact", "first_dose_mg", "dates")
+TEST_KEYS = ("name", "start", "patient", "expect", "course")
+EXPECT_KEYS = ("verdict", "findings", "findings_exact", "first_dose_mg", "dates", "doses_mg", "numbers")
 
 #: Effect-specific fields of a rule, so that a field given to the wrong effect is an error, not ignored.
 EFFECT_FIELDS = {
     "adjust": ("dose_factor", "weight_basis", "max_mg"),
     "hold": ("hold",),
     "check": ("stage", "item"),
+    "titrate": TITRATE_KEYS,
 }
 
 #: Every threshold is held to the patient format's plausibility limits (LIMITS): "180/1000" or
@@ -82,7 +83,7 @@ WHEN_INT_KEYS = {
 WHEN_NAME_KEYS = ("condition", "active_condition", "medication", "allergy")
 WHEN_KEYS = (
     *WHEN_INT_KEYS, *WHEN_NUMBER_KEYS, *WHEN_NAME_KEYS, "sex", "blood_pressure_at_least", "pregnant",
-    "breastfeeding", "score_at_least", "score_below", "missing", "any", "not",
+    "breastfeeding", "score_at_least", "score_below", "missing", "any", "not", *COURSE_WHEN_KEYS,
 )  # fmt: skip
 #: Fields a `missing` test may name. Not pregnant/breastfeeding: their absence already means
 #: "unknown", which `pregnant = "unknown"` tests directly; not the required fields.
@@ -208,6 +209,7 @@ def _protocol(data: Any, src: Source, parts: _Parts) -> Protocol | None:
     lists = parts.run(_checklist, top)
     rules = _rules(top, vocabulary, dose, parts)
     tests = _tests(top, src, parts)
+    course = parts.run(_course, top)
     if src.errors:
         return None
     protocol_id, title, version, indication, approved_by, review_due, sources = head[1:]
@@ -231,7 +233,18 @@ def _protocol(data: Any, src: Source, parts: _Parts) -> Protocol | None:
     )
     if tests:
         protocol = protocol._replace(tests=tests)
+    if course is not None:
+        protocol = protocol._replace(course=course)
     return protocol
+
+
+def _course(top: Table):
+    """The [course] table (spec/course.md); None when absent (the defaults)."""
+    if "course" not in top:
+        return None
+    from ketaplan.load.course_protocol import course_settings
+
+    return course_settings(top)
 
 
 def _head(top: Table) -> tuple:
@@ -445,8 +458,15 @@ def _schedule(top: Table, dose, src: Source, parts: _Parts) -> Schedule:
             phases.append(phase)
     if base is FAILED:
         return FAILED
-    st, _, days, region, closed = base
-    return Schedule(days=days, holidays=region, closed=frozenset(closed), phases=tuple(phases))
+    st, _, days, region, closed, timezone, observation = base
+    return Schedule(
+        days=days,
+        holidays=region,
+        closed=frozenset(closed),
+        phases=tuple(phases),
+        timezone=timezone or DEFAULT_TIMEZONE,
+        observation_min=observation,
+    )
 
 
 def _mode_as_written(top: Table) -> str | None:
@@ -466,6 +486,14 @@ def _schedule_table(top: Table, src: Source) -> tuple:
         problem = region_problem(region)
         if problem:
             st.fail("holidays", problem)
+    timezone = st.text("timezone")
+    if timezone is not None:
+        problem = timezone_problem(timezone)
+        if problem:
+            st.fail("timezone", problem)
+    from ketaplan import units
+
+    observation = _quantity(st, "observation", units.parse_duration_min, units)
     closed = set()
     if "closed" in st:
         value = st.data["closed"]
@@ -480,7 +508,36 @@ def _schedule_table(top: Table, src: Source) -> tuple:
     phase_items = st.data.get("phase") or []
     if not phase_items:
         st.fail("phase", "at least one [[schedule.phase]] is required")
-    return st, phase_items, days, region, closed
+    return st, phase_items, days, region, closed, timezone, observation
+
+
+DEFAULT_TIMEZONE = "Europe/London"
+
+
+def timezone_problem(name: str) -> str | None:
+    """Why `name` is not an IANA time zone ("Europe/London"), or None when it is one."""
+    import re
+
+    hint = 'use an IANA time zone name such as "Europe/London" or "America/New_York"'
+    # A key is a relative path of plain segments: nothing that could climb out of the zone folder.
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9][A-Za-z0-9_+-]*)*", name) or len(name) > 64:
+        return f"{name!r} is not a time zone name: {hint}"
+    # A zone found once is remembered in the cache: zoneinfo is not imported on the drafting path.
+    import sys
+
+    from ketaplan.cache import read_json, write_json
+
+    key = f"timezone-{name.replace('/', '~')}-py{sys.version_info[0]}.{sys.version_info[1]}.json"
+    if read_json(key) == name:
+        return None
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return f"{name!r} is not a known time zone: {hint}"
+    write_json(key, name)
+    return None
 
 
 def _phase(st: Table, index: int, item: Any, mode: str | None, names: set[str], src: Source) -> Phase:
@@ -531,7 +588,7 @@ def _rule(rt: Table, vocabulary, dose: Dose | None) -> Rule:
     when = None
     if "when" in rt:
         when = _when(rt.src, rt.path + ("when",), rt.data["when"], vocabulary)
-    dose_factor = weight_basis = max_mg = hold = stage = item = None
+    dose_factor = weight_basis = max_mg = hold = stage = item = titrate = None
     if effect == "adjust":
         dose_factor = rt.number("dose_factor", gt=0, le=1)
         weight_basis = rt.choice("weight_basis", WEIGHT_BASES)
@@ -547,6 +604,10 @@ def _rule(rt: Table, vocabulary, dose: Dose | None) -> Rule:
     elif effect == "check":
         stage = rt.choice("stage", STAGES, required=True)
         item = rt.text("item", required=True)
+    elif effect == "titrate":
+        from ketaplan.load.course_protocol import titrate_amount
+
+        titrate = titrate_amount(rt, dose) if dose is not None else None
     return Rule(
         id=rule_id,
         effect=effect,
@@ -559,6 +620,7 @@ def _rule(rt: Table, vocabulary, dose: Dose | None) -> Rule:
         hold=hold,
         stage=stage,
         item=item,
+        titrate=titrate,
     )
 
 
@@ -652,6 +714,10 @@ def _when(src: Source, path, data: Any, vocabulary, depth: int = 0) -> When:
             clauses.append(Clause(key, tuple(_when(src, p + (i,), v, vocabulary, depth + 1) for i, v in enumerate(value))))
         elif key == "not":
             clauses.append(Clause(key, _when(src, p, value, vocabulary, depth + 1)))
+        elif key in COURSE_WHEN_KEYS:
+            from ketaplan.load.course_protocol import course_clause
+
+            clauses.append(Clause(*course_clause(src, path, key, value, t)))
     return When(tuple(clauses))
 
 
@@ -682,6 +748,19 @@ def _test(tt: Table, index: int, src: Source) -> TestCase:
             expect["first_dose_mg"] = None
         else:
             expect["first_dose_mg"] = et.number("first_dose_mg", ge=0)
+    for key in ("doses_mg", "numbers"):
+        if key in et:
+            value = et.data[key]
+            if not isinstance(value, list):
+                et.fail(key, f"expected a list, found {type_name(value)}")
+            if key == "numbers":
+                expect[key] = tuple(check_int(src, et.path + (key, i), v, 1, 1000) for i, v in enumerate(value))
+            else:
+                expect[key] = tuple(
+                    None if v == "none" else check_number(src, et.path + (key, i), v, ge=0) for i, v in enumerate(value)
+                )
+    if "course" in tt:
+        expect["course"] = bool(tt.boolean("course"))
     if "dates" in et:
         value = et.data["dates"]
         if not isinstance(value, list):
