@@ -239,12 +239,12 @@ def _given_section(view: CourseView):
             Column("number", "Session", "#", keep=True),
             Column("date", "Date", "Date", right=False, keep=True),
             Column("dose", "Dose", "Dose", keep=True),
-            Column("given", "mg/kg of the dosing weight", "mg/kg", keep=True),
-            Column("bp", "BP before → peak (mmHg)", "BP before → peak", right=False, keep=True),
+            Column("given", "mg/kg given", "mg/kg", keep=True),
+            Column("bp", "BP before → peak", "BP before → peak", right=False, keep=True),
             Column("completed", "Completed", "Completed", right=False, keep=True),
             Column("events", "Adverse events", "Adverse events", right=False, keep=True),
         )
-        legend = tuple(
+        legend = ("Blood pressures in mmHg: the reading at minute 0 (before the infusion) and the highest.",) + tuple(
             f"Session {g.number} was stopped early: {g.stopped_because}" for g in view.given if not g.completed and g.stopped_because
         )
         blocks.append(Table(columns, tuple(tuple(r) for r in given_rows(view)), legend))
@@ -362,82 +362,43 @@ def course_text(view: CourseView, *, color: bool = False, width: int | None = No
 
 
 # ------------------------------------------------------------------------------------------------
-# Markdown and HTML: a layout of the same PlanView's blocks
+# Markdown and HTML: the plan's own layouts (render/markdown.py, render/html.py) of the course's
+# PlanView, a Chart given to each as blocks it knows
 
 
-def _md_inline(inline) -> str:
-    from ketaplan.render.markdown import inert
+def _chart_table(r: ScaleResponse):
+    from ketaplan.render.view import Column, Table
 
-    out = []
-    for span in inline:
-        text = inert(span.text)
-        out.append(f"**{text}**" if span.style in ("strong", "warn") and text else text)
-    return "".join(out)
-
-
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    from ketaplan.render.markdown import inert
-
-    lines = ["| " + " | ".join(inert(h) for h in header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(inert(c) or " " for c in row) + " |" for row in rows]
-    return "\n".join(lines)
+    columns = (
+        Column("date", "Date", "Date", right=False, keep=True),
+        Column("score", f"{scale_name(r.scale)} score", "Score", keep=True),
+        Column("what", "What", "What", right=False, keep=True),
+    )
+    rows = tuple((p.date.isoformat() if p.date else "not dated", str(p.score), p.what) for p in r.points)
+    return Table(columns, rows)
 
 
-def _md_block(block: Any) -> list[str]:
-    from ketaplan.render.markdown import WRITE_HERE, inert
-    from ketaplan.render.view import Facts, Findings, Items, Para, SignOff, Table
-
-    if isinstance(block, Para):
-        return [_md_inline(block.text)]
-    if isinstance(block, Facts):
-        return ["\n".join(f"- **{inert(label)}**: {_md_inline(value)}" for label, value in block.items)]
-    if isinstance(block, Items):
-        out = [f"### {inert(block.title)}"] if block.title else []
-        if not block.items:
-            return out + ["None in the protocol." if block.tasks else "None."]
-        marker = "- [ ] " if block.tasks else "- "
-        return out + ["\n".join(f"{f'{n}. ' if block.ordered else marker}{_md_inline(i)}" for n, i in enumerate(block.items, 1))]
-    if isinstance(block, Findings):
-        rows = [[f.rule, f.effect + (f" ({f.unchecked})" if f.unchecked else ""),
-                 f.message + (f" Source: {f.source}." if f.source else ""), "; ".join(f.evidence)] for f in block.items]  # fmt: skip
-        return [_md_table(["Rule", "Effect", "Message", "Evidence"], rows)]
-    if isinstance(block, Table):
-        out = [_md_table([c.header for c in block.columns], [list(r) for r in block.rows])]
-        return out + [inert(note) for note in block.legend]
-    if isinstance(block, SignOff):
-        out = [inert(block.intro)]
-        for n, (rule, message, reason) in enumerate(block.items, 1):
-            out.append(f"{n}. **{inert(rule)}**: {inert(message)}\n\n   Reason: {inert(reason) if reason else WRITE_HERE}")
-        out += [f"{inert(label)}: {inert(value) if value else WRITE_HERE}" for label, value in block.lines]
-        return out + [inert(n) for n in block.notes]
-    if isinstance(block, Chart):
-        r = block.response
-        if not r.points:
-            return [inert(block.caption)]
-        rows = [[p.date.isoformat() if p.date else "not dated", str(p.score), p.what] for p in r.points]
-        return [f"### {inert(scale_name(r.scale))} over time", _md_table(["Date", "Score", "What"], rows)]
-    return []
+def _replace_charts(pv, replace):
+    sections = []
+    for section in pv.sections:
+        blocks: list = []
+        for block in section.blocks:
+            blocks += replace(block) if isinstance(block, Chart) else [block]
+        sections.append(section._replace(blocks=tuple(blocks)))
+    return pv._replace(sections=tuple(sections))
 
 
 def course_markdown(view: CourseView) -> str:
-    from ketaplan.render.markdown import inert
+    """Markdown: each scale's scores as a table (no picture is written beside it)."""
+    from ketaplan.render.markdown import render_markdown
+    from ketaplan.render.view import Para, spans
 
-    pv = build_course_view(view)
-    blocks = [f"# {inert(pv.title)}", inert(pv.about) + ".", inert(pv.status_line)]
-    blocks += ["## Verdict", f"**{inert(pv.verdict.headline)}**: {inert(pv.verdict.asks)}."]
-    for section in pv.sections:
-        blocks.append(f"## {inert(section.title)}")
-        for block in section.blocks:
-            blocks += _md_block(block)
-    f = pv.footer
-    blocks += ["---", "\n".join([
-        f"- Drafted by {inert(f.by)} at {inert(f.at)} (UTC)",
-        f"- Vocabulary {inert(f.vocabulary)}; holidays {inert(f.holidays or 'none')}",
-        f"- Start date: {inert(f.start)}",
-        f"- Patient file SHA-256: {inert(f.patient_sha256)}",
-        f"- Protocol file SHA-256: {inert(f.protocol_sha256)}",
-    ])]  # fmt: skip
-    return "\n\n".join(blocks) + "\n"
+    def as_table(chart: Chart) -> list:
+        r = chart.response
+        head = [Para(spans((f"{scale_name(r.scale)} over time", "strong")))]
+        return head + ([_chart_table(r)] if r.points else [Para(spans(chart.caption))])
+
+    return render_markdown(_replace_charts(build_course_view(view), as_table))
 
 
 def _h(value: object) -> str:
@@ -503,90 +464,35 @@ def svg_chart(r: ScaleResponse, width: int = 520, height: int = 160) -> str | No
     return "".join(out)
 
 
-_HTML_CSS = """
-@page { size: A4; margin: 14mm 12mm; }
-body { font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; font-size: 9.5pt; color: #000;
-       max-width: 190mm; margin: 0 auto; line-height: 1.35; }
-h1 { font-size: 15pt; margin: 0 0 2mm 0; }
-h2 { font-size: 11.5pt; margin: 5mm 0 1.5mm 0; border-bottom: 0.4mm solid #000; break-after: avoid; }
-h3 { font-size: 10pt; margin: 3mm 0 1mm 0; break-after: avoid; }
-table { border-collapse: collapse; width: 100%; margin: 1mm 0 2mm 0; }
-td, th { border: 0.25mm solid #777; padding: 0.8mm 1.5mm; text-align: left; vertical-align: top; }
-th { background: #eee; }
-td.num { text-align: right; white-space: nowrap; }
-.verdict { font-size: 12pt; font-weight: bold; border: 0.6mm solid #000; padding: 2mm; }
-.chart { display: block; margin: 1mm 0 1mm 0; break-inside: avoid; }
-.caption { font-size: 8.5pt; margin: 0 0 2mm 0; }
-.legend { font-size: 8.5pt; }
-ul.checks { list-style: none; padding-left: 0; }
-ul.checks li::before { content: "\\2610  "; }
-footer { font-size: 7.5pt; margin-top: 5mm; border-top: 0.25mm solid #000; }
+_CHART_CSS = """
+svg.chart { display: block; margin: 1mm 0 1mm 0; break-inside: avoid; }
+p.chart-caption { font-size: 8.5pt; margin: 0 0 2mm 0; }
 """
 
 
-def _html_block(block: Any) -> str:
-    from ketaplan.render.view import Facts, Findings, Items, Para, SignOff, Table
+def course_html(view: CourseView, css: str | None = None) -> str:
+    """HTML (A4): the plan's HTML layout of the course's PlanView, each Chart drawn as an SVG."""
+    import secrets
 
-    write = "." * 40
-    if isinstance(block, Para):
-        return f"<p>{_html_inline(block.text)}</p>"
-    if isinstance(block, Facts):
-        return "<ul>" + "".join(f"<li><b>{_h(k)}</b>: {_html_inline(v)}</li>" for k, v in block.items) + "</ul>"
-    if isinstance(block, Items):
-        head = f"<h3>{_h(block.title)}</h3>" if block.title else ""
-        tag = "ol" if block.ordered else "ul"
-        cls = ' class="checks"' if block.tasks else ""
-        body = "".join(f"<li>{_html_inline(i)}</li>" for i in block.items) or "<li>None in the protocol.</li>"
-        return f"{head}<{tag}{cls}>{body}</{tag}>"
-    if isinstance(block, Findings):
-        rows = "".join(
-            f"<tr><td><b>{_h(f.rule)}</b></td><td>{_h(f.effect)}{(' (' + _h(f.unchecked) + ')') if f.unchecked else ''}</td>"
-            f"<td>{_h(f.message)}{(' Source: ' + _h(f.source)) if f.source else ''}</td><td>{_h('; '.join(f.evidence))}</td></tr>"
-            for f in block.items
-        )
-        return f"<table><tr><th>Rule</th><th>Effect</th><th>Message</th><th>Evidence</th></tr>{rows}</table>"
-    if isinstance(block, Table):
-        head = "".join(f"<th>{_h(c.header)}</th>" for c in block.columns)
-        body = "".join(
-            "<tr>" + "".join(f'<td{" class=num" if c.right else ""}>{_h(v)}</td>' for c, v in zip(block.columns, row)) + "</tr>"
-            for row in block.rows
-        )
-        legend = "".join(f'<p class="legend">{_h(n)}</p>' for n in block.legend)
-        return f"<table><tr>{head}</tr>{body}</table>{legend}"
-    if isinstance(block, SignOff):
-        out = [f"<p>{_h(block.intro)}</p>"]
-        if block.items:
-            out.append("<ol>" + "".join(f"<li><b>{_h(r)}</b>: {_h(m)}<br>Reason: {_h(reason) if reason else write}</li>"
-                                        for r, m, reason in block.items) + "</ol>")  # fmt: skip
-        out.append("<p>" + "<br>".join(f"{_h(k)}: {_h(v) if v else write}" for k, v in block.lines) + "</p>")
-        return "".join(out) + "".join(f"<p>{_h(n)}</p>" for n in block.notes)
-    if isinstance(block, Chart):
-        chart = svg_chart(block.response)
-        head = f"<h3>{_h(scale_name(block.response.scale))} over time</h3>"
-        return head + (chart or "") + f'<p class="caption">{_h(block.caption)}</p>'
-    return ""
+    from ketaplan.render.html import DEFAULT_CSS, render_html
+    from ketaplan.render.view import Para, spans
 
+    # A chart stands in the page as a paragraph holding a token no file can write (a fresh random
+    # one); the token's paragraph is then replaced by the drawing, made here from numbers only.
+    nonce = secrets.token_hex(8)
+    drawings: dict[str, str] = {}
 
-def course_html(view: CourseView) -> str:
-    """The course as a standalone HTML document (prints on A4)."""
-    pv = build_course_view(view)
-    parts = [
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
-        f"<title>{_h(pv.title)}</title><style>{_HTML_CSS}</style></head><body>",
-        f"<h1>{_h(pv.title)}</h1>",
-        f"<p>{_h(pv.about)}. {_h(pv.status_line)}</p>",
-        f'<p class="verdict">{_h(pv.verdict.headline)}: {_h(pv.verdict.asks)}</p>',
-    ]
-    for section in pv.sections:
-        parts.append(f"<h2>{_h(section.title)}</h2>")
-        parts += [_html_block(b) for b in section.blocks]
-    f = pv.footer
-    parts.append(
-        f"<footer>Drafted by {_h(f.by)} at {_h(f.at)} (UTC); vocabulary {_h(f.vocabulary)}; holidays "
-        f"{_h(f.holidays or 'none')}; start {_h(f.start)}; patient file SHA-256 {_h(f.patient_sha256)}; "
-        f"protocol file SHA-256 {_h(f.protocol_sha256)}.</footer></body></html>"
-    )
-    return "\n".join(parts) + "\n"
+    def placeholder(chart: Chart) -> list:
+        token = f"KETAPLAN-CHART-{nonce}-{len(drawings)}"
+        svg = svg_chart(chart.response)
+        drawings[token] = (svg or "") + f'<p class="chart-caption">{_h(chart.caption)}</p>'
+        return [Para(spans((f"{scale_name(chart.response.scale)} over time", "strong"))), Para(spans(token))]
+
+    pv = _replace_charts(build_course_view(view), placeholder)
+    page = render_html(pv, (css if css is not None else DEFAULT_CSS) + _CHART_CSS)
+    for token, drawing in drawings.items():
+        page = page.replace(f"<p>{token}</p>", drawing)
+    return page
 
 
 def render_course(view: CourseView, fmt: str, *, color: bool = False, width: int | None = None) -> str:
