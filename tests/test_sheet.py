@@ -30,9 +30,9 @@ def plan_of(patient: str, protocol: str = INDUCTION):
 # 100 mL over 40 min = 150 mL/h.
 EX007 = ["EX-007", "47 mg", "0.5 mg/kg", "94 kg", "4.7 mL", "0.47 mg/mL", "100 mL", "150 mL/h", "40 min"]
 # EX-001 (73 kg): 0.5 x 73 = 36.5 mg, an exact half, rounds down to 36 mg; 3.6 mL; 0.36 mg/mL; 150 mL/h;
-# 36 / 73 = 0.49315... mg/kg of actual weight, shown 0.4932 mg/kg.
+# 36 / 73 = 0.49315... mg/kg given, shown as the plan shows it: 0.49 mg/kg.
 EX001 = ["EX-001", "36 mg", "0.5 mg/kg", "73 kg", "36.5 mg", "3.6 mL", "0.36 mg/mL", "100 mL", "150 mL/h",
-         "0.4932 mg/kg"]  # fmt: skip
+         "0.49 mg/kg given"]  # fmt: skip
 
 
 def test_parse_sheet_choice():
@@ -66,11 +66,11 @@ def test_every_figure_is_the_hand_worked_one(render):
 
 
 def test_a_capped_dose_shows_the_cap_and_the_mg_per_kg_of_actual_weight():
-    # EX-003 weighs 128 kg: 0.5 x 128 = 64 mg, lowered to the 60 mg cap; 60 / 128 = 0.46875 mg/kg exactly.
+    # EX-003 weighs 128 kg: 0.5 x 128 = 64 mg, lowered to the 60 mg cap; 60 / 128 = 0.46875 mg/kg, shown 0.47.
     text = sheet_markdown(build_sheet(plan_of("eligible-dose-capped.toml"), 1))
     assert "**60 mg**" in text
     assert "0.5 mg/kg × 128 kg (actual weight) = 64 mg, lowered to 60 mg by the cap (dose.max\\_mg)" in text
-    assert "60 mg is 0.46875 mg/kg of actual weight" in text
+    assert "60 mg is 0.47 mg/kg given" in text
 
 
 def test_a_rate_protocol_shows_the_rate_and_the_session_total():

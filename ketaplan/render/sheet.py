@@ -69,7 +69,8 @@ def _chain(sheet: Sheet, per_kg, unit, raw, rounded, final) -> str:
     s, d = sheet.session, sheet.plan.dosing
     weight = fmt_kg(d.dosing_weight_kg) if d is not None and d.dosing_weight_kg is not None else "?"
     basis = _BASIS_WORDS.get(d.weight_basis, d.weight_basis) if d is not None else "?"
-    text = f"{per_kg(s.amount)} × {weight} ({basis} weight)"
+    titrated = getattr(s, "titrated_by", None)
+    text = f"{per_kg(s.amount)}" + (f" (titrated: {titrated})" if titrated else "") + f" × {weight} ({basis} weight)"
     if d is not None:
         text += "".join(f" × {fmt_number(f.factor, places=4)} ({f.rule})" for f in d.factors)
     if raw is not None:
@@ -95,8 +96,12 @@ def dose_facts(sheet: Sheet) -> list[Fact]:
         facts.append(Fact("Rate", _or(s.rate_mg_per_h, fmt_mg_per_h), chain))
     else:
         chain = _chain(sheet, fmt_mg_per_kg, fmt_mg, s.raw_dose_mg, s.rounded_mg, s.dose_mg)
-        if s.effective_mg_per_kg_actual is not None:
-            chain += f"; {fmt_mg(s.dose_mg)} is {fmt_mg_per_kg(s.effective_mg_per_kg_actual)} of actual weight"
+        given = getattr(s, "given_per_kg", None)
+        if given is not None:
+            # As the plan's schedule writes it (ketaplan.render.view.given_text).
+            from ketaplan.render.view import given_text
+
+            chain += f"; {fmt_mg(s.dose_mg)} is {given_text(given, s.amount, False)} given"
         facts.append(Fact("Dose", fmt_mg(s.dose_mg), f"over {fmt_minutes(s.duration_min)}"))
         facts.append(Fact("mg/kg", fmt_mg_per_kg(s.amount), chain))
     stock = f"of the {fmt_mg_per_ml(p.stock_mg_per_ml)} stock" if p.stock_mg_per_ml is not None else ""
