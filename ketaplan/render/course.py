@@ -465,7 +465,8 @@ def svg_chart(r: ScaleResponse, width: int = 520, height: int = 160) -> str | No
 
 
 _CHART_CSS = """
-svg.chart { display: block; margin: 1mm 0 1mm 0; break-inside: avoid; }
+div.chart-block { break-inside: avoid; }
+svg.chart { display: block; margin: 1mm 0 1mm 0; }
 p.chart-caption { font-size: 8.5pt; margin: 0 0 2mm 0; }
 """
 
@@ -485,8 +486,10 @@ def course_html(view: CourseView, css: str | None = None) -> str:
     def placeholder(chart: Chart) -> list:
         token = f"KETAPLAN-CHART-{nonce}-{len(drawings)}"
         svg = svg_chart(chart.response)
-        drawings[token] = (svg or "") + f'<p class="chart-caption">{_h(chart.caption)}</p>'
-        return [Para(spans((f"{scale_name(chart.response.scale)} over time", "strong"))), Para(spans(token))]
+        title = f"<p><strong>{_h(scale_name(chart.response.scale))} over time</strong></p>"
+        caption = f'<p class="chart-caption">{_h(chart.caption)}</p>'
+        drawings[token] = f'<div class="chart-block">{title}{svg or ""}{caption}</div>'
+        return [Para(spans(token))]
 
     pv = _replace_charts(build_course_view(view), placeholder)
     page = render_html(pv, (css if css is not None else DEFAULT_CSS) + _CHART_CSS)

@@ -177,7 +177,7 @@ body { font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; font-si
 h1 { font-size: 13pt; margin: 0 0 1mm 0; }
 h2 { font-size: 10pt; margin: 2.5mm 0 1mm 0; padding-bottom: 0.5mm; border-bottom: 0.4mm solid #000;
      break-after: avoid; }
-.draft { font-size: 8.5pt; margin: 0 0 2mm 0; }
+.draft { font-size: 7.5pt; margin: 0 0 2mm 0; }
 .warning { border: 0.6mm solid #000; padding: 1.5mm 2mm; margin: 2mm 0; font-weight: bold; }
 table { border-collapse: collapse; width: 100%; }
 td, th { border: 0.25mm solid #000; padding: 0.7mm 1.5mm; vertical-align: top; text-align: left; }
@@ -260,7 +260,7 @@ def sheet_html(sheet: Sheet) -> str:
         f"<style>{_CSS}{_page_boxes(sheet)}</style></head><body>",
         "<h1>Ketamine infusion: session monitoring record</h1>",
         '<p class="draft">Printed from a DRAFT plan drafted by ketaplan: check every figure against the plan '
-        "a clinician has signed before the dose is drawn up.</p>",
+        f"a clinician has signed before the dose is drawn up. {_h(footer_lines(sheet)[0])}</p>",
     ]
     if warning:
         parts.append(f'<p class="warning">{_h(warning)}</p>')
@@ -290,7 +290,7 @@ def sheet_html(sheet: Sheet) -> str:
         '<section><h2>Signatures</h2><table class="signatures"><tr><th>Role</th><th>Name and signature</th>'
         "<th>Date and time</th></tr><tr><td>Nurse who gave the infusion</td><td></td><td></td></tr>"
         "<tr><td>Clinician responsible for the session and discharge</td><td></td><td></td></tr></table></section>",
-        "<footer>" + "<br>".join(_h(line) for line in footer_lines(sheet)) + "</footer>",
+        "<footer>" + _h(footer_lines(sheet)[1]) + "</footer>",
         "</body></html>",
     ]  # fmt: skip
     return "\n".join(parts) + "\n"
