@@ -88,8 +88,9 @@ def fmt_change(change: Fraction | None) -> str:
     exact 49.96 %); a fall is "lower", a rise "higher"; unknown is never 0."""
     if change is None:
         return UNKNOWN
-    tenths = int(Fraction(change) * 10)  # int() truncates toward zero
-    shown = f"{abs(tenths) // 10}.{abs(tenths) % 10} %"
+    from ketaplan.model.course import fmt_change_pct  # the one truncation to one decimal
+
+    shown = fmt_change_pct(abs(Fraction(change)))  # truncation toward zero commutes with abs
     if change == 0:
         return "0.0 % (no change)"
     return f"{shown} {'lower' if change > 0 else 'higher'}"
