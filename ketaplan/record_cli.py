@@ -287,7 +287,49 @@ def _inline_list(text: str, key: str) -> bool:
 
 def record(path: str, req: RecordRequest, *, today: date | None = None) -> Recorded:
     """Append the session `req` describes to the patient file at `path`; returns what was done.
-    Raises a KetaplanError (nothing changed) on any mistake."""
+    Raises a KetaplanError (nothing changed) on any mistake. Two `record`s of files in one folder run
+    one after the other (a lock on the folder), so neither loses the other's session."""
+    if path == "-":
+        raise UsageError("PATIENT: record changes a patient file in place; give its path, not - (standard input)")
+    with _folder_lock(path):
+        return _record(path, req, today=today)
+
+
+class _folder_lock:
+    """An exclusive advisory lock on the folder holding `path` (flock on the folder itself: nothing is
+    created beside the patient file). Where the system has no flock, no lock is taken: the check that
+    the file did not change while recording still holds."""
+
+    def __init__(self, path: str) -> None:
+        import os
+
+        self.folder = os.path.dirname(os.path.abspath(path))
+        self.fd: int | None = None
+
+    def __enter__(self) -> "_folder_lock":
+        import os
+
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not on POSIX
+            return self
+        try:
+            self.fd = os.open(self.folder, os.O_RDONLY)
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except OSError:
+            if self.fd is not None:
+                os.close(self.fd)
+            self.fd = None  # a folder that cannot be opened: the error comes when the file is read
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import os
+
+        if self.fd is not None:
+            os.close(self.fd)  # closing releases the lock
+
+
+def _record(path: str, req: RecordRequest, *, today: date | None = None) -> Recorded:
     import os
 
     from ketaplan.load.patient import read_patient_bytes

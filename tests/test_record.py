@@ -511,3 +511,25 @@ def test_property_with_course_fields(tmp_path_factory, data, vitals, events, no_
 
         read_patient_bytes(after, str(path), TODAY)  # the file it wrote is valid
     assert os.listdir(folder) == ["p.toml"]
+
+
+def test_records_of_one_file_from_two_processes_both_land(tmp_path):
+    """Two `ketaplan record`s at once: the folder lock runs them one after the other, nothing is lost."""
+    import subprocess
+    import sys
+
+    path = copy(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "ketaplan", "record", str(path), "--date", day, "--dose", "36 mg", "-p", "trd-iv-induction", "--no-ae"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        for day in ("2026-11-03", "2026-11-03")
+    ]
+    results = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
+    codes = sorted(r[2] for r in results)
+    # One records the session; the other then finds it recorded and refuses (same date and protocol).
+    assert codes == [0, 2], results
+    assert len(load(path)["infusions"]) == 1
+    assert path.read_bytes().startswith(ELIGIBLE.read_bytes())
