@@ -465,7 +465,9 @@ def record_command(
     dose: str = typer.Option(..., "--dose", help='The dose given, e.g. "35 mg".'),
     protocol: Optional[str] = typer.Option(None, "--protocol", "-p", help="The protocol id (or file) it was given under."),
     vitals: List[str] = typer.Option([], "--vitals", help='MINUTE:BP,HR,SPO2, e.g. "0:132/84,78,98" (0 = before). Repeat.'),
-    ae: List[str] = typer.Option([], "--ae", help="An adverse event seen (closed list, see course.md). Repeat."),
+    ae: List[str] = typer.Option([], "--ae", help="An adverse event seen, repeated for each: nausea, vomiting, headache, dizziness, hypertension, "
+        "tachycardia, bradycardia, desaturation, agitation, anxiety, emergence reaction, hallucinations, excessive "
+        "sedation, dissociation distress, urinary symptoms, suicidal thoughts, other (with --ae-detail)."),
     ae_detail: Optional[str] = typer.Option(None, "--ae-detail", help='What the event ticked "other" was.'),
     no_ae: bool = typer.Option(False, "--no-ae", help="No adverse event was seen (recorded as none)."),
     sedation: Optional[int] = typer.Option(None, "--sedation", help="Deepest MOAA/S, 0..5 (5 = awake)."),

@@ -143,3 +143,22 @@ def test_file_text_is_inert_in_every_view():
     assert "<b>x</b>" not in course_html(v)
     assert "\x1b" not in course_text(v, width=80)
     assert "[l](" not in course_markdown(v)
+
+
+def test_an_excluded_course_shows_given_and_response_and_drafts_nothing():
+    v = view()
+    excluded = v.plan._replace(verdict="excluded", sessions=(), dosing=None, acknowledge=())
+    v = v._replace(plan=excluded, titration=())
+    out = course_text(v, width=80)
+    assert out.splitlines()[1].startswith("VERDICT: EXCLUDED")
+    assert "\nGiven\n" in out and "\nResponse\n" in out
+    assert "\nNext\n" not in out and "Schedule" not in out
+    assert "No sessions or doses are drafted" in out
+    md = course_markdown(v)
+    assert "## Given" in md and "## Next" not in md
+    assert course_html(v).count("<svg") == 2
+
+
+def test_no_series_yet_says_the_series_starts_at_session_1():
+    v = view()._replace(given=(), continued_from=0)
+    assert "No session of a series under trd-iv-induction is recorded" in course_text(v, width=80)

@@ -533,3 +533,13 @@ def test_records_of_one_file_from_two_processes_both_land(tmp_path):
     assert codes == [0, 2], results
     assert len(load(path)["infusions"]) == 1
     assert path.read_bytes().startswith(ELIGIBLE.read_bytes())
+
+
+def test_the_help_lists_every_adverse_event_of_the_vocabulary(capsys):
+    from ketaplan.vocabulary.adverse_events import ADVERSE_EVENTS
+
+    code, out, _ = run(capsys, "record", "--help")
+    assert code == 0
+    flat = " ".join(out.replace("│", " ").split())
+    for event in ADVERSE_EVENTS:
+        assert event in flat, event
