@@ -291,7 +291,9 @@ def record(path: str, req: RecordRequest, *, today: date | None = None) -> Recor
     one after the other (a lock on the folder), so neither loses the other's session."""
     if path == "-":
         raise UsageError("PATIENT: record changes a patient file in place; give its path, not - (standard input)")
-    with _folder_lock(path):
+    import os
+
+    with _folder_lock(os.path.realpath(path)):
         return _record(path, req, today=today)
 
 
@@ -345,6 +347,10 @@ def _record(path: str, req: RecordRequest, *, today: date | None = None) -> Reco
         raise UsageError(f"--date: {day} is after today ({today}); record a session once it has been given")
 
     old = read_input_file(path, PatientError, "patient")
+    real = os.path.realpath(path)
+    # A file nobody may write (no write bit) is read-only even for an administrator.
+    if not os.access(real, os.W_OK) or not os.stat(real).st_mode & 0o222:
+        raise UsageError(f"{path}: the file is read-only; nothing was changed")
     # The file as it is must be usable: an error in it is the file's, not the options'.
     try:
         read_patient_bytes(old, path, today)

@@ -543,3 +543,11 @@ def test_the_help_lists_every_adverse_event_of_the_vocabulary(capsys):
     flat = " ".join(out.replace("│", " ").split())
     for event in ADVERSE_EVENTS:
         assert event in flat, event
+
+
+def test_a_read_only_file_is_not_replaced(tmp_path):
+    path = copy(tmp_path)
+    os.chmod(path, 0o444)
+    with pytest.raises(KetaplanError, match="read-only; nothing was changed"):
+        record(str(path), req(), today=TODAY)
+    assert path.read_bytes() == ELIGIBLE.read_bytes()
