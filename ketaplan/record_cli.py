@@ -339,8 +339,6 @@ def _record(path: str, req: RecordRequest, *, today: date | None = None) -> Reco
     from ketaplan.output import replace_file
 
     today = today or date.today()
-    if path == "-":
-        raise UsageError("PATIENT: record changes a patient file in place; give its path, not - (standard input)")
     infusion, assessment = build_tables(req)
     day = infusion["date"]
     if day > today:
