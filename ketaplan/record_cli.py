@@ -387,7 +387,7 @@ def _record(path: str, req: RecordRequest, *, today: date | None = None) -> Reco
                 "Use --force to record a second assessment that day."
             )
     for key in ("infusions", "assessments") if assessment is not None else ("infusions",):
-        if _inline_list(text, key):
+        if key in document and _inline_list(text, key):
             raise UsageError(
                 f"{path}: the file writes {key} as a list ({key} = [...]); record appends [[{key}]] tables, which "
                 f"cannot extend it. Rewrite those entries as [[{key}]] tables by hand first; nothing was changed."
