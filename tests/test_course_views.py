@@ -162,3 +162,11 @@ def test_an_excluded_course_shows_given_and_response_and_drafts_nothing():
 def test_no_series_yet_says_the_series_starts_at_session_1():
     v = view()._replace(given=(), continued_from=0)
     assert "No session of a series under trd-iv-induction is recorded" in course_text(v, width=80)
+
+
+def test_a_plan_without_a_course_is_shown_as_a_series_not_started():
+    from ketaplan.render.course import course_view_of
+
+    v = course_view_of(view().plan._replace(course=None))
+    assert (v.given, v.response, v.continued_from) == ((), (), 0)
+    assert "No session of a series under trd-iv-induction is recorded" in course_text(v, width=80)

@@ -521,6 +521,8 @@ def course_view_of(plan: Plan) -> CourseView:
     from ketaplan.model.patient import SCORE_RANGES
 
     course = plan.course
+    if course is None:  # a plan drafted without a series to continue: nothing given, nothing scored
+        return CourseView(plan, plan.protocol.id, (), (), 0, ())
     given = tuple(
         GivenRow(
             number=g.number,
