@@ -36,7 +36,7 @@ def recorded(tmp_path, capsys) -> Path:
             args += ["--vitals", v]
         args += [*events, "--sedation", "5", "--dissociation", "10", "--observed", "60 min"]
         args += ["--madrs", str(madrs), "--phq9", str(phq9), "--gad7", str(gad7)]
-        code, out, err = run(capsys, *args)
+        code, _, err = run(capsys, *args)
         assert code == 0, err
         assert path.read_bytes().startswith(before)
     assert path.read_bytes().startswith(EXAMPLE.read_bytes())

@@ -326,7 +326,7 @@ def test_cli_records_and_says_so_on_stderr(capsys, tmp_path):
 
 def test_cli_refusal_exits_2_without_a_traceback(capsys, tmp_path):
     path = copy(tmp_path)
-    code, out, err = run(capsys, "record", str(path), "--date", "2026-11-03", "--dose", "36 g")
+    code, _, err = run(capsys, "record", str(path), "--date", "2026-11-03", "--dose", "36 g")
     assert code == 2
     assert err.startswith("error: --dose: ")
     assert "Traceback" not in err
@@ -342,8 +342,8 @@ def test_cli_needs_date_and_dose(capsys, tmp_path):
 
 # --- property: any file, any options: the old bytes are a prefix of the new, or nothing changed -----
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 _comment_text = st.text(
     alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"), blacklist_characters="\ufeff"), max_size=20

@@ -15,7 +15,7 @@ from datetime import date
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ketaplan.units import fmt_mg, fmt_mg_per_kg, fmt_mg_per_kg_per_h, fmt_number
+from ketaplan.units import fmt_mg, fmt_mg_per_kg, fmt_mg_per_kg_per_h
 
 if TYPE_CHECKING:
     from ketaplan.model.plan import Plan
