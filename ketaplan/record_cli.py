@@ -182,6 +182,8 @@ def build_tables(req: RecordRequest) -> tuple[dict[str, Any], dict[str, Any] | N
             if event not in events:
                 events.append(event)
         infusion["adverse_events"] = events
+    if "other" in infusion.get("adverse_events", []) and req.adverse_event_detail is None:
+        raise UsageError('--ae other: say what happened with --ae-detail "...", e.g. --ae-detail "hiccups"')
     if req.adverse_event_detail is not None:
         if "other" not in infusion.get("adverse_events", []):
             raise UsageError('--ae-detail: describes an event ticked "other"; give --ae other with it')

@@ -202,6 +202,7 @@ REFUSALS = [
     (dict(vitals=["later:132/84"]), "--vitals 'later:132/84'"),
     (dict(adverse_events=["nausea"], no_adverse_events=True), "--no-ae"),
     (dict(adverse_event_detail="hiccups"), "--ae-detail"),
+    (dict(adverse_events=["nausea", "other"]), "--ae other"),
     (dict(stopped="line one\nline two"), "--stopped"),
     (dict(stopped="\x1b[31mred"), "--stopped"),
 ]
@@ -463,7 +464,7 @@ def test_a_whole_session_with_scores_is_recorded_and_read_back(tmp_path):
         (dict(vitals=["0:132/84,78,98", "40:400/96"]), "--vitals '40:400/96'"),
         (dict(vitals=["0:84/132"]), "--vitals '0:84/132'"),
         (dict(adverse_events=["nausea", "nauseous"]), "--ae 'nauseous'"),
-        (dict(adverse_events=["other"]), "--ae"),  # other needs --ae-detail
+        (dict(adverse_events=["other"]), "--ae other: say what happened with --ae-detail"),
         (dict(observed="95"), "--observed"),
         (dict(duration="forty"), "--duration"),
         (dict(scores={"madrs": 61}), "--madrs"),
