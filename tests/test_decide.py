@@ -130,6 +130,7 @@ def test_decide_and_explain_are_the_full_pass_and_check_agrees_with_plan(data):
     # check and plan cannot disagree: one decision under both.
     assert decision.verdict == plan.verdict
     assert decision.findings == tuple(f.rule for f in plan.findings)
+    assert decision.unchecked == tuple(f.rule for f in plan.findings if f.unknown)
     assert decision.first_dose_mg == plan.first_dose_mg
 
 
@@ -152,9 +153,10 @@ def test_check_lines_are_the_plans_decisions(tmp_path):
         if result.verdict == "invalid":
             continue
         plan = api.draft(load_patient_file(str(path), start), loaded_protocol, start, now)
-        assert (result.id, result.verdict, result.findings, result.first_dose_mg) == (
+        assert (result.id, result.verdict, result.findings, result.first_dose_mg, result.unchecked) == (
             plan.patient.id,
             plan.verdict,
             tuple(f.rule for f in plan.findings),
             plan.first_dose_mg,
+            tuple(f.rule for f in plan.findings if f.unknown),
         ), path

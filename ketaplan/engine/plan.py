@@ -72,7 +72,7 @@ class Decision:
 
     __slots__ = (
         "patient", "protocol", "inputs", "continuing", "facts", "cf", "fired", "excluded", "draft", "weights",
-        "checks", "dosing", "slots", "verdict", "findings", "first_dose_mg",
+        "checks", "dosing", "slots", "verdict", "findings", "unchecked", "first_dose_mg",
     )  # fmt: skip
 
     def __init__(self, patient: Patient, protocol: Protocol, inputs: Inputs, continuing: bool) -> None:
@@ -181,6 +181,8 @@ def decide(patient: Patient, protocol: Protocol, inputs: Inputs, continuing: boo
     d.excluded = excluded
     builtin = sorted((i for i in draft.builtin if i in F.RANK), key=F.RANK.__getitem__)  # in F.ORDER
     d.findings = tuple([rule.id for rule, _, _ in fired] + builtin)
+    # The findings whose rule could not be checked (Finding.unknown), in the same order.
+    d.unchecked = tuple([rule.id for rule, _, unknown in fired if unknown] + [i for i in builtin if draft.builtin[i][3]])
     if excluded:
         d.verdict = "excluded"
     elif any(effect == "review" for _, effect, _ in fired) or any(draft.builtin[i][0] == "review" for i in builtin):
