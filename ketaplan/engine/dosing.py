@@ -5,7 +5,7 @@ from typing import NamedTuple
 
 from ketaplan.model.patient import Patient
 from ketaplan.model.protocol import Drug, Dose
-from ketaplan.units import floor_to, round_half_down
+from ketaplan.units import floor_to, round_half_down, to_fraction
 
 INCH_CM = Fraction(254, 100)
 #: Devine is not defined below 60 in: no ideal or adjusted weight is drafted there.
@@ -101,10 +101,21 @@ def session_dose(
 ) -> SessionDose:
     """One session's dose by spec steps 3-6. `factor` is the product of every applied dose_factor."""
     if dose.mode == "mg_per_kg":
-        raw = amount * dosing_weight * factor
-        # An exact half rounds down: when the arithmetic is undecided, the lower dose wins.
-        rounded = round_half_down(raw, dose.round_to)
-        if rounded > cap_mg:
+        # In integers, the same exact numbers: raw = num / den; the step is step_n / step_d.
+        num = amount.numerator * dosing_weight.numerator * factor.numerator
+        den = amount.denominator * dosing_weight.denominator * factor.denominator
+        step = to_fraction(dose.round_to)
+        step_n, step_d = step.numerator, step.denominator
+        if step_n <= 0:
+            round_half_down(Fraction(num, den), step)  # refuses the step, as it always has
+        # An exact half rounds down: when the arithmetic is undecided, the lower dose wins
+        # (units.round_half_down: n multiples of the step, n the floor of raw / step, plus one
+        # when what is left is over a half step).
+        n, rest = divmod(num * step_d, den * step_n)
+        if 2 * rest > den * step_n:
+            n += 1
+        raw, rounded = Fraction(num, den), Fraction(n * step_n, step_d)
+        if n * step_n * cap_mg.denominator > cap_mg.numerator * step_d:  # rounded > cap_mg
             return SessionDose(raw, rounded, cap_mg, cap_by)
         return SessionDose(raw, rounded, rounded, None)
     hours = Fraction(dose.duration_min, 60)

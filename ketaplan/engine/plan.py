@@ -351,7 +351,7 @@ def _decide_sessions(
     # session is among them).
     last = patient.infusions[-1].date if patient.infusions else None
     dates = _session_dates(protocol, inputs, last, len(given), work)
-    factor = Fraction(1)
+    factor = _ONE
     for f in factors:
         factor *= f.factor
     cap_by = cap_rule or "dose.max_mg"
@@ -403,10 +403,17 @@ def _decide_sessions(
             sd_c = per_amount.get(amount)
             if sd_c is None:
                 sd = session_dose(amount, dosing_weight, factor, dose, cap_mg, cap_by)
-                # The volume to draw (the container's draw_ml), only where a bag could be too small.
-                draw = sd.dose_mg / stock if bag_ml is not None and stock else None
-                # (dose, drafted: above 0 mg, the volume to draw where it does not fit in the bag)
-                sd_c = per_amount[amount] = (sd, sd.dose_mg > 0, draw if draw is not None and draw >= bag_ml else None)
+                mg = sd.dose_mg
+                # The volume to draw (the container's draw_ml: mg / stock) not below the bag's volume,
+                # in integers: mg x stock_d x bag_d >= bag_n x mg_d x stock_n (stock above 0).
+                overflow = (
+                    bag_ml is not None
+                    and bool(stock)
+                    and mg.numerator * stock.denominator * bag_ml.denominator
+                    >= bag_ml.numerator * mg.denominator * stock.numerator
+                )
+                # (dose, drafted: above 0 mg, the drawn volume does not fit in the bag)
+                sd_c = per_amount[amount] = (sd, mg.numerator > 0, overflow)
             last_amount, last_dose = amount, sd_c
         sd, drafted, overflow = sd_c
         first_continued = given and number == len(given) + 1
@@ -423,8 +430,8 @@ def _decide_sessions(
             continue
         if sd.capped_by:
             capped.append((number, sd))
-        if overflow is not None:
-            too_much.append((number, sd, overflow))
+        if overflow:
+            too_much.append((number, sd))
         slots.append(_Slot(number, phase.name, day, amount, checks_t, titrated_by, not_used, sd))
 
     if not_drafted:
@@ -437,8 +444,8 @@ def _decide_sessions(
             "The volume to draw does not fit in the bag: check the protocol's stock and bag.",
             lambda: [
                 f"session {number}: {fmt_mg(sd.dose_mg)} at {fmt_mg_per_ml(stock)} "
-                f"is {fmt_ml(draw)} to draw, not less than the {fmt_ml(bag_ml)} bag"
-                for number, sd, draw in too_much
+                f"is {fmt_ml(sd.dose_mg / stock)} to draw, not less than the {fmt_ml(bag_ml)} bag"
+                for number, sd in too_much
             ],
         )
     if capped:
@@ -528,6 +535,7 @@ def _sessions(patient: Patient, protocol: Protocol, dosing: Dosing | None, slots
     return tuple(out)
 
 
+_ONE = Fraction(1)
 UNKNOWN_TITRATION = "an unknown titration is applied only to sessions where it lowers the dose: it never raises one"
 
 
