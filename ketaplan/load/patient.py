@@ -88,8 +88,8 @@ def patient_from_table(data: Any, src: Source, start: date) -> Patient:
         t.fail("height", f"{units.fmt_cm(height)} is outside 40..250 cm (was it written in the wrong unit?)")
     if not 2 <= weight <= 400:
         t.fail("weight", f"{units.fmt_kg(weight)} is outside 2..400 kg (was it written in the wrong unit?)")
-    bmi = weight / (height / 100) ** 2
-    if not 10 <= bmi <= 100:
+    if not _bmi_within(weight, height, 10, 100):
+        bmi = weight / (height / 100) ** 2
         t.fail(
             "height",
             f"height {units.fmt_cm(height)} and weight {units.fmt_kg(weight)} give a BMI of "
@@ -162,6 +162,15 @@ def patient_from_table(data: Any, src: Source, start: date) -> Patient:
         assessments=assessments,
         scored_on=baseline_on,
     )
+
+
+def _bmi_within(weight: Fraction, height_cm: Fraction, lo: int, hi: int) -> bool:
+    """lo <= weight / (height / 100)^2 <= hi, in integers (the same exact comparison, without
+    building the fraction): BMI = w_n x 10000 x h_d^2 / (w_d x h_n^2), its denominator above 0."""
+    w_n, w_d, h_n, h_d = weight.numerator, weight.denominator, height_cm.numerator, height_cm.denominator
+    scaled = w_n * 10000 * h_d * h_d
+    below = w_d * h_n * h_n
+    return lo * below <= scaled <= hi * below
 
 
 def _list(t: Table, key: str) -> list:
