@@ -7,8 +7,9 @@ its evidence (`logic.evaluate`, as drafting did before the split):
 
 - every compiled rule gives exactly `evaluate(rule.when, facts).value`, for the patient and for the
   same patient a year younger or older (the ages AGE-CHANGES-DURING-PLAN asks about);
-- the rules that fire, their effects and unknowns are those the full pass finds, and each finding's
-  evidence is the full pass's evidence for that rule;
+- the rules that fire (found through the per-protocol index of list tests, `Compiled.values`), their
+  effects and unknowns are those the full pass finds, and each finding's evidence is the full pass's
+  evidence for that rule;
 - `check` (the decision) and `plan` (the Plan record) agree on the verdict, every finding id in
   order, and the first dose; `ketaplan check`'s line is built from the same decision.
 

@@ -119,9 +119,12 @@ def decide(patient: Patient, protocol: Protocol, inputs: Inputs, continuing: boo
     fired: list[tuple[Rule, str, bool]] = []  # (rule, its effect on this plan, unknown), in the protocol's order
 
     lists = Lists(facts)
-    for rule, truth, effect in work.rules:
-        value = truth(facts, lists)
-        if value is False or (value is None and effect == "note"):
+    values = work.values(facts, lists)  # the rules that are not false: true, or None (unknown)
+    rules = work.rules
+    for index in sorted(values):
+        value = values[index]
+        rule, _, effect = rules[index]
+        if value is None and effect == "note":
             continue
         unknown = value is None
         if effect == "exclude":

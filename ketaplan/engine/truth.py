@@ -233,7 +233,7 @@ def _compile_clause(key: str, value, vocabulary) -> Truth:  # noqa: C901 - one b
 class Compiled:
     """One protocol's per-run work: its rules' truth closures and the age bounds they test."""
 
-    __slots__ = ("protocol", "truths", "rules", "age_bounds", "uses_course", "runs")
+    __slots__ = ("protocol", "truths", "rules", "others", "groups", "age_bounds", "uses_course", "runs")
 
     def __init__(self, protocol: Protocol) -> None:
         from ketaplan.engine.findings import _age_clauses
@@ -242,6 +242,25 @@ class Compiled:
         self.protocol = protocol  # held, so that the id the cache is keyed by stays this protocol's
         self.truths: tuple[Truth, ...] = tuple(compile_when(r.when, vocabulary) for r in protocol.rules)
         self.rules = tuple(zip(protocol.rules, self.truths, (r.effect for r in protocol.rules)))
+        # The rules whose whole `when` is one list test, by list: each is true exactly when one of
+        # its terms' keys is among the patient's entries' terms (Lists), so that a patient's terms
+        # find the rules they make true through an index, and the other rules of that list are
+        # false, or unknown when an entry is not recognised. `values()` asks the closures of the rest.
+        groups: dict[str, tuple[dict, list]] = {}
+        others = []
+        for i, r in enumerate(protocol.rules):
+            clause = r.when.clauses[0] if r.when is not None and len(r.when.clauses) == 1 else None
+            if clause is None or clause.key not in _LIST_KEYS:
+                others.append(i)
+                continue
+            index, members = groups.setdefault(clause.key, ({}, []))
+            members.append(i)
+            for key in _keys(clause.value, vocabulary)[0]:
+                index.setdefault(key, []).append(i)
+        self.others = tuple(others)
+        self.groups = tuple(
+            (key, {k: tuple(v) for k, v in index.items()}, tuple(members)) for key, (index, members) in groups.items()
+        )
         # (rule index, the age tests of its `when`) of the rules with any, for AGE-CHANGES-DURING-PLAN
         self.age_bounds = tuple((i, ages) for i, r in enumerate(protocol.rules) if (ages := _age_clauses(r.when)))
         from ketaplan.engine.plan import uses_course
@@ -250,6 +269,43 @@ class Compiled:
         self.runs: dict = {}  # per-run memos (session dates by start date and last infusion, ...)
 
 
+    def values(self, facts: Facts, lists: Lists) -> dict[int, bool | None]:
+        """{rule index: True or None (unknown)} of the rules that are not false, in any order: each
+        value is the rule's closure's (tests/test_decide.py holds them to the full evaluation)."""
+        truths = self.truths
+        out: dict[int, bool | None] = {}
+        for i in self.others:
+            value = truths[i](facts, lists)
+            if value is not False:
+                out[i] = value
+        for key, index, members in self.groups:
+            if key == "condition":
+                entries, terms, unsure = facts.conditions, lists.conditions, lists.conditions_unsure
+            elif key == "active_condition":
+                entries, terms, unsure = facts.conditions, lists.active, lists.active_unsure
+            elif key == "medication":
+                entries, terms, unsure = facts.medications, lists.medications, lists.medications_unsure
+            else:
+                entries, terms, unsure = facts.allergies, lists.allergies, lists.allergies_unsure
+            if entries is None:  # not recorded: every test on the list is unknown
+                for i in members:
+                    out[i] = None
+                continue
+            for term in terms:
+                for i in index.get(term, ()):
+                    out[i] = True
+            if unsure:
+                for i in members:
+                    out.setdefault(i, None)
+            elif key == "medication" and lists.several:
+                # An entry naming a second medicine: the closure says for which rules that is unknown.
+                for i in members:
+                    if i not in out and truths[i](facts, lists) is None:
+                        out[i] = None
+        return out
+
+
+_LIST_KEYS = ("condition", "active_condition", "medication", "allergy")
 _COMPILED: dict[int, Compiled] = {}
 
 
