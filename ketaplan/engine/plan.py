@@ -360,7 +360,7 @@ def _decide_sessions(
     cap_by = cap_rule or "dose.max_mg"
     slots = []
     capped, escalations, not_drafted, too_much = [], [], [], []
-    per_amount: dict = {}
+    per_amount: list = []  # (amount, (SessionDose, drafted, overflow)) of each distinct amount so far
     previous_amount = None
     counter = _given_per_phase(protocol, len(given))
     chosen_words: dict[str, None] = {}
@@ -403,7 +403,9 @@ def _decide_sessions(
         if amount is last_amount:
             sd_c = last_dose
         else:
-            sd_c = per_amount.get(amount)
+            # (A list, not a dict: a schedule has few distinct amounts, and hashing a fraction costs
+            # more than comparing it with each.)
+            sd_c = next((found for known, found in per_amount if known == amount), None)
             if sd_c is None:
                 sd = session_dose(amount, dosing_weight, factor, dose, cap_mg, cap_by)
                 mg = sd.dose_mg
@@ -416,7 +418,8 @@ def _decide_sessions(
                     >= bag_ml.numerator * mg.denominator * stock.numerator
                 )
                 # (dose, drafted: above 0 mg, the drawn volume does not fit in the bag)
-                sd_c = per_amount[amount] = (sd, mg.numerator > 0, overflow)
+                sd_c = (sd, mg.numerator > 0, overflow)
+                per_amount.append((amount, sd_c))
             last_amount, last_dose = amount, sd_c
         sd, drafted, overflow = sd_c
         first_continued = given and number == len(given) + 1
@@ -586,6 +589,8 @@ def choose_titration(base: Fraction, true_rules, unknown_rules, mode: str):
 
 def _given_per_phase(protocol: Protocol, given: int) -> dict[int, int]:
     """How many sessions of each phase the first `given` positions of the schedule took."""
+    if not given:
+        return {}
     out: dict[int, int] = {}
     left = given
     for index, phase in enumerate(protocol.schedule.phases):
@@ -598,6 +603,8 @@ def _given_per_phase(protocol: Protocol, given: int) -> dict[int, int]:
 
 def _given_dates(protocol: Protocol, given) -> tuple[tuple[str, date], ...]:
     """(phase name, date) of each given session, by its position in the schedule."""
+    if not given:
+        return ()
     names = [p.name for p in protocol.schedule.phases for _ in range(p.sessions)]
     return tuple((names[n], inf.date) for n, inf in enumerate(given) if n < len(names))
 
