@@ -180,11 +180,23 @@ def _indication(draft, facts: Facts, protocol) -> None:
     if facts.conditions is None:
         draft.add("INDICATION-NOT-RECORDED", "review", message, ["could not be checked: conditions are not recorded"], unknown=True)
         return
-    keys = {facts.key(t) for t in protocol.indications}
+    keys = _indication_keys(facts.vocabulary, tuple(protocol.indications))
     for c in facts.conditions:
-        if c.condition.status == "active" and not c.suspect and c.match.recognised and keys & c.match.terms:
+        m = c.match
+        # (keys & m.terms, m.terms being name_terms | code_terms)
+        if c.condition.status == "active" and not c.suspect and m.recognised and not (
+            keys.isdisjoint(m.name_terms) and keys.isdisjoint(m.code_terms)
+        ):
             return
-    draft.add("INDICATION-NOT-RECORDED", "review", message, [f"active conditions recorded: {_names(facts)}"])
+    draft.add("INDICATION-NOT-RECORDED", "review", message, lambda: [f"active conditions recorded: {_names(facts)}"])
+
+
+@lru_cache(maxsize=64)
+def _indication_keys(vocabulary, indications: tuple[str, ...]) -> frozenset:
+    # The same for every patient of a run: worked out once (the keys facts.key gives).
+    from ketaplan.engine.facts import _term_key
+
+    return frozenset(_term_key(vocabulary, t) for t in indications)
 
 
 def _names(facts: Facts) -> str:

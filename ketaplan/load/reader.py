@@ -245,6 +245,9 @@ def type_name(value: Any) -> str:
     return type(value).__name__
 
 
+_KNOWN: dict[tuple, frozenset] = {}
+
+
 class Table:
     """One TOML table being validated: rejects unknown keys, reads typed values with their path."""
 
@@ -255,7 +258,12 @@ class Table:
             src.fail(self.path, f"expected a {what}, found {type_name(data)}")
         self.data = data
         allowed = tuple(allowed)
-        unknown = [key for key in data if key not in allowed]
+        known = _KNOWN.get(allowed)
+        if known is None:
+            known = frozenset(allowed)
+            if len(_KNOWN) < 256:  # the formats' few key lists (a file's own keys are never many)
+                _KNOWN[allowed] = known
+        unknown = [key for key in data if key not in known]
         if unknown:
             # Collecting errors: every unknown key of the table, then this table stops.
             for key in unknown[1:] if src.errors is not None else ():
