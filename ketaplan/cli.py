@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from datetime import date
@@ -11,6 +12,9 @@ from typing import List, Optional
 import typer
 
 from ketaplan.errors import ExitStatus, KetaplanError, UsageError, printable
+
+#: Exit code when the reader of standard output went away (`ketaplan check ... | head -1`).
+CLOSED_PIPE = 141
 
 app = typer.Typer(
     name="ketaplan",
@@ -236,31 +240,87 @@ def verify(signed_file: str = typer.Argument(..., metavar="SIGNED.json", help="A
     raise typer.Exit(run_verify(signed_file))
 
 
+class Signalled(BaseException):
+    """SIGTERM or SIGHUP, raised where the program is, so that every `finally` runs: temporary
+    files go, worker processes are stopped, nothing half-written is left."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_signalled(signum, _frame) -> None:
+    raise Signalled(signum)
+
+
+def _run(args: List[str]):
+    """The command's exit code. typer's own entry point is not used: it turns Ctrl-C into a silent
+    exit 130 and a closed pipe into exit 1 before any handler here could see them."""
+    from typer.main import get_command
+
+    command = get_command(app)
+    try:
+        with command.make_context("ketaplan", args) as ctx:
+            return command.invoke(ctx)
+    except typer.Exit as exc:
+        return exc.exit_code
+
+
+def _nothing_written() -> str:
+    from ketaplan.output import COMMITTED
+
+    if COMMITTED:
+        return "written before it: " + ", ".join(COMMITTED)
+    return "no output file was written"
+
+
+def _closed_pipe() -> None:
+    """The reader went away: later writes and the final flush go nowhere, quietly."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     """Entry point: every error is turned into a message and an exit code here, and only here."""
+    import signal
+
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("KETAPLAN_DEBUG") == "1"
     args = [a for a in args if a != "--debug"]
+    previous = {}
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            previous[signum] = signal.signal(signum, _raise_signalled)
+        except (ValueError, OSError):  # not the main thread: leave the signals alone
+            pass
     try:
-        code = app(args=args, prog_name="ketaplan", standalone_mode=False)
+        code = _run(args)
+        from ketaplan.output import flush_stdout
+
+        flush_stdout()
     except KetaplanError as exc:
         if debug:
             raise
         print(printable(exc.render()), file=sys.stderr)
         sys.exit(int(exc.exit_status))
     except KeyboardInterrupt:
-        print("interrupted; no output file was written", file=sys.stderr)
+        print(f"interrupted; {_nothing_written()}", file=sys.stderr)
         sys.exit(130)
+    except Signalled as exc:
+        name = "terminated" if exc.signum == signal.SIGTERM else "hung up"
+        print(f"{name}; {_nothing_written()}", file=sys.stderr)
+        sys.exit(128 + exc.signum)
     except BrokenPipeError:
-        # The reader went away (e.g. `| head`): not an error of ours.
-        try:
-            sys.stdout = open(os.devnull, "w")
-        finally:
-            sys.exit(0)
+        # The reader went away (e.g. `| head`): not a finding (exit 1), not done either (exit 0).
+        # 141 is what a shell reports for a program ended by SIGPIPE (spec/cli.md).
+        _closed_pipe()
+        sys.exit(CLOSED_PIPE)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: never a traceback for users
         # typer vendors click: its exceptions are reached through typer's public names.
-        if isinstance(exc, typer.Exit):
-            sys.exit(exc.exit_code)
         if isinstance(exc, typer.Abort):
             print("aborted", file=sys.stderr)
             sys.exit(1)
@@ -269,6 +329,10 @@ def main(argv: Optional[List[str]] = None) -> None:
             sys.exit(getattr(exc, "exit_code", ExitStatus.USAGE))
         if debug:
             raise
+        if isinstance(exc, OSError) and exc.filename:
+            # An I/O failure outside the writer: named, with its cause, not reported as a defect.
+            print(f"error: {printable(str(exc.filename))}: {exc.strerror}; nothing was written", file=sys.stderr)
+            sys.exit(ExitStatus.USAGE)
         print(
             f"internal error: {type(exc).__name__}: {printable(str(exc))}\n"
             "Nothing was written. This is a defect in ketaplan: please report it with the command you ran "
@@ -276,4 +340,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             file=sys.stderr,
         )
         sys.exit(ExitStatus.USAGE)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     sys.exit(int(code or 0))

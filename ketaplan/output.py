@@ -47,7 +47,8 @@ def _cause(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def _kind(mode: int) -> str:
+def describe_mode(mode: int) -> str:
+    """What a file that is not a regular file is, in words: \"a FIFO\", \"a folder\"..."""
     for test, name in (
         (stat.S_ISDIR, "a folder"),
         (stat.S_ISFIFO, "a FIFO"),
@@ -147,7 +148,7 @@ def resolve_target(path: str, *, force: bool, exists_message: str | None = None)
                 f"{path}: is a symbolic link to {target}, which cannot be replaced: {_cause(exc)}; nothing was written"
             ) from None
     if not stat.S_ISREG(st.st_mode):
-        raise OutputError(f"{path}: is {_kind(st.st_mode)}, not a regular file; it is never replaced; nothing was written")
+        raise OutputError(f"{path}: is {describe_mode(st.st_mode)}, not a regular file; it is never replaced; nothing was written")
     return target, st
 
 
@@ -300,7 +301,8 @@ class TextStream:
 
     def write(self, text: str) -> int:
         if self.file is None:
-            return sys.stdout.write(text)
+            _stdout(sys.stdout.write, text)
+            return len(text)
         self.pending.append(text)
         self.size += len(text)
         if self.size >= self.BUFFER:
@@ -309,7 +311,7 @@ class TextStream:
 
     def flush(self) -> None:
         if self.file is None:
-            sys.stdout.flush()
+            flush_stdout()
             return
         if self.pending:
             data = "".join(self.pending).encode("utf-8")
@@ -369,11 +371,29 @@ def write_bytes(data: bytes, path: str, *, force: bool = False) -> None:
     write_files([(path, data)], force=force)
 
 
+def _stdout(action, *args) -> None:
+    try:
+        action(*args)
+    except BrokenPipeError:
+        raise  # the reader went away: ketaplan.cli.main ends quietly (exit 141)
+    except OSError as exc:
+        raise OutputError(f"standard output: cannot be written: {_cause(exc)}") from None
+
+
+def write_stdout(text: str) -> None:
+    """Write and flush standard output; a failure other than a closed pipe is an OutputError."""
+    _stdout(sys.stdout.write, text)
+    _stdout(sys.stdout.flush)
+
+
+def flush_stdout() -> None:
+    _stdout(sys.stdout.flush)
+
+
 def write_text(text: str, path: str | None, *, force: bool = False) -> None:
     """`None` or `-` writes standard output; a file is written whole or not at all (UTF-8, \\n)."""
     if path is None or path == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        write_stdout(text)
         return
     write_bytes(text.encode("utf-8"), path, force=force)
 

@@ -48,7 +48,7 @@ def _signed_paths(plan_file: str, output: str | None) -> tuple[str, str]:
 
 
 def run_sign(plan_file: str, *, clinician: str, registration: str, acks: list[str], output: str | None, force: bool) -> int:
-    from ketaplan.output import write_text
+    from ketaplan.output import write_files
     from ketaplan.render.markdown import render_signed
     from ketaplan.signing import sign
 
@@ -72,8 +72,12 @@ def run_sign(plan_file: str, *, clinician: str, registration: str, acks: list[st
         if os.path.exists(path):
             raise UsageError(f"{path}: a signed plan exists already and is never overwritten; nothing was written")
     text = json.dumps(signed, indent=2, ensure_ascii=False, default=_number) + "\n"
-    write_text(text, json_path, force=False)
-    write_text(render_signed(json.loads(text, parse_float=Decimal)), md_path, force=False)
+    markdown = render_signed(json.loads(text, parse_float=Decimal))
+    # Both files or neither: half a pair would block a retry and could be filed as the whole.
+    write_files(
+        [(json_path, text.encode("utf-8")), (md_path, markdown.encode("utf-8"))],
+        exists_message=lambda path: f"{path}: a signed plan exists already and is never overwritten; nothing was written",
+    )
     print(f"signed: {json_path} and {md_path}", file=sys.stderr)
     return ExitStatus.OK
 

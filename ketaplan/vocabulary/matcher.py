@@ -463,11 +463,17 @@ def _builtin() -> Vocabulary:
 
     with open(_DATA_FILE, "rb") as f:
         raw = f.read()
-    name = f"vocabulary-{hashlib.sha256(raw).hexdigest()[:32]}.json"
-    data = read_json(name)
-    if not isinstance(data, dict):
-        data = tomllib.loads(raw.decode("utf-8"), parse_float=_reject_number)
-        write_json(name, data)
+    digest = hashlib.sha256(raw).hexdigest()
+    name = f"vocabulary-{digest[:32]}.json"
+    source = {"vocabulary_sha256": digest}
+    data = read_json(name, source)
+    if isinstance(data, dict):
+        try:
+            return _Builder(data).build()
+        except Exception:  # noqa: BLE001 - a cache entry that does not build is not believed
+            pass
+    data = tomllib.loads(raw.decode("utf-8"), parse_float=_reject_number)
+    write_json(name, source, data)
     return _Builder(data).build()
 
 
