@@ -373,6 +373,9 @@ def _init_worker(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    # The parent forks with these signals blocked (_submit): until here, the parent's handlers
+    # were this worker's, and a Ctrl-C then would have killed it with a traceback.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
     _die_with_parent(parent)
     # A worker writes nothing itself: it must not hold the parent's stdout or stderr open, or a
     # reader waiting for the end of the output would wait as long as the worker lives.
@@ -419,6 +422,15 @@ def _stop_workers(pool) -> None:
             pass
 
 
+def _submit(pool, chunk: list[_Work]):
+    """pool.submit, with SIGINT/SIGTERM/SIGHUP held: a worker forked here starts with them blocked
+    (it unblocks them once its own handlers are set), and no signal lands inside the pool's locks."""
+    from ketaplan.output import hold_signals
+
+    with hold_signals():
+        return pool.submit(_check_chunk, chunk)
+
+
 def _check_chunk(chunk: list[_Work]) -> list[Result]:
     loaded_protocol, start, now = _STATE
     return [check_one(item, loaded_protocol, start, now) for item in chunk]
@@ -458,7 +470,7 @@ def _results(work: Iterable[_Work], protocol_data: bytes, jobs: int) -> Iterator
     finished = False
     try:
         for chunk in _chunks(work, CHUNK):
-            pending.append(pool.submit(_check_chunk, chunk))
+            pending.append(_submit(pool, chunk))
             # A bounded window of chunks: the oldest is written before more are read.
             while len(pending) >= jobs * IN_FLIGHT_PER_JOB:
                 yield from pending.popleft().result()

@@ -240,19 +240,6 @@ def verify(signed_file: str = typer.Argument(..., metavar="SIGNED.json", help="A
     raise typer.Exit(run_verify(signed_file))
 
 
-class Signalled(BaseException):
-    """SIGTERM or SIGHUP, raised where the program is, so that every `finally` runs: temporary
-    files go, worker processes are stopped, nothing half-written is left."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _raise_signalled(signum, _frame) -> None:
-    raise Signalled(signum)
-
-
 def _run(args: List[str]):
     """The command's exit code. typer's own entry point is not used: it turns Ctrl-C into a silent
     exit 130 and a closed pipe into exit 1 before any handler here could see them."""
@@ -270,7 +257,7 @@ def _nothing_written() -> str:
     from ketaplan.output import COMMITTED
 
     if COMMITTED:
-        return "written before it: " + ", ".join(COMMITTED)
+        return "written whole before it: " + ", ".join(COMMITTED) + "; nothing else was written"
     return "no output file was written"
 
 
@@ -291,17 +278,23 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("KETAPLAN_DEBUG") == "1"
     args = [a for a in args if a != "--debug"]
+    from ketaplan import output
+
+    output.PENDING.clear()
+    output.COMMITTED.clear()
+    sys.unraisablehook = output.quiet_unraisable
     previous = {}
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         try:
-            previous[signum] = signal.signal(signum, _raise_signalled)
+            if signal.getsignal(signum) is signal.SIG_IGN:
+                continue  # ignored by whoever started us (nohup, a background job): stays ignored
+            previous[signum] = signal.signal(signum, output.on_signal)
         except (ValueError, OSError):  # not the main thread: leave the signals alone
             pass
     try:
         code = _run(args)
-        from ketaplan.output import flush_stdout
-
-        flush_stdout()
+        output.flush_stdout()
+        output.check_signals()  # a signal that landed where it could not stop the command
     except KetaplanError as exc:
         if debug:
             raise
@@ -310,7 +303,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     except KeyboardInterrupt:
         print(f"interrupted; {_nothing_written()}", file=sys.stderr)
         sys.exit(130)
-    except Signalled as exc:
+    except output.Signalled as exc:
         name = "terminated" if exc.signum == signal.SIGTERM else "hung up"
         print(f"{name}; {_nothing_written()}", file=sys.stderr)
         sys.exit(128 + exc.signum)

@@ -39,6 +39,47 @@ COMMITTED: list[str] = []
 _HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
+class Signalled(BaseException):
+    """SIGTERM or SIGHUP, raised where the program is, so that every `finally` runs: temporary
+    files go, worker processes are stopped, nothing half-written is left."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+#: Signals received in this run. An exception raised by a signal handler is lost when the signal
+#: lands in code that cannot raise (a fork handler, a __del__): what was received is kept here
+#: too, and checked again before anything is linked into place and before each piece is written.
+PENDING: list[int] = []
+
+
+def _raise_for(signum: int):
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Signalled(signum)
+
+
+def on_signal(signum, _frame) -> None:
+    """The handler ketaplan.cli.main installs for SIGINT, SIGTERM and SIGHUP."""
+    PENDING.append(signum)
+    _raise_for(signum)
+
+
+def quiet_unraisable(unraisable) -> None:
+    """sys.unraisablehook: a signal's exception lost where it landed prints no traceback (it is in
+    PENDING and raised again at the next check); anything else is reported as Python would."""
+    if isinstance(unraisable.exc_value, (Signalled, KeyboardInterrupt)):
+        return
+    sys.__unraisablehook__(unraisable)
+
+
+def check_signals() -> None:
+    """Raise for a signal received but swallowed where it landed."""
+    if PENDING:
+        _raise_for(PENDING[0])
+
+
 class OutputError(UsageError):
     """A file could not be written (or replaced): nothing was written, and the message says why."""
 
@@ -123,6 +164,11 @@ class _HoldSignals:
             signal.pthread_sigmask(signal.SIG_SETMASK, self.old)
 
 
+def hold_signals() -> _HoldSignals:
+    """A `with` block during which SIGINT, SIGTERM and SIGHUP wait (they arrive when it ends)."""
+    return _HoldSignals()
+
+
 def resolve_target(path: str, *, force: bool, exists_message: str | None = None) -> tuple[str, os.stat_result | None]:
     """The file to write for `path` and its current status (None when it does not exist).
 
@@ -161,9 +207,10 @@ class AtomicFile:
 
     def __init__(
         self, path: str, *, replace: bool = False, target: str | None = None, old: os.stat_result | None = None,
-        what: str = "nothing was written",
+        what: str = "nothing was written", record: bool = True,
     ) -> None:
         self.path = path
+        self.record = record  # listed in COMMITTED (the cache's files are not outputs)
         self.target = target or path
         self.replace = replace
         self.old = old
@@ -216,6 +263,7 @@ class AtomicFile:
 
     def link(self) -> None:
         """Put the file under its name (call with signals held when part of a set)."""
+        check_signals()
         try:
             if self.temp is None:
                 source = f"/proc/self/fd/{self.fd}"
@@ -235,7 +283,8 @@ class AtomicFile:
         except OSError as exc:
             raise self.error(exc) from None
         self.committed = True
-        COMMITTED.append(self.path)
+        if self.record:
+            COMMITTED.append(self.path)
         _fsync_folder(self.folder)
 
     def commit(self) -> None:
@@ -300,6 +349,7 @@ class TextStream:
             self.file = AtomicFile(self.path, replace=old is not None, target=target, old=old)
 
     def write(self, text: str) -> int:
+        check_signals()
         if self.file is None:
             _stdout(sys.stdout.write, text)
             return len(text)
@@ -428,7 +478,7 @@ def write_cache_file(path: str, data: bytes) -> bool:
         if old is not None and not stat.S_ISREG(old.st_mode):
             os.unlink(path)  # a FIFO or a link where an entry belongs is not ours to keep
             old = None
-        atomic = AtomicFile(path, replace=True, old=old if old is not None else None)
+        atomic = AtomicFile(path, replace=True, old=old, record=False)
     except (OSError, UsageError):
         return False
     try:

@@ -8,13 +8,12 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import subprocess
-
 import pytest
 
 from ketaplan import output
 from ketaplan.errors import OutputExistsError
 from ketaplan.output import OutputError, replace_file, write_files, write_text
+from tests import faults
 
 
 def listing(folder) -> list[str]:
@@ -31,39 +30,14 @@ def temp_kind(request, monkeypatch):
     return request.param
 
 
-def fail_after(monkeypatch, allowed: int, err: int = errno.ENOSPC) -> None:
-    """os.write in ketaplan.output accepts `allowed` bytes in all, then fails with `err`."""
-    left = [allowed]
-    real = os.write
-
-    def write(fd, data):
-        if left[0] <= 0:
-            raise OSError(err, os.strerror(err))
-        n = real(fd, bytes(data[: left[0]]))
-        left[0] -= n
-        return n
-
-    monkeypatch.setattr(output.os, "write", write)
-
-
 @pytest.fixture
 def tmpfs(tmp_path):
-    """A mounted 64 KB tmpfs, unmounted afterwards; skipped where mounting is not possible."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "tmpfs", str(disk)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
+    with faults.tmpfs(tmp_path / "disk") as disk:
         yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
-def remount_read_only(disk) -> None:
-    subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+fail_after = faults.fail_after
+remount_read_only = faults.remount_read_only
 
 
 # ------------------------------------------------------------------------------------------- modes
