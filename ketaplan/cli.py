@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import sys
+import traceback
 from datetime import date
 from enum import Enum
 from typing import List, Optional
@@ -27,6 +28,36 @@ app = typer.Typer(
 )
 protocol_app = typer.Typer(help="Tools for the clinic lead who writes the protocol.", no_args_is_help=True)
 app.add_typer(protocol_app, name="protocol")
+
+
+def version_text() -> str:
+    """`ketaplan --version`: the program, and the data a plan depends on (as a plan records them)."""
+    from ketaplan import __version__
+    from ketaplan.calendar import holidays_version
+    from ketaplan.vocabulary import Vocabulary
+
+    holidays = holidays_version() or "not installed"
+    return f"ketaplan {__version__}\nvocabulary {Vocabulary.builtin().version}\nholidays {holidays}\n"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(version_text())
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_show_version,
+        help="Show the version, and the vocabulary and holidays data versions, and exit.",
+    ),  # fmt: skip
+    debug: bool = typer.Option(
+        False, "--debug", help="Show the traceback of an error (may stand anywhere on the line; or KETAPLAN_DEBUG=1)."
+    ),
+) -> None:
+    # --debug is taken off the command line by main() before parsing; it is declared here to be listed in --help.
+    pass
 
 
 class PlanFormat(str, Enum):
@@ -106,7 +137,20 @@ class FailOn(str, Enum):
     excluded = "excluded"
 
 
-@app.command()
+class _CheckCommand(typer.core.TyperCommand):
+    """`check --help` lists the CSV columns from the CSV loader's own list, imported only when help is shown."""
+
+    def format_help(self, ctx, formatter) -> None:
+        from ketaplan.load.csv_patients import COLUMNS, REQUIRED_COLUMNS
+
+        if self.help and "{csv_columns}" in self.help:
+            self.help = self.help.replace("{csv_columns}", ", ".join(COLUMNS)).replace(
+                "{csv_required}", ", ".join(REQUIRED_COLUMNS)
+            )
+        return super().format_help(ctx, formatter)
+
+
+@app.command(cls=_CheckCommand)
 def check(
     patients: List[str] = typer.Argument(..., help="Patient files, folders (every *.toml below) and CSV files."),
     protocol: str = typer.Option(..., "--protocol", "-p", help="The clinic's protocol file (TOML)."),
@@ -118,6 +162,9 @@ def check(
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Worker processes (output keeps the input order)."),
 ) -> None:
     """Check many patients against one protocol: one line per patient, a count by verdict at the end.
+
+    A CSV file has a header row naming its columns, any of: {csv_columns}. Required: {csv_required}.
+    Lists are separated by ";" (the word none for an empty list); an empty cell means not recorded.
 
     Example:
 
@@ -155,14 +202,28 @@ def protocol_check(
     raise typer.Exit(run_protocol_check(protocol, strict=strict))
 
 
-@protocol_app.command("test")
+def as_written(text: str) -> str:
+    """Help text shown as written: typer reads help as rich markup, where `[test]` is a tag and vanishes."""
+    from inspect import cleandoc
+
+    from typer.core import HAS_RICH
+
+    text = cleandoc(text)
+    return text.replace("[", "\\[") if HAS_RICH else text
+
+
+@protocol_app.command(
+    "test",
+    help=as_written(
+        """Run the protocol's own [[test]] cases; ends with "N passed, N failed".
+
+        Example:
+
+            ketaplan protocol test examples/protocols/trd-iv-induction.toml
+        """
+    ),
+)
 def protocol_test(protocol: str = typer.Argument(..., help="The protocol file (TOML).")) -> None:
-    """Run the protocol's own [[test]] cases; ends with "N passed, N failed".
-
-    Example:
-
-        ketaplan protocol test examples/protocols/trd-iv-induction.toml
-    """
     from ketaplan.authoring.testing import run_protocol_test
 
     raise typer.Exit(run_protocol_test(protocol))
@@ -213,10 +274,14 @@ def sign(
     clinician: str = typer.Option(..., "--clinician", help="The signing clinician's name."),
     registration: str = typer.Option(..., "--registration", help="Their professional registration number."),
     ack: List[str] = typer.Option([], "--ack", help='RULE="reason": acknowledge a needs-review finding. Repeat for each.'),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Signed JSON file (default PLAN.signed.json)."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing signed file."),
+    output: Optional[str] = typer.Option(
+        None, "--output", "-o", help="Signed JSON file (default PLAN.signed.json); the Markdown goes beside it (.md)."
+    ),
 ) -> None:
     """Record sign-off of a draft plan: refuses an altered or excluded plan and any unacknowledged finding.
+
+    Writes two files, the signed JSON (PLAN.signed.json) and its Markdown beside it (PLAN.signed.md).
+    A signed plan is never overwritten: if either file exists, nothing is written.
 
     Example:
 
@@ -224,7 +289,7 @@ def sign(
     """
     from ketaplan.signing_cli import run_sign
 
-    raise typer.Exit(run_sign(plan_file, clinician=clinician, registration=registration, acks=ack, output=output, force=force))
+    raise typer.Exit(run_sign(plan_file, clinician=clinician, registration=registration, acks=ack, output=output))
 
 
 @app.command()
@@ -296,8 +361,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         output.flush_stdout()
         output.check_signals()  # a signal that landed where it could not stop the command
     except KetaplanError as exc:
-        if debug:
-            raise
+        if debug:  # the traceback as well, and the same exit code as without --debug
+            traceback.print_exc()
         print(printable(exc.render()), file=sys.stderr)
         sys.exit(int(exc.exit_status))
     except KeyboardInterrupt:
@@ -321,7 +386,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             exc.show(file=sys.stderr)
             sys.exit(getattr(exc, "exit_code", ExitStatus.USAGE))
         if debug:
-            raise
+            traceback.print_exc()
         if isinstance(exc, OSError) and exc.filename:
             # An I/O failure outside the writer: named, with its cause, not reported as a defect.
             print(f"error: {printable(str(exc.filename))}: {exc.strerror}; nothing was written", file=sys.stderr)

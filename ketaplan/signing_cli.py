@@ -47,7 +47,7 @@ def _signed_paths(plan_file: str, output: str | None) -> tuple[str, str]:
     return base + ".signed.json", base + ".signed.md"
 
 
-def run_sign(plan_file: str, *, clinician: str, registration: str, acks: list[str], output: str | None, force: bool) -> int:
+def run_sign(plan_file: str, *, clinician: str, registration: str, acks: list[str], output: str | None) -> int:
     from ketaplan.output import write_files
     from ketaplan.render.markdown import render_signed
     from ketaplan.signing import sign
@@ -67,7 +67,7 @@ def run_sign(plan_file: str, *, clinician: str, registration: str, acks: list[st
         print(f"{plan_file}: sign-off refused:\n{exc}", file=sys.stderr)
         return ExitStatus.ATTENTION
     json_path, md_path = _signed_paths(plan_file, output)
-    # A signed plan is never overwritten: --force replaces drafts' outputs, not signatures.
+    # A signed plan is never overwritten (there is no --force for sign).
     for path in (json_path, md_path):
         if os.path.exists(path):
             raise UsageError(f"{path}: a signed plan exists already and is never overwritten; nothing was written")

@@ -121,6 +121,7 @@ def _induction_session(number: int, day: date, checks: tuple[str, ...] = ()) -> 
         dose_mg=Fraction(41),
         capped_by=None,
         effective_mg_per_kg_actual=Fraction(41) / Fraction(825, 10),
+        given_per_kg=Fraction(41) / Fraction(825, 10),  # 0.497: 41 mg of the 82.5 kg dosing weight
         draw_ml=Fraction(41, 10),  # 41 mg / 10 mg/mL
         concentration_mg_per_ml=Fraction(41, 100),  # 41 mg / 100 mL
         volume_ml=Fraction(100),
@@ -265,6 +266,7 @@ def _rate_session(
         rounded_rate_mg_per_h=rounded,
         rate_mg_per_h=rate,
         effective_mg_per_kg_per_hour_actual=rate / Fraction(725, 10),
+        given_per_kg=rate / Fraction(725, 10),
         draw_ml=rate * 4 / 10,
         concentration_mg_per_ml=Fraction(1),
         volume_ml=rate * 4,

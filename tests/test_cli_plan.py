@@ -136,7 +136,7 @@ def test_sign_refuses_an_unacknowledged_finding_then_signs_and_verifies(capsys, 
     assert signed.exists() and (tmp_path / "plan.signed.md").exists()
     assert run(capsys, "verify", str(signed))[0] == 0
     # A signed plan is never overwritten.
-    code, _, err = run(capsys, *sign, "--ack", "EXCL-BP-180-100=x", "--ack", "REV-BP-140-90=x", "--force")
+    code, _, err = run(capsys, *sign, "--ack", "EXCL-BP-180-100=x", "--ack", "REV-BP-140-90=x")
     assert code == 2 and "never overwritten" in err
 
 
@@ -169,4 +169,4 @@ def test_the_dose_calculation_names_the_stock_and_bag_for_the_double_check(capsy
     assert code == 0
     assert "5. Preparation: draw from the 10 mg/mL stock, into the 100 mL bag (the same volume of diluent removed first)." in out
     code, out, _ = run(capsys, "plan", ELIGIBLE, "--protocol", INDUCTION, "--start", "2026-12-01")
-    assert "Preparation: draw from the 10 mg/mL stock, into the 100 mL bag" in out
+    assert "Preparation: 10 mg/mL stock into the 100 mL bag (remove as much diluent first)" in out

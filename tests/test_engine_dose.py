@@ -51,6 +51,18 @@ def test_exact_half_rounds_down_the_lower_dose_wins():
     assert plan.sessions[0].dose_mg == 36
 
 
+def test_the_mg_per_kg_given_is_the_dose_over_the_dosing_weight_exactly():
+    # 36 mg of 73 kg is 0.49 mg/kg, not the protocol's 0.5 (issue 11).
+    s = plan_for(load_patient(weight="73 kg")).sessions[0]
+    assert s.given_per_kg == Fraction(36, 73)
+
+
+def test_a_capped_dose_gives_less_than_the_prescribed_mg_per_kg():
+    # A capped 60 mg of 128 kg is 0.47 mg/kg.
+    s = plan_for(load_patient(weight="128 kg", height="190 cm")).sessions[0]
+    assert (s.dose_mg, s.capped_by, s.given_per_kg) == (60, "dose.max_mg", Fraction(60, 128))
+
+
 def test_200_lb_is_dosed_on_90_718474_kg():
     plan = plan_for(load_patient(weight="200 lb", height="6 ft"))
     assert plan.patient.weight_kg == Fraction("90.718474")

@@ -58,17 +58,16 @@ def test_a_file_in_place_of_the_folder_is_refused(capsys, in_tmp):
     assert _run(capsys, "init", "clinic") == (2, "", "error: clinic: is a file, not a folder; nothing was written\n")
 
 
-def test_the_starter_protocol_loads_with_only_the_allergy_warning(capsys, in_tmp):
+def test_the_starter_protocol_passes_its_own_linter_strictly(capsys, in_tmp):
     _run(capsys, "init", ".")
-    code, out, err = _run(capsys, "protocol", "check", "protocol.toml")
-    assert (code, out) == (0, "1 warning: starter-trd-iv draft-1: 8 rules, 1 phase, 3 tests\n")
-    assert err.startswith("protocol.toml:26:2: warning: W-NO-ALLERGY-RULE: ")
+    code, out, err = _run(capsys, "protocol", "check", "--strict", "protocol.toml")
+    assert (code, out, err) == (0, "ok: starter-trd-iv draft-1: 9 rules, 1 phase, 4 tests\n", "")
 
 
 def test_the_starter_protocols_own_cases_pass(capsys, in_tmp):
     _run(capsys, "init", ".")
     code, out, _ = _run(capsys, "protocol", "test", "protocol.toml")
-    assert (code, out.splitlines()[-1]) == (0, "3 passed, 0 failed")
+    assert (code, out.splitlines()[-1]) == (0, "4 passed, 0 failed")
 
 
 def test_the_starter_patient_gets_a_plan_from_the_starter_protocol(capsys, in_tmp):

@@ -146,8 +146,11 @@ def test_a_missing_file_is_an_error_with_exit_2(capsys, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
-def test_each_example_protocol_warns_only_that_it_has_no_allergy_rule(example):
-    assert [code for code, _ in _lint(example.read_text(encoding="utf-8"), date(2026, 12, 1))] == ["W-NO-ALLERGY-RULE"]
+def test_each_example_protocol_passes_its_own_linter_strictly(capsys, example):
+    # A shipped example is what a clinic starts from: it must pass `protocol check --strict` itself.
+    assert _lint(example.read_text(encoding="utf-8"), date(2026, 12, 1)) == []
+    code, out, err = _run(capsys, "protocol", "check", "--strict", str(example))
+    assert (code, err) == (0, "") and out.startswith("ok: ")
 
 
 # -- one snippet per lint -------------------------------------------------------------------

@@ -192,3 +192,46 @@ def test_every_property_has_a_description_for_editor_hover():
                 yield from missing(value, f"{path}/{i}")
 
     assert sorted(set(missing(schema()))) == []
+
+
+def _error_count(document: dict, validator) -> int:
+    """Every error a validator finds, the errors inside a failed oneOf/anyOf included (as an editor lists them)."""
+
+    def count(error) -> int:
+        return 1 + sum(count(e) for e in error.context)
+
+    checker = validator(schema(), format_checker=validator.FORMAT_CHECKER)
+    return sum(count(e) for e in checker.iter_errors(document))
+
+
+DOSE_CASES = [
+    (path, key)
+    for path in (ROOT / "examples/protocols/trd-iv-induction.toml", ROOT / "examples/protocols/crps-iv-rate.toml")
+    for key in tomllib.loads(path.read_text(encoding="utf-8"))["dose"]
+]
+
+
+@pytest.mark.parametrize("validator", [jsonschema.Draft7Validator, jsonschema.Draft202012Validator], ids=["7", "2020-12"])
+@pytest.mark.parametrize("path,key", DOSE_CASES, ids=[f"{p.stem}:{k}" for p, k in DOSE_CASES])
+def test_one_misspelt_dose_key_gives_one_or_two_errors(path, key, validator):
+    document = _document(path)
+    document["dose"][key + "x"] = document["dose"].pop(key)
+    assert 1 <= _error_count(document, validator) <= 2, _errors(document, validator)
+
+
+def test_a_misspelt_amount_names_the_key_that_is_missing():
+    trd = _document(ROOT / "examples/protocols/trd-iv-induction.toml")
+    trd["dose"]["mg_per_kgg"] = trd["dose"].pop("mg_per_kg")
+    assert "dose: 'mg_per_kg' is a required property" in _errors(trd)
+    crps = _document(ROOT / "examples/protocols/crps-iv-rate.toml")
+    crps["dose"]["mg_per_kg_per_hr"] = crps["dose"].pop("mg_per_kg_per_hour")
+    assert "dose: 'mg_per_kg_per_hour' is a required property" in _errors(crps)
+
+
+def test_the_dose_mode_rules_still_hold(trd):
+    both = dict(trd["dose"], mg_per_kg_per_hour=0.1, max_mg_per_hour=20)
+    assert _error_count(dict(trd, dose=both), jsonschema.Draft7Validator) == 1
+    rate_cap_on_a_per_session_dose = dict(trd["dose"], max_mg_per_hour=20)
+    assert _error_count(dict(trd, dose=rate_cap_on_a_per_session_dose), jsonschema.Draft7Validator) == 1
+    neither = {k: v for k, v in trd["dose"].items() if k != "mg_per_kg"}
+    assert _errors(dict(trd, dose=neither)) == ["dose: 'mg_per_kg' is a required property"]

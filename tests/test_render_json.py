@@ -135,6 +135,7 @@ def test_session_one_of_an_induction_plan_matches_the_spec_example():
         "draw_ml": 4.1, "concentration_mg_per_ml": 0.41, "volume_ml": 100,
         "pump_ml_per_h": 150, "checks": [],
         "rounded_mg": 41, "capped_by": None, "effective_mg_per_kg_actual": 0.497, "not_drafted_because": None,
+        "mg_per_kg_given": 0.49697,
     }
 
 

@@ -38,8 +38,9 @@ def md_snapshot(snapshot):
 
 
 def _parser() -> MarkdownIt:
-    # GitHub's dialect as far as markdown-it goes: CommonMark with tables and strikethrough.
-    return MarkdownIt("commonmark").enable(["table", "strikethrough"])
+    # GitHub's dialect as far as markdown-it goes: tables, strikethrough and bare links made links
+    # (linkify needs linkify-it-py, in the test extra).
+    return MarkdownIt("gfm-like")
 
 
 def _tokens(text: str) -> list:

@@ -47,9 +47,18 @@ def _row(plan, number: int, width: int | None = None) -> list[str]:
 
 
 def test_the_view_opens_with_the_draft_title_then_the_verdict():
-    lines = _lines(NEEDS_REVIEW)
+    lines = _lines(NEEDS_REVIEW, WIDE)
     assert lines[0] == "DRAFT — P-0150 — trd-iv-induction 2026.11"
-    assert lines[1] == "VERDICT: NEEDS REVIEW — 2 findings to acknowledge at sign-off"
+    assert lines[1] == (
+        "VERDICT: NEEDS REVIEW — acknowledge 2 findings with a reason at sign-off: "
+        "EXCL-PSYCHOSIS, IDEAL-WEIGHT-SHORT-STATURE"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(ALL_PLANS))
+def test_the_verdict_is_said_again_at_the_very_end(name):
+    lines = _lines(ALL_PLANS[name], WIDE)
+    assert lines[-2] == lines[1] and lines[-1] == ""
 
 
 def test_the_verdict_comes_before_the_findings():
@@ -58,29 +67,57 @@ def test_the_verdict_comes_before_the_findings():
 
 
 def test_an_eligible_plan_has_nothing_to_acknowledge():
-    assert _lines(ELIGIBLE)[1] == "VERDICT: ELIGIBLE — no findings to acknowledge"
+    assert _lines(ELIGIBLE)[1] == "VERDICT: ELIGIBLE — nothing to acknowledge; a clinician checks and signs it"
 
 
 def test_an_excluded_plan_shows_verdict_findings_and_no_doses():
-    view = _view(EXCLUDED)
-    assert view.split("\n")[1] == "VERDICT: EXCLUDED — no plan is drafted; 1 other finding needs review"
+    view = _view(EXCLUDED, width=WIDE)
+    assert view.split("\n")[1] == (
+        "VERDICT: EXCLUDED — the protocol excludes this patient (EXCL-PSYCHOSIS): no sessions or doses are "
+        "drafted; 1 other finding needs review"
+    )
     assert "EXCL-PSYCHOSIS" in view and "REV-BP" in view
-    assert "No sessions or doses are drafted for an excluded patient." in view
+    assert "No sessions or doses are drafted for this patient under this protocol" in view
     assert " mg" not in view and "Schedule" not in view and "Sign-off" not in view
 
 
 # ------------------------------------------------------------------ findings
 
 
-def test_an_unchecked_exclude_rule_is_marked_could_not_be_checked():
+def test_findings_are_listed_most_serious_first():
+    view = _view(EXCLUDED, width=WIDE)
+    assert view.index("exclude  EXCL-PSYCHOSIS") < view.index("review   REV-BP")
+    assert "Findings: 1 exclusion, 1 needs review, most serious first\n" in view
+
+
+def test_an_unchecked_exclude_rule_says_so_in_its_first_words():
     view = _view(NEEDS_REVIEW, width=WIDE)
-    row = next(line for line in view.split("\n") if "EXCL-PSYCHOSIS" in line)
-    assert "review" in row and "History of psychosis." in row
-    assert "could not be checked" in view and "(an exclude rule)" in view
+    row = next(line for line in view.split("\n") if "EXCL-PSYCHOSIS  " in line)
+    assert row.split("  could not be checked (an exclude rule): ")[1] == "History of psychosis."
+    assert row.split()[0] == "review"
 
 
-def test_a_finding_shows_its_source():
-    assert "Source: APA consensus 2017" in _view(ELIGIBLE, width=WIDE)
+def test_an_unchecked_exclude_rule_comes_before_other_reviews():
+    view = _view(NEEDS_REVIEW, width=WIDE)
+    assert view.index("EXCL-PSYCHOSIS  ") < view.index("IDEAL-WEIGHT-SHORT-STATURE  ") < view.index("HOLD-BENZODIAZEPINE  ")
+
+
+def test_a_finding_shows_its_evidence_and_source():
+    view = _view(ELIGIBLE, width=WIDE)
+    assert "· medication 'lorazepam 1 mg at night' is lorazepam, a benzodiazepine\n" in view
+    assert "Source: APA consensus 2017" in view
+
+
+def test_a_note_is_folded_to_one_line_and_verbose_shows_it_whole():
+    long_note = RATE.findings[0]._replace(message="A cap lowered a dose or a rate. " * 5)
+    plan = RATE._replace(findings=(long_note,))
+    folded = TextRenderer(width=80).render(plan)
+    row = next(line for line in folded.split("\n") if "DOSE-CAPPED" in line)
+    assert row.endswith("…") and len(row) == 80
+    assert "session 2: 43 mg/h capped" not in folded
+    whole = TextRenderer(width=80, verbose=True).render(plan)
+    assert "…" not in whole
+    assert "session 2: 43 mg/h capped at 40 mg/h" in whole
 
 
 # ------------------------------------------------------------------ patient
@@ -88,13 +125,20 @@ def test_a_finding_shows_its_source():
 
 def test_patient_summary_gives_body_size_and_weighing_date():
     view = _view(ELIGIBLE)
-    assert "  45 years, female, height 165 cm, weight 82.5 kg (weighed on 2026-11-20)\n" in view
-    assert "  BMI 30.3; ideal weight 56.9 kg, adjusted weight 67.1 kg, lean weight 47.3 kg\n" in view
+    assert "Patient: P-0107, 45 years, female, 165 cm, 82.5 kg (weighed on 2026-11-20)\n" in view
+    assert "Body size: BMI 30.3 · ideal 56.9 kg · adjusted 67.1 kg · lean 47.3 kg\n" in view
+
+
+def test_a_bmi_is_truncated_never_rounded_up_over_a_threshold():
+    from fractions import Fraction
+
+    patient = ELIGIBLE.patient._replace(bmi=Fraction("34.9965"))
+    assert "BMI 34.9 ·" in _view(ELIGIBLE._replace(patient=patient))
 
 
 def test_below_152_4_cm_the_ideal_weight_is_said_to_be_undefined():
     view = _view(NEEDS_REVIEW, width=WIDE)
-    assert "ideal weight not defined at this height" in view
+    assert "ideal not defined at this height" in view
     assert "(date of weighing not recorded)" in view
 
 
@@ -103,14 +147,13 @@ def test_below_152_4_cm_the_ideal_weight_is_said_to_be_undefined():
 
 def test_dose_calculation_is_shown_step_by_step():
     assert (
-        "  Sessions 1–6: 0.5 mg/kg × 82.5 kg (actual weight) = 41.25 mg → rounded to 41 mg "
-        "(nearest 1 mg, an exact half rounds down) → cap 60 mg not reached; "
-        "41 mg is 0.497 mg/kg of actual weight\n"
+        "  • Sessions 1–6: 0.5 mg/kg × 82.5 kg = 41.25 mg → rounded to 41 mg → cap 60 mg not reached: "
+        "0.497 mg/kg given\n"
     ) in _view(ELIGIBLE, width=WIDE)
 
 
 def test_dosing_weight_names_its_basis_and_where_it_comes_from():
-    assert "  Dosing weight: 82.5 kg — actual weight (protocol [dose] weight_basis)\n" in _view(ELIGIBLE)
+    assert "  Dosing weight: 82.5 kg, actual weight (protocol dose.weight_basis); no factors\n" in _view(ELIGIBLE)
 
 
 def test_a_dose_factor_is_shown_with_its_rule():
@@ -120,28 +163,28 @@ def test_a_dose_factor_is_shown_with_its_rule():
 
     dosing = ELIGIBLE.dosing._replace(factors=(Factor("ADJ-AGE-65", Fraction(3, 4)),))
     view = _view(ELIGIBLE._replace(dosing=dosing), width=WIDE)
-    assert "  Factor: × 0.75 (ADJ-AGE-65)\n" in view
-    assert "0.5 mg/kg × 82.5 kg (actual weight) × 0.75 (ADJ-AGE-65) = 41.25 mg" in view
+    assert "  Factors: × 0.75 (ADJ-AGE-65)\n" in view
+    assert "0.5 mg/kg × 82.5 kg × 0.75 (ADJ-AGE-65) = 41.25 mg" in view
 
 
 def test_a_cap_set_by_a_rule_names_the_rule():
     dosing = ELIGIBLE.dosing._replace(cap_rule="ADJ-FRAIL-CAP")
-    assert "  Cap per session: 60 mg (ADJ-FRAIL-CAP)\n" in _view(ELIGIBLE._replace(dosing=dosing))
+    assert "; cap 60 mg (ADJ-FRAIL-CAP)\n" in _view(ELIGIBLE._replace(dosing=dosing), width=WIDE)
 
 
 def test_a_rate_dose_shows_the_hourly_steps_then_the_session_total():
     view = _view(RATE, width=WIDE)
     assert (
-        "  Session 1: 0.5 mg/kg/h × 72.5 kg (actual weight) = 36.25 mg/h → rounded to 36 mg/h "
-        "(nearest 1 mg/h, an exact half rounds down) → cap 40 mg/h not reached → 36 mg/h × 4 h = 144 mg "
-        "per session → cap 200 mg not reached; 36 mg/h is 0.4966 mg/kg/h of actual weight\n"
+        "  • Session 1: 0.5 mg/kg/h × 72.5 kg = 36.25 mg/h → rounded to 36 mg/h "
+        "→ cap 40 mg/h not reached → 36 mg/h × 4 h = 144 mg "
+        "per session → cap 200 mg not reached: 0.497 mg/kg/h given\n"
     ) in view
 
 
 def test_a_rate_lowered_by_the_hourly_cap_says_so():
     view = _view(RATE, width=WIDE)
     assert (
-        "= 43.5 mg/h → rounded to 43 mg/h (nearest 1 mg/h, an exact half rounds down) → capped at 40 mg/h "
+        "= 43.5 mg/h → rounded to 43 mg/h → capped at 40 mg/h "
         "(dose.max_mg_per_hour) → 40 mg/h × 4 h = 160 mg per session"
     ) in view
 
@@ -152,14 +195,14 @@ def test_a_rate_lowered_by_the_session_cap_says_so():
     view = _view(RATE._replace(sessions=(session,), dosing=dosing), width=WIDE)
     assert (
         "→ cap 40 mg/h not reached → 43 mg/h × 4 h would pass the cap of 160 mg (dose.max_mg): "
-        "rate lowered to 40 mg/h → 40 mg/h × 4 h = 160 mg per session;"
+        "rate lowered to 40 mg/h → 40 mg/h × 4 h = 160 mg per session:"
     ) in view
 
 
 def test_short_stature_says_no_dose_is_drafted_and_why():
     view = _view(NEEDS_REVIEW, width=WIDE)
-    assert "  Dosing weight: not set — ideal weight basis (protocol [dose] weight_basis)\n" in view
-    assert "  Sessions 1–2: 0.5 mg/kg: no dose is drafted\n" in view
+    assert "  Dosing weight: not set, ideal weight (protocol dose.weight_basis); no factors\n" in view
+    assert "  • Sessions 1–2: 0.5 mg/kg: no dose is drafted\n" in view
     assert (
         "  No dose is drafted: there is no ideal weight to dose on for this patient. "
         f"IDEAL-WEIGHT-SHORT-STATURE: {SHORT_STATURE_MESSAGE}\n"
@@ -169,44 +212,48 @@ def test_short_stature_says_no_dose_is_drafted_and_why():
 # ------------------------------------------------------------------ schedule
 
 
-def test_a_schedule_row_gives_dose_volumes_and_pump_rate():
-    assert _row(ELIGIBLE, 1) == [
-        "1", "2026-12-01", "Tue", "41 mg", "0.5 mg/kg", "40 min", "4.1 mL", "0.41 mg/mL", "100 mL", "150 mL/h",
-    ]
+def test_a_schedule_row_gives_the_dose_and_the_mg_per_kg_given():
+    assert _row(ELIGIBLE, 1) == ["1", "2026-12-01", "Tue", "41 mg", "0.497 mg/kg"]
 
 
-def test_the_schedule_is_headed_by_its_phase():
-    assert "Schedule: induction, sessions 1–6\n" in _view(ELIGIBLE)
+def test_values_the_same_in_every_session_are_said_once_above_the_table():
+    view = _view(ELIGIBLE, width=WIDE)
+    assert (
+        "Schedule: 6 sessions (mg/kg given); every session: Phase induction · Time 40 min · Draw 4.1 mL · "
+        "Conc. 0.41 mg/mL · Volume 100 mL · Pump 150 mL/h\n"
+    ) in view
 
 
-def test_each_phase_has_its_own_heading():
+def test_columns_that_vary_stay_in_the_table():
     sessions = ELIGIBLE.sessions[:4] + tuple(s._replace(phase="maintenance") for s in ELIGIBLE.sessions[4:])
-    view = _view(ELIGIBLE._replace(sessions=sessions))
-    assert "Schedule: induction, sessions 1–4\n" in view
-    assert "Schedule: maintenance, sessions 5–6\n" in view
+    assert _row(ELIGIBLE._replace(sessions=sessions), 5)[3] == "maintenance"
 
 
-def test_a_rate_schedule_row_gives_the_hourly_rate():
-    assert _row(RATE, 2) == [
-        "2", "2026-12-03", "Thu", "160 mg", "0.6 mg/kg/h", "40 mg/h", "4 h", "16 mL", "1 mg/mL", "160 mL", "40 mL/h",
-    ]
+def test_a_rate_schedule_row_gives_the_hourly_rate_and_marks_the_cap():
+    assert _row(RATE, 2) == ["2", "2026-12-03", "Thu", "160 mg", "†", "0.55 mg/kg/h", "40 mg/h", "16 mL", "160 mL", "40 mL/h"]
+    assert "† capped: lowered to the 40 mg/h cap (dose.max_mg_per_hour)\n" in _view(RATE)
 
 
-def test_a_session_without_a_dose_shows_not_drafted_and_no_volumes():
-    no_volumes = ["—", "—", "—", "—"]
-    assert _row(NEEDS_REVIEW, 1) == ["1", "2026-12-01", "Tue", "not drafted", "0.5 mg/kg", "40 min", *no_volumes]
+def test_a_session_without_a_dose_shows_not_drafted():
+    assert _row(NEEDS_REVIEW, 1) == ["1", "2026-12-01", "Tue", "not drafted", "—"]
+
+
+@pytest.mark.parametrize("name", sorted(ALL_PLANS))
+def test_at_80_columns_each_session_is_one_row(name):
+    plan = ALL_PLANS[name]
+    for s in plan.sessions:
+        assert _row(plan, s.number, 80)[1] == s.date.isoformat()
 
 
 def test_a_narrow_terminal_lists_sessions_rather_than_cutting_a_value():
     view = _view(RATE, width=60)
-    assert "  Session 2: Thu 2026-12-03\n    Dose: 160 mg\n    mg/kg/h: 0.6 mg/kg/h\n    Rate: 40 mg/h\n" in view
+    assert "  Session 2: Thu 2026-12-03\n    Dose: 160 mg †\n    mg/kg/h given: 0.55 mg/kg/h\n    Hourly rate: 40 mg/h\n" in view
     assert "    Pump rate: 40 mL/h\n" in view
-    assert "…" not in view
 
 
 @pytest.mark.parametrize("name", sorted(ALL_PLANS))
 def test_no_line_is_wider_than_the_view(name):
-    for width in (60, 100):
+    for width in (60, 80, 100):
         assert max(len(line) for line in _lines(ALL_PLANS[name], width)) <= width
 
 
@@ -228,41 +275,38 @@ def test_no_error_prone_dose_form_appears(name):
 
 
 def test_a_hold_gives_its_medications_and_instruction():
-    view = _view(ELIGIBLE)
-    assert "  HOLD-BENZODIAZEPINE: lorazepam\n" in view
-    assert "    Omit the evening before and the morning of each session if clinically safe\n" in view
+    view = _view(ELIGIBLE, width=WIDE)
+    assert "  • HOLD-BENZODIAZEPINE (lorazepam): Omit the evening before and the morning of each session" in view
 
 
 def test_a_hold_to_confirm_is_marked_and_says_why():
-    view = _view(NEEDS_REVIEW)
-    assert "  HOLD-BENZODIAZEPINE: medications not named — TO CONFIRM\n" in view
-    assert "    to confirm because: medications are not recorded\n" in view
+    view = _view(NEEDS_REVIEW, width=WIDE)
+    assert "  • HOLD-BENZODIAZEPINE (medications not named), TO CONFIRM (medications are not recorded): Omit" in view
 
 
 def test_checklists_are_given_for_before_during_and_after():
     view = _view(ELIGIBLE)
-    assert "  Before each session\n    [ ] Written informed consent on file\n    [ ] Nil by mouth" in view
-    assert "  During each session\n    [ ] Blood pressure, heart rate and SpO2 every 15 minutes\n" in view
-    assert "  After each session\n    [ ] Observe for at least 60 minutes\n" in view
+    assert "Before each session (2), one line each (--verbose: whole)\n  [ ] Written informed consent on file\n" in view
+    assert "During each session (1), one line each (--verbose: whole)\n  [ ] Blood pressure, heart rate" in view
+    assert "After each session (2), one line each (--verbose: whole)\n  [ ] Observe for at least 60 minutes\n" in view
 
 
 def test_a_session_check_names_its_session_and_date():
-    assert "    [ ] Session 6 (Mon 2026-12-14): Weigh again and re-draft before this session\n" in _view(ELIGIBLE)
+    assert "  [ ] Session 6, Mon 2026-12-14: Weigh again and re-draft before this session\n" in _view(ELIGIBLE)
 
 
 def test_sign_off_lists_each_finding_to_acknowledge():
     view = _view(NEEDS_REVIEW)
-    assert (
-        "Sign-off needed\n  Acknowledge each of these findings, with a reason, before signing:\n"
-        "    [ ] EXCL-PSYCHOSIS\n    [ ] IDEAL-WEIGHT-SHORT-STATURE\n"
-    ) in view
+    assert "Sign-off\n  Each finding below needs review." in view
+    assert "    [ ] EXCL-PSYCHOSIS  reason: ____" in view
+    assert "    [ ] IDEAL-WEIGHT-SHORT-STATURE  reason: ____" in view
 
 
 def test_the_footer_gives_versions_start_and_hash_prefixes():
-    assert _view(ELIGIBLE).endswith(
-        "ketaplan 0.1.0 · vocabulary 2026.11 · holidays 0.109 · start 2026-12-01\n"
-        "patient sha256 a3f1c2d4e5b6 · protocol sha256 0f9e8d7c6b5a\n"
-    )
+    assert (
+        "ketaplan 0.1.0 · vocabulary 2026.11 · holidays 0.109 · start 2026-12-01 · sha256 patient a3f1c2d4e5b6, "
+        "protocol 0f9e8d7c6b5a\n"
+    ) in _view(ELIGIBLE, width=WIDE)
 
 
 def test_without_holiday_data_the_footer_says_none():
@@ -299,7 +343,7 @@ def test_an_escape_character_in_patient_text_is_made_visible():
 def test_c1_controls_and_bidi_overrides_are_made_visible():
     finding = HOSTILE.findings[0]._replace(evidence=("dose \x9b2J\r\u202e0.5\t\x7f",))
     view = _view(HOSTILE._replace(findings=(finding,)), width=WIDE)
-    assert "dose \\x9b2J\\r\\u202e0.5\\t\\x7f" in view
+    assert "dose \\x9b2J\\x0d\\u202e0.5\\t\\x7f" in view
 
 
 @pytest.mark.parametrize("name", sorted(ALL_PLANS))
@@ -319,7 +363,7 @@ def test_colour_from_the_environment_is_ignored_without_colour(monkeypatch):
 
 def test_with_colour_the_verdict_is_coloured():
     view = _view(NEEDS_REVIEW, color=True)
-    assert "\x1b[1;33mVERDICT: NEEDS REVIEW\x1b[0m — 2 findings to acknowledge at sign-off" in view
+    assert "\x1b[1;33mVERDICT: NEEDS REVIEW\x1b[0m — acknowledge 2 findings" in view
 
 
 def test_an_excluded_verdict_is_red():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import date
 
 from ketaplan.errors import OutputExistsError, UsageError
 
@@ -57,8 +58,11 @@ def run_init(folder: str) -> int:
         "Next:\n"
         f"  ketaplan protocol check {protocol}\n"
         f"  ketaplan protocol test {protocol}\n"
-        f"  ketaplan plan {patient} --protocol {protocol} --start 2026-12-01\n"
-        "A walk-through of the format: docs/protocol-authoring.md",
+        f"  ketaplan plan {patient} --protocol {protocol} --start {date.today().isoformat()}\n"
+        f"The comments in {protocol} explain each part of the format. Also:\n"
+        "  ketaplan vocab               the names a rule's `when` may use\n"
+        "  ketaplan protocol schema     the whole format as a JSON Schema, for editor completion\n"
+        "  ketaplan protocol --help     the protocol tools",
         file=sys.stderr,
     )
     return 0

@@ -48,12 +48,21 @@ class LintWarning:
 
 
 def run_protocol_check(path: str, strict: bool = False) -> int:
-    """Load errors raise (the CLI prints them, exit 2); warnings go to stderr; exit 1 on warnings with --strict."""
-    from ketaplan.load.protocol import load_protocol_file
+    """Every load error it can find (up to 20) to stderr, exit 2; else warnings to stderr, exit 1 on
+    warnings with --strict."""
+    from ketaplan.load.protocol import MAX_ERRORS, check_protocol_file
 
     from ketaplan.authoring import printable
 
-    loaded = load_protocol_file(path)
+    loaded, errors = check_protocol_file(path)
+    if errors:
+        for error in errors:
+            print(printable(error.render()), file=sys.stderr)
+        more = " (the first " + str(MAX_ERRORS) + "; there may be more)" if len(errors) >= MAX_ERRORS else ""
+        if len(errors) > 1:
+            print(printable(f"{_count(len(errors), 'error')}{more}: {path} cannot be used"), file=sys.stderr)
+        return 2
+    assert loaded is not None
     warnings = lint(loaded.protocol, loaded.text, date.today())
     for warning in warnings:
         print(printable(warning.render(loaded.name)), file=sys.stderr)

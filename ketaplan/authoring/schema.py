@@ -120,12 +120,7 @@ def schema() -> dict[str, Any]:
         },
         required=("duration", "max_mg"),
         description="How the dose is computed: amount, duration, weight basis, rounding and caps.",
-        extra={
-            "oneOf": [{"required": ["mg_per_kg"]}, {"required": ["mg_per_kg_per_hour"]}],
-            "if": {"required": ["mg_per_kg_per_hour"]},
-            "then": {"required": ["max_mg_per_hour"]},
-            "else": {"not": {"required": ["max_mg_per_hour"]}},
-        },
+        extra={"allOf": _dose_mode_rules()},
     )
     phase = _object(
         "schedule.phase",
@@ -469,6 +464,31 @@ def _text(description: str, *, pattern: str | None = None) -> dict:
     if pattern is not None:
         out["pattern"] = pattern
     return out
+
+
+def _dose_mode_rules() -> list[dict]:
+    """Exactly one of mg_per_kg and mg_per_kg_per_hour, and max_mg_per_hour with the rate only, written so
+    that one mistake gives one or two errors. (A `oneOf` here made an editor report a misspelt key as
+    dozens of errors, one per branch and key.) Each `if` is tested on its own; only a failing `then` reports."""
+    both = ["mg_per_kg", "mg_per_kg_per_hour"]
+    neither = {"not": {"anyOf": [{"required": [k]} for k in both]}}
+    return [
+        {"not": {"required": both}},
+        {"if": {"required": ["mg_per_kg_per_hour"]}, "then": {"required": ["max_mg_per_hour"]}},
+        {
+            "if": {"required": ["mg_per_kg"], "not": {"required": ["mg_per_kg_per_hour"]}},
+            "then": {"not": {"required": ["max_mg_per_hour"]}},
+        },
+        # Neither amount: max_mg_per_hour shows a rate protocol whose rate is missing (or misspelt).
+        {
+            "if": neither,
+            "then": {
+                "if": {"required": ["max_mg_per_hour"]},
+                "then": {"required": ["mg_per_kg_per_hour"]},
+                "else": {"required": ["mg_per_kg"]},
+            },
+        },
+    ]
 
 
 def _effect_is(effect: str) -> dict:

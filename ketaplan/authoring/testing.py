@@ -51,7 +51,7 @@ def run_protocol_test(path: str) -> int:
     if not results:
         print(
             f"note: {loaded.name} has no [[test]] cases: add some, so that every change to the rules is "
-            "checked against the clinic's own examples (see docs/protocol-authoring.md)",
+            "checked against the clinic's own examples (the starter from `ketaplan init` ends with some)",
             file=sys.stderr,
         )
     from ketaplan.authoring import printable

@@ -284,6 +284,7 @@ def _draft_sessions(patient, protocol, inputs, facts, weights, adjust_true, adju
                     rate_mg_per_h=d.rate_mg_per_h,
                     effective_mg_per_kg_actual=None if rate else d.dose_mg / patient.weight_kg,
                     effective_mg_per_kg_per_hour_actual=d.rate_mg_per_h / patient.weight_kg if rate else None,
+                    given_per_kg=(d.rate_mg_per_h if rate else d.dose_mg) / dosing_weight,
                     draw_ml=c.draw_ml,
                     concentration_mg_per_ml=c.concentration_mg_per_ml,
                     volume_ml=c.volume_ml,

@@ -96,6 +96,10 @@ class LoadedProtocol(NamedTuple):
     text: str
 
 
+#: `protocol check` reports at most this many load errors from one file.
+MAX_ERRORS = 20
+
+
 def load_protocol_file(path: str) -> LoadedProtocol:
     return read_protocol_bytes(read_input_file(path, ProtocolError, "protocol"), path)
 
@@ -107,16 +111,136 @@ def read_protocol_bytes(data: bytes, name: str) -> LoadedProtocol:
     return LoadedProtocol(protocol, sha256_hex(data), name, text)
 
 
-def protocol_from_table(data: Any, src: Source) -> Protocol:
-    from ketaplan import units
-    from ketaplan.vocabulary import Vocabulary, VocabularyError
+def check_protocol_file(path: str) -> tuple[LoadedProtocol | None, list[ProtocolError]]:
+    """For `protocol check`: the loaded protocol, or every load error found (up to MAX_ERRORS), in file order.
 
+    The same loader as load_protocol_file, asked to go on after an error: each part of the file (a
+    top-level table, each [[rule]], [[schedule.phase]] and [[test]]) is checked on its own. A file that
+    cannot be read or parsed as TOML gives its one error."""
+    try:
+        data = read_input_file(path, ProtocolError, "protocol")
+    except ProtocolError as exc:
+        return None, [exc]
+    return check_protocol_bytes(data, path)
+
+
+def check_protocol_bytes(data: bytes, name: str) -> tuple[LoadedProtocol | None, list[ProtocolError]]:
+    try:
+        text = decode(data, name, ProtocolError)
+        document = parse_toml(text, name, ProtocolError)
+    except ProtocolError as exc:
+        return None, [exc]
+    errors: list = []
+    protocol = protocol_from_table(document, Source(name, text, ProtocolError, errors=errors))
+    if errors:
+        found = errors[:MAX_ERRORS]
+        return None, sorted(found, key=lambda e: (e.line is None, e.line or 0, e.column or 0))
+    assert protocol is not None
+    return LoadedProtocol(protocol, sha256_hex(data), name, text), []
+
+
+class _Failed:
+    def __repr__(self) -> str:
+        return "FAILED"
+
+
+#: What a part of the file that failed gives in place of its value (when errors are collected).
+FAILED: Any = _Failed()
+
+
+class _TooMany(Exception):
+    pass
+
+
+class _Parts:
+    """Runs each part of the file: without a list of errors, the first error raises (plan); with one
+    (src.errors), a part's error is recorded and the next part is checked. A part that needs the value
+    of one that failed is skipped, so that no error is only a consequence of another."""
+
+    def __init__(self, src: Source) -> None:
+        self.errors = src.errors
+
+    def run(self, check, *args):
+        if self.errors is None:
+            return check(*args)
+        if any(a is FAILED for a in args):
+            return FAILED
+        try:
+            return check(*args)
+        except ProtocolError as exc:
+            self.errors.append(exc)
+            if len(self.errors) >= MAX_ERRORS:
+                raise _TooMany from None
+            return FAILED
+
+
+def protocol_from_table(data: Any, src: Source) -> Protocol | None:
+    """A validated Protocol. The first error raises; with src.errors (a list) every error found is
+    added to it instead, and None is returned if there are any (see check_protocol_file)."""
+    parts = _Parts(src)
+    try:
+        protocol = _protocol(data, src, parts)
+    except _TooMany:
+        return None
+    return None if src.errors else protocol
+
+
+def _protocol(data: Any, src: Source, parts: _Parts) -> Protocol | None:
+    if src.errors is not None:
+        # Every unknown top-level key is an error of its own; the known tables are still checked.
+        parts.run(Table, src, (), data, TOP_KEYS, "protocol")
+        data = {k: v for k, v in data.items() if k in TOP_KEYS}
     top = Table(src, (), data, TOP_KEYS, what="protocol")
 
+    head = parts.run(_head, top)
+    vocabulary = parts.run(_vocabulary, top, src)
+    indications = parts.run(_indications, head, vocabulary)
+    drug = parts.run(_drug, top, vocabulary)
+    dose = parts.run(_dose, top)
+    schedule = _schedule(top, dose, src, parts)
+    lists = parts.run(_checklist, top)
+    rules = _rules(top, vocabulary, dose, parts)
+    tests = _tests(top, src, parts)
+    if src.errors:
+        return None
+    protocol_id, title, version, indication, approved_by, review_due, sources = head[1:]
+    protocol = Protocol(
+        id=protocol_id,
+        title=title,
+        version=version,
+        drug=drug,
+        dose=dose,
+        schedule=schedule,
+        rules=tuple(rules),
+        checklist_pre=lists["pre"],
+        checklist_during=lists["during"],
+        checklist_after=lists["after"],
+        indication=indication,
+        indications=tuple(indications),
+        approved_by=approved_by,
+        review_due=review_due,
+        sources=sources,
+        vocabulary=vocabulary,
+    )
+    if tests:
+        protocol = protocol._replace(tests=tests)
+    return protocol
+
+
+def _head(top: Table) -> tuple:
     head = top.table("protocol", PROTOCOL_KEYS, required=True)
     protocol_id = head.text("id", required=True, pattern=PROTOCOL_ID, hint="lowercase letters, digits and -")
     title = head.text("title", required=True)
     version = head.text("version", required=True)
+    indication = head.text("indication")
+    approved_by = head.text("approved_by")
+    review_due = head.day("review_due")
+    sources = head.texts("sources") or ()
+    return head, protocol_id, title, version, indication, approved_by, review_due, sources
+
+
+def _vocabulary(top: Table, src: Source):
+    from ketaplan.vocabulary import Vocabulary, VocabularyError
 
     # The protocol's own vocabulary first: its names may be used by everything below.
     vocabulary = Vocabulary.builtin()
@@ -135,11 +259,20 @@ def protocol_from_table(data: Any, src: Source) -> Protocol:
             key = getattr(exc, "key", None)
             kind = "drugs" if key in added["drugs"] else "conditions"
             extra.fail((kind, key) if key else (kind,), exc.message)
+    return vocabulary
 
+
+def _indications(head: tuple, vocabulary) -> tuple[str, ...]:
+    head = head[0]
     indications = head.texts("indications") or ()
     for i, name in enumerate(indications):
         if not vocabulary.is_condition_term(name):
             head.fail(("indications", i), _unknown_name(name, "condition", vocabulary))
+    return indications
+
+
+def _drug(top: Table, vocabulary) -> Drug:
+    from ketaplan import units
 
     drug_t = top.table("drug", DRUG_KEYS, required=True)
     drug_name = drug_t.text("name", required=True)
@@ -156,6 +289,11 @@ def protocol_from_table(data: Any, src: Source) -> Protocol:
     )
     if drug.final_mg_per_ml is not None and drug.stock_mg_per_ml is not None and drug.final_mg_per_ml > drug.stock_mg_per_ml:
         drug_t.fail("final_concentration", "is stronger than the stock it is diluted from: check both")
+    return drug
+
+
+def _dose(top: Table) -> Dose:
+    from ketaplan import units
 
     dose_t = top.table("dose", DOSE_KEYS, required=True)
     if ("mg_per_kg" in dose_t) == ("mg_per_kg_per_hour" in dose_t):
@@ -186,43 +324,58 @@ def protocol_from_table(data: Any, src: Source) -> Protocol:
         round_to=round_to,
         weight_valid_days=dose_t.integer("weight_valid_days", 1, 3650),
     )
+    return dose
 
-    schedule = _schedule(top, dose, src)
 
+def _checklist(top: Table) -> dict[str, tuple[str, ...]]:
     checklist = top.table("checklist", CHECKLIST_KEYS)
-    lists = {stage: (checklist.texts(stage) or ()) if checklist else () for stage in STAGES}
+    return {stage: (checklist.texts(stage) or ()) if checklist else () for stage in STAGES}
 
+
+def _listed(items) -> list:
+    return [] if items is FAILED else items
+
+
+def _items(top: Table, key: str) -> list:
+    """The items of an array of tables ([[key]]), each to be checked as a part of its own."""
+    value = top.data.get(key, [])
+    if not isinstance(value, list):
+        top.fail(key, f"expected [[{key}]] tables, found {type_name(value)}")
+    return value
+
+
+def _rules(top: Table, vocabulary, dose, parts: _Parts) -> list[Rule]:
+    # With a failed [dose], rules are still checked (dose None), less what needs the dose.
+    dose = None if dose is FAILED else dose
     rules = []
     seen: dict[str, int] = {}
-    for i, rt in enumerate(top.tables("rule", RULE_KEYS)):
-        rule = _rule(rt, vocabulary, dose)
-        if rule.id in seen:
-            rt.fail("id", f"{rule.id!r} is used by rule {seen[rule.id] + 1} already: rule ids must be unique")
-        seen[rule.id] = i
-        rules.append(rule)
+    for i, item in enumerate(_listed(parts.run(_items, top, "rule"))):
+        rule = parts.run(_one_rule, top, i, item, vocabulary, dose, seen)
+        if rule is not FAILED:
+            rules.append(rule)
+    return rules
 
-    protocol = Protocol(
-        id=protocol_id,
-        title=title,
-        version=version,
-        drug=drug,
-        dose=dose,
-        schedule=schedule,
-        rules=tuple(rules),
-        checklist_pre=lists["pre"],
-        checklist_during=lists["during"],
-        checklist_after=lists["after"],
-        indication=head.text("indication"),
-        indications=tuple(indications),
-        approved_by=head.text("approved_by"),
-        review_due=head.day("review_due"),
-        sources=head.texts("sources") or (),
-        vocabulary=vocabulary,
-    )
-    tests = tuple(_test(tt, i, src) for i, tt in enumerate(top.tables("test", TEST_KEYS)))
-    if tests:
-        protocol = protocol._replace(tests=tests)
-    return protocol
+
+def _one_rule(top: Table, i: int, item: Any, vocabulary, dose: Dose | None, seen: dict[str, int]) -> Rule:
+    rt = Table(top.src, ("rule", i), item, RULE_KEYS)
+    rule = _rule(rt, vocabulary, dose)
+    if rule.id in seen:
+        rt.fail("id", f"{rule.id!r} is used by rule {seen[rule.id] + 1} already: rule ids must be unique")
+    seen[rule.id] = i
+    return rule
+
+
+def _tests(top: Table, src: Source, parts: _Parts) -> tuple[TestCase, ...]:
+    tests = []
+    for i, item in enumerate(_listed(parts.run(_items, top, "test"))):
+        case = parts.run(_one_test, top, i, item, src)
+        if case is not FAILED:
+            tests.append(case)
+    return tuple(tests)
+
+
+def _one_test(top: Table, i: int, item: Any, src: Source) -> TestCase:
+    return _test(Table(src, ("test", i), item, TEST_KEYS), i, src)
 
 
 def _unknown_name(name: str, kind: str, vocabulary) -> str:
@@ -272,7 +425,31 @@ def _weekdays(t: Table, key: str) -> frozenset[int] | None:
     return frozenset(days)
 
 
-def _schedule(top: Table, dose: Dose, src: Source) -> Schedule:
+def _schedule(top: Table, dose, src: Source, parts: _Parts) -> Schedule:
+    """The schedule table and each [[schedule.phase]], checked as parts of their own."""
+    # With a failed [dose], its mode as written (when it is clear) still checks the phases' amounts.
+    mode = _mode_as_written(top) if dose is FAILED else dose.mode
+    base = parts.run(_schedule_table, top, src)
+    phases = []
+    names: set[str] = set()
+    for i, item in enumerate(base[1] if base is not FAILED else ()):
+        phase = parts.run(_phase, base[0], i, item, mode, names, src)
+        if phase is not FAILED:
+            phases.append(phase)
+    if base is FAILED:
+        return FAILED
+    st, _, days, region, closed = base
+    return Schedule(days=days, holidays=region, closed=frozenset(closed), phases=tuple(phases))
+
+
+def _mode_as_written(top: Table) -> str | None:
+    raw = top.data.get("dose")
+    if not isinstance(raw, dict) or ("mg_per_kg" in raw) == ("mg_per_kg_per_hour" in raw):
+        return None
+    return "mg_per_kg" if "mg_per_kg" in raw else "mg_per_kg_per_hour"
+
+
+def _schedule_table(top: Table, src: Source) -> tuple:
     st = top.table("schedule", SCHEDULE_KEYS, required=True)
     days = _weekdays(st, "days") or frozenset(range(5))
     region = st.text("holidays")
@@ -291,46 +468,49 @@ def _schedule(top: Table, dose: Dose, src: Source) -> Schedule:
 
         for i, item in enumerate(value):
             closed.add(check_date(src, st.path + ("closed", i), item))
-    phase_tables = st.tables("phase", PHASE_KEYS)
-    if not phase_tables:
+    if "phase" in st and not isinstance(st.data["phase"], list):
+        st.fail("phase", f"expected [[phase]] tables, found {type_name(st.data['phase'])}")
+    phase_items = st.data.get("phase") or []
+    if not phase_items:
         st.fail("phase", "at least one [[schedule.phase]] is required")
-    other = "mg_per_kg_per_hour" if dose.mode == "mg_per_kg" else "mg_per_kg"
-    upper = 2 if dose.mode == "mg_per_kg" else 7
-    phases = []
-    names = set()
-    for pt in phase_tables:
-        name = pt.text("name", required=True)
-        if name in names:
-            pt.fail("name", f"phase {name!r} is named twice")
-        names.add(name)
-        sessions = pt.integer("sessions", 1, 200, required=True)
-        if other in pt:
-            pt.fail(other, f"this protocol doses by {dose.mode}: use that key")
-        amounts = None
-        if dose.mode in pt:
-            raw = pt.data[dose.mode]
-            if isinstance(raw, list):
-                if len(raw) != sessions:
-                    pt.fail(dose.mode, f"has {len(raw)} items; the phase has {sessions} sessions")
-                amounts = tuple(
-                    check_number(src, pt.path + (dose.mode, i), v, gt=0, le=upper) for i, v in enumerate(raw)
-                )
-            else:
-                amounts = (pt.number(dose.mode, gt=0, le=upper),) * sessions
-        phases.append(
-            Phase(
-                name=name,
-                sessions=sessions,
-                min_gap_days=pt.integer("min_gap_days", 1, 366, required=True),
-                within_days=pt.integer("within_days", 1, 3660),
-                amounts=amounts,
-                days=_weekdays(pt, "days"),
+    return st, phase_items, days, region, closed
+
+
+def _phase(st: Table, index: int, item: Any, mode: str | None, names: set[str], src: Source) -> Phase:
+    """One [[schedule.phase]]. `mode` is None when [dose] failed to say it: the amounts are then not checked."""
+    pt = Table(src, st.path + ("phase", index), item, PHASE_KEYS)
+    name = pt.text("name", required=True)
+    if name in names:
+        pt.fail("name", f"phase {name!r} is named twice")
+    names.add(name)
+    sessions = pt.integer("sessions", 1, 200, required=True)
+    other = "mg_per_kg_per_hour" if mode == "mg_per_kg" else "mg_per_kg"
+    upper = 2 if mode == "mg_per_kg" else 7
+    if mode is not None and other in pt:
+        pt.fail(other, f"this protocol doses by {mode}: use that key")
+    amounts = None
+    if mode is not None and mode in pt:
+        raw = pt.data[mode]
+        if isinstance(raw, list):
+            if len(raw) != sessions:
+                pt.fail(mode, f"has {len(raw)} items; the phase has {sessions} sessions")
+            amounts = tuple(
+                check_number(src, pt.path + (mode, i), v, gt=0, le=upper) for i, v in enumerate(raw)
             )
-        )
-    return Schedule(days=days, holidays=region, closed=frozenset(closed), phases=tuple(phases))
+        else:
+            amounts = (pt.number(mode, gt=0, le=upper),) * sessions
+    return Phase(
+        name=name,
+        sessions=sessions,
+        min_gap_days=pt.integer("min_gap_days", 1, 366, required=True),
+        within_days=pt.integer("within_days", 1, 3660),
+        amounts=amounts,
+        days=_weekdays(pt, "days"),
+    )
 
 
-def _rule(rt: Table, vocabulary, dose: Dose) -> Rule:
+def _rule(rt: Table, vocabulary, dose: Dose | None) -> Rule:
+    """One rule. `dose` is None when [dose] has an error (`protocol check` goes on): what needs it is skipped."""
     rule_id = rt.text("id", required=True, pattern=RULE_ID, hint="capital letters, digits and -, e.g. EXCL-PSYCHOSIS")
     if rule_id in BUILTIN_IDS:
         rt.fail("id", f"{rule_id!r} is reserved for a finding ketaplan adds itself")
@@ -349,7 +529,7 @@ def _rule(rt: Table, vocabulary, dose: Dose) -> Rule:
         dose_factor = rt.number("dose_factor", gt=0, le=1)
         weight_basis = rt.choice("weight_basis", WEIGHT_BASES)
         max_mg = rt.number("max_mg", gt=0)
-        if max_mg is not None:
+        if max_mg is not None and dose is not None:
             _multiple_of(rt, "max_mg", max_mg, dose.round_to)
         if dose_factor is None and weight_basis is None and max_mg is None:
             rt.fail("effect", "an adjust rule needs at least one of dose_factor, weight_basis, max_mg")

@@ -39,6 +39,8 @@ class Source:
     error_type: type[InputError]
     prefix: Path = ()  # for a table inside another file, e.g. a protocol's [[test]] patient
     row: int | None = None  # CSV row number (header is row 1)
+    #: When a list, a loader that can go on after an error adds errors here (`protocol check`).
+    errors: list | None = None
 
     def error(self, path: Path, message: str) -> InputError:
         full = self.prefix + tuple(path)
@@ -273,9 +275,13 @@ class Table:
             src.fail(self.path, f"expected a {what}, found {type_name(data)}")
         self.data = data
         allowed = tuple(allowed)
-        for key in data:
-            if key not in allowed:
-                src.fail(self.path + (key,), f"unknown key {key!r}{suggest(key, allowed)}")
+        unknown = [key for key in data if key not in allowed]
+        if unknown:
+            # Collecting errors: every unknown key of the table, then this table stops.
+            for key in unknown[1:] if src.errors is not None else ():
+                src.errors.append(src.error(self.path + (key,), f"unknown key {key!r}{suggest(key, allowed)}"))
+            key = unknown[0]
+            src.fail(self.path + (key,), f"unknown key {key!r}{suggest(key, allowed)}")
 
     def __contains__(self, key: str) -> bool:
         return key in self.data

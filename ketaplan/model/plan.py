@@ -83,6 +83,9 @@ class Session(NamedTuple):
     rate_mg_per_h: Fraction | None = None
     effective_mg_per_kg_actual: Fraction | None = None  # mg/kg protocols: dose / actual weight
     effective_mg_per_kg_per_hour_actual: Fraction | None = None  # rate protocols: rate / actual weight
+    # What is actually given, of the dosing weight: dose / dosing weight (rate protocols: rate / dosing
+    # weight, mg/kg/h). Below `amount` where a cap lowered the dose (36 mg of 73 kg is 0.49 mg/kg).
+    given_per_kg: Fraction | None = None
     not_drafted_because: str | None = None  # the finding's id where no dose is drafted
     draw_ml: Fraction | None = None
     concentration_mg_per_ml: Fraction | None = None

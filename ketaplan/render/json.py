@@ -112,9 +112,11 @@ def _session(s: Session, rate: bool) -> dict[str, Any]:
     )
     if rate:
         out["effective_mg_per_kg_per_hour_actual"] = _num(s.effective_mg_per_kg_per_hour_actual, 4)
+        out["mg_per_kg_per_hour_given"] = _num(s.given_per_kg, 6)
     else:
         out["rounded_mg"] = _num(s.rounded_mg, 2)
         out["effective_mg_per_kg_actual"] = _num(s.effective_mg_per_kg_actual, 4)
+        out["mg_per_kg_given"] = _num(s.given_per_kg, 6)
     return out
 
 
