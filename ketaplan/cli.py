@@ -16,6 +16,11 @@ from ketaplan.errors import ExitStatus, KetaplanError, UsageError, printable
 
 #: Exit code when the reader of standard output went away (`ketaplan check ... | head -1`).
 CLOSED_PIPE = 141
+#: The --force help of every command that writes an output file (spec/decisions.md, issue 10).
+FORCE_HELP = (
+    "Replace an existing output file. It keeps its permissions; a symbolic link is kept and the file it "
+    "points to replaced; anything but a regular file is never replaced."
+)
 
 app = typer.Typer(
     name="ketaplan",
@@ -100,8 +105,10 @@ def plan(
     protocol: str = typer.Option(..., "--protocol", "-p", help="The clinic's protocol file (TOML)."),
     start: Optional[str] = typer.Option(None, "--start", help="First possible session date, YYYY-MM-DD (default: today)."),
     format: PlanFormat = typer.Option(PlanFormat.text, "--format", "-f", help="text (terminal), markdown or json."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write to this file (whole or not at all); - for stdout."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
+    output: Optional[str] = typer.Option(
+        None, "--output", "-o", help="Write to this file (whole or not at all; a new file is 0600); - for stdout."
+    ),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Draft one patient's plan: verdict, findings, doses, dates, holds and checklists.
 
@@ -157,8 +164,10 @@ def check(
     start: Optional[str] = typer.Option(None, "--start", help="First possible session date, YYYY-MM-DD (default: today)."),
     format: CheckFormat = typer.Option(CheckFormat.table, "--format", "-f", help="table, jsonl or csv."),
     fail_on: FailOn = typer.Option(FailOn.excluded, "--fail-on", help="Exit 1 if any patient is at or above this verdict."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write results to this file; - for stdout."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
+    output: Optional[str] = typer.Option(
+        None, "--output", "-o", help="Write results to this file (whole or not at all; a new file is 0600); - for stdout."
+    ),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Worker processes (output keeps the input order)."),
 ) -> None:
     """Check many patients against one protocol: one line per patient, a count by verdict at the end.
@@ -259,6 +268,8 @@ def vocab(term: Optional[str] = typer.Argument(None, help="A name to look up; wi
 def init(folder: str = typer.Argument(".", help="Where to write the starter files (never overwritten).")) -> None:
     """Write a starter protocol and patient to adapt, with comments that teach the format.
 
+    Both files are written, or neither; they are created 0600 (chmod them to share).
+
     Example:
 
         ketaplan init my-clinic
@@ -281,7 +292,8 @@ def sign(
     """Record sign-off of a draft plan: refuses an altered or excluded plan and any unacknowledged finding.
 
     Writes two files, the signed JSON (PLAN.signed.json) and its Markdown beside it (PLAN.signed.md).
-    A signed plan is never overwritten: if either file exists, nothing is written.
+    A signed plan is never overwritten: if either file exists, nothing is written. Both files are
+    written, or neither (a full disk, a signal); they are created 0600.
 
     Example:
 

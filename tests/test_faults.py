@@ -128,6 +128,20 @@ def test_a_read_only_target_exits_2_with_the_cause_and_keeps_the_old_file(tmp_pa
         assert (target.read_bytes(), listing(disk)) == (b"old\n", ["out.txt"])
 
 
+def test_standard_output_on_a_full_disk_exits_2_naming_standard_output(tmp_path, protocol):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    source = tmp_path / "p.toml"
+    source.write_text(ELIGIBLE)
+    for args in (("plan", str(source)), ("check", str(source), "-f", "jsonl")):
+        with open("/dev/full", "w") as full:
+            done = subprocess.run(
+                faults.ketaplan_argv(*args, "-p", protocol, "--start", START),
+                stdout=full, stderr=subprocess.PIPE, text=True, env=faults.ketaplan_env(tmp_path), timeout=120,
+            )
+        assert (done.returncode, done.stderr) == (2, "error: standard output: cannot be written: No space left on device\n")
+
+
 # ---------------------------------------------------------------------- 2. no temporary file left behind
 
 
@@ -507,3 +521,13 @@ def test_plan_force_through_a_link_keeps_the_link(tmp_path, capsys, protocol):
     link.symlink_to(real)
     assert run_cli(capsys, "plan", str(source), "-p", protocol, "--start", START, "-f", "markdown", "-o", str(link), "--force")[0] == 0
     assert link.is_symlink() and real.read_text().startswith("# DRAFT")
+
+
+@pytest.mark.parametrize("command", ["plan", "check"])
+def test_help_states_the_mode_choices(capsys, command):
+    code, out, _ = run_cli(capsys, command, "--help")
+    text = " ".join(out.replace("│", " ").split())
+    assert code == 0
+    assert "a new file is 0600" in text
+    assert "It keeps its permissions; a symbolic link is kept and the file it points to replaced" in text
+    assert "anything but a regular file is never replaced" in text
