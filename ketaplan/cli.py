@@ -338,14 +338,24 @@ def _nothing_written() -> str:
     return "no output file was written"
 
 
-def _closed_pipe() -> None:
+def _closed_pipe(stream=None) -> None:
     """The reader went away: later writes and the final flush go nowhere, quietly."""
+    stream = sys.stdout if stream is None else stream
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, stream.fileno())
         os.close(devnull)
     except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
         pass
+
+
+def _say(text: str) -> None:
+    """A message on stderr; if nobody reads stderr any more, the exit code still tells."""
+    try:
+        print(text, file=sys.stderr)
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        _closed_pipe(sys.stderr)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -375,42 +385,53 @@ def main(argv: Optional[List[str]] = None) -> None:
     except KetaplanError as exc:
         if debug:  # the traceback as well, and the same exit code as without --debug
             traceback.print_exc()
-        print(printable(exc.render()), file=sys.stderr)
+        _say(printable(exc.render()))
         sys.exit(int(exc.exit_status))
     except KeyboardInterrupt:
-        print(f"interrupted; {_nothing_written()}", file=sys.stderr)
+        _say(f"interrupted; {_nothing_written()}")
         sys.exit(130)
     except output.Signalled as exc:
         name = "terminated" if exc.signum == signal.SIGTERM else "hung up"
-        print(f"{name}; {_nothing_written()}", file=sys.stderr)
+        _say(f"{name}; {_nothing_written()}")
         sys.exit(128 + exc.signum)
+    except SystemExit as exc:
+        if not isinstance(exc.__context__, BrokenPipeError):
+            raise
+        # rich's Console meets a closed pipe with SystemExit(1) ("needs attention" to a script).
+        _closed_pipe(sys.stdout)
+        _closed_pipe(sys.stderr)
+        sys.exit(CLOSED_PIPE)
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): not a finding (exit 1), not done either (exit 0).
         # 141 is what a shell reports for a program ended by SIGPIPE (spec/cli.md).
-        _closed_pipe()
+        _closed_pipe(sys.stdout)
+        _closed_pipe(sys.stderr)
         sys.exit(CLOSED_PIPE)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: never a traceback for users
         # typer vendors click: its exceptions are reached through typer's public names.
         if isinstance(exc, typer.Abort):
-            print("aborted", file=sys.stderr)
+            _say("aborted")
             sys.exit(1)
         if isinstance(exc, typer.TyperException) and hasattr(exc, "show"):
-            exc.show(file=sys.stderr)
+            try:
+                exc.show(file=sys.stderr)
+            except (OSError, ValueError):
+                _closed_pipe(sys.stderr)
             sys.exit(getattr(exc, "exit_code", ExitStatus.USAGE))
         if debug:
             traceback.print_exc()
         if isinstance(exc, OSError) and exc.filename:
             # An I/O failure outside the writer: named, with its cause, not reported as a defect.
-            print(f"error: {printable(str(exc.filename))}: {exc.strerror}; nothing was written", file=sys.stderr)
+            _say(f"error: {printable(str(exc.filename))}: {exc.strerror}; nothing was written")
             sys.exit(ExitStatus.USAGE)
-        print(
+        _say(
             f"internal error: {type(exc).__name__}: {printable(str(exc))}\n"
             "Nothing was written. This is a defect in ketaplan: please report it with the command you ran "
-            "(run it again with --debug to see the traceback).",
-            file=sys.stderr,
+            "(run it again with --debug to see the traceback)."
         )
         sys.exit(ExitStatus.USAGE)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        sys.unraisablehook = sys.__unraisablehook__
     sys.exit(int(code or 0))

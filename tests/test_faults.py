@@ -317,9 +317,13 @@ def test_ctrl_c_prints_its_message_and_exits_130(tmp_path, capsys, monkeypatch):
         ("check", "{folder}", "-p", "{protocol}", "--start", START, "-f", "jsonl"),
         ("check", "{folder}", "-p", "{protocol}", "--start", START, "-f", "jsonl", "-j", "2"),
         ("plan", "{folder}/1.toml", "-p", "{protocol}", "--start", START),
+        ("check", "{folder}", "-p", "{protocol}", "--start", START),
         ("protocol", "schema"),
+        ("vocab",),
+        ("vocab", "Ativan"),
+        ("--version",),
     ],
-    ids=["check", "check-jobs-2", "plan", "protocol-schema"],
+    ids=["check", "check-jobs-2", "plan", "check-table", "protocol-schema", "vocab", "vocab-term", "version"],
 )
 def test_a_reader_that_closes_the_pipe_gives_exit_141_and_no_noise(tmp_path, protocol, args):
     folder = tmp_path / "patients"
@@ -345,6 +349,23 @@ def test_a_reader_that_reads_one_line_then_goes_gives_141_and_no_worker_is_left(
     assert json.loads(first)["verdict"] == "eligible"
     assert (proc.returncode, err) == (141, b"")
     assert faults.wait_until(lambda: not any(faults.alive(pid) for pid in workers), 10)
+
+
+def _both_pipes_closed(tmp_path: Path, *args: str) -> int:
+    proc = subprocess.Popen(
+        faults.ketaplan_argv(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=faults.ketaplan_env(tmp_path)
+    )
+    proc.stdout.close()
+    proc.stderr.close()  # `2>&1 | true`
+    return proc.wait(timeout=60)
+
+
+def test_with_stderr_closed_too_an_error_keeps_its_exit_code_and_output_gives_141(tmp_path, protocol):
+    assert _both_pipes_closed(tmp_path, "verify", str(tmp_path / "missing.signed.json")) == 2
+    assert _both_pipes_closed(tmp_path, "plan", str(tmp_path / "missing.toml"), "-p", protocol) == 2
+    assert _both_pipes_closed(tmp_path, "plan", "-p", protocol) == 2  # a usage error, shown by click
+    (tmp_path / "p.toml").write_text(EXCLUDED)
+    assert _both_pipes_closed(tmp_path, "check", str(tmp_path / "p.toml"), "-p", protocol, "--start", START) == 141
 
 
 # --------------------------------------------------------------------------------- 7. a FIFO in a folder
