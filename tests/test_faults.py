@@ -220,9 +220,8 @@ def test_sign_on_a_real_disk_with_room_for_one_file_writes_neither(tmp_path, cap
 def _start_check(tmp_path: Path, protocol: str, *extra: str, count: int = 1500, **popen) -> subprocess.Popen:
     folder = folder_of(tmp_path, count)
     argv = faults.ketaplan_argv("check", str(folder), "-p", protocol, "--start", START, "-f", "jsonl", "-j", "2", *extra)
-    return subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=faults.ketaplan_env(tmp_path), cwd=tmp_path, **popen
-    )
+    env = {**faults.ketaplan_env(tmp_path), "PYTHONFAULTHANDLER": "1"}
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path, **popen)
 
 
 def _workers(proc: subprocess.Popen) -> list[int]:
@@ -238,13 +237,17 @@ def test_a_signal_to_check_jobs_2_ends_both_workers_and_closes_the_output(tmp_pa
     workers = _workers(proc)
     os.kill(proc.pid, signum)
     try:
-        _, err = proc.communicate(timeout=30)  # the end of output comes: no worker holds stdout open
+        out, err = proc.communicate(timeout=60)  # the end of output comes: no worker holds stdout open
     except subprocess.TimeoutExpired:
-        for pid in workers:
+        alive = [pid for pid in workers if faults.alive(pid)]
+        os.kill(proc.pid, signal.SIGABRT)  # PYTHONFAULTHANDLER: where it was stuck, on stderr
+        _, err = proc.communicate(timeout=30)
+        for pid in alive:
             os.kill(pid, signal.SIGKILL)
-        proc.kill()
-        pytest.fail("the output never ended: a worker outlived its parent")
-    assert faults.wait_until(lambda: not any(faults.alive(pid) for pid in workers), 10)
+        pytest.fail(f"the output never ended (workers alive: {alive}):\n{err.decode()}")
+    assert faults.wait_until(lambda: not any(faults.alive(pid) for pid in workers), 10), (
+        f"workers {[pid for pid in workers if faults.alive(pid)]} outlived the run (exit {proc.returncode}): {err!r}"
+    )
     if signum == signal.SIGTERM:
         assert (proc.returncode, err) == (143, b"terminated; no output file was written\n")
     else:
