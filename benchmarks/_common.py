@@ -15,14 +15,26 @@ PROTOCOL = REPO / "examples" / "protocols" / "trd-iv-induction.toml"
 START = "2026-12-01"
 
 
-def env() -> dict[str, str]:
+def env(**extra: str) -> dict[str, str]:
     """The environment of every timed run: ketaplan importable from this tree, and the holiday
-    cache under benchmarks/data/ (warmed once before timing) rather than the user's home."""
+    cache under benchmarks/data/ (warmed once before timing) rather than the user's home.
+
+    Bytecode is written and read as for an installed package (pip compiles it at install): a
+    PYTHONDONTWRITEBYTECODE=1 inherited from the shell would make every run compile ketaplan's
+    sources again, while the floor's packages in site-packages come with their bytecode."""
     out = dict(os.environ)
     out["PYTHONPATH"] = str(REPO) + (os.pathsep + out["PYTHONPATH"] if out.get("PYTHONPATH") else "")
     out["KETAPLAN_CACHE_DIR"] = str(DATA / "cache")
     out.pop("NO_COLOR", None)
+    out.pop("PYTHONDONTWRITEBYTECODE", None)
+    out.update(extra)
     return out
+
+
+def compile_tree() -> None:
+    """Writes the bytecode of this tree's ketaplan package, as `pip install` does."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "ketaplan")], env=env(), check=True,
+                   stdout=subprocess.DEVNULL)
 
 
 def ketaplan_command() -> list[str]:
@@ -30,18 +42,19 @@ def ketaplan_command() -> list[str]:
     return [sys.executable, "-m", "ketaplan"]
 
 
-def timed(command: list[str], *, cwd: Path = REPO) -> tuple[float, float]:
+def timed(command: list[str], *, cwd: Path = REPO, extra_env: dict[str, str] | None = None) -> tuple[float, float]:
     """(wall-clock seconds, CPU seconds of the process and its workers) of one run, output to /dev/null.
 
     On a shared machine other work stretches wall time but hardly CPU time: both are reported.
     A run that fails stops the benchmark (a fast failure is no result)."""
-    wall, _rss, cpu, _err = _run(command, cwd)
+    wall, _rss, cpu, _err = _run(command, cwd, extra_env)
     return wall, cpu
 
 
-def _run(command: list[str], cwd: Path) -> tuple[float, int, float, bytes]:
+def _run(command: list[str], cwd: Path, extra_env: dict[str, str] | None = None) -> tuple[float, int, float, bytes]:
     began = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env(), cwd=cwd)
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env(**(extra_env or {})),
+                            cwd=cwd)
     err = proc.stderr.read()
     # wait4 gives this child's own usage, its reaped workers included.
     _, status, usage = os.wait4(proc.pid, 0)

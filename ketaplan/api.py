@@ -27,9 +27,11 @@ def draft(
     start: date,
     now: datetime | None = None,
     today: date | None = None,
+    continuing: bool = False,
 ) -> Plan:
     """Draft one plan from already-loaded files. `now` (the plan's time stamp) defaults to the
-    current UTC time, `today` (for START-IN-PAST) to the local date, the date --start defaults to."""
+    current UTC time, `today` (for START-IN-PAST) to the local date, the date --start defaults to.
+    `continuing`: continue the current series (`ketaplan course`; the Plan then carries `course`)."""
     provider, version = holiday_provider(loaded_protocol)
     inputs = Inputs(
         start=start,
@@ -43,6 +45,10 @@ def draft(
         protocol_file=loaded_protocol.name,
     )
     try:
+        if continuing:
+            from ketaplan.engine.plan import continue_series
+
+            return continue_series(loaded_patient.patient, loaded_protocol.protocol, inputs)
         return build_plan(loaded_patient.patient, loaded_protocol.protocol, inputs)
     except InputError as exc:
         # A calendar with no open day is the protocol's fault: name its file and the [schedule] line.

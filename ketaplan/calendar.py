@@ -95,7 +95,39 @@ def region_problem(region: str) -> str | None:
     if subdiv is not None and subdiv not in regions[country]:
         shown = ", ".join(f"{country}-{s}" for s in regions[country][:12])
         return f"{region!r} is not a known subdivision of {country}" + (f"; known: {shown}" if shown else "")
+    if subdiv is None and regions[country] and _regions_differ(country):
+        # "GB" alone misses Easter Monday and the August bank holiday of England: a clinic closed
+        # on those days would be sent patients. The region decides, so it must be given.
+        iso = "GB" if country == "UK" else country
+        shown = ", ".join(f"{iso}-{s}" for s in sorted(regions[country]))
+        return (
+            f"{region!r} is a country whose regions keep different public holidays: give the region, "
+            f"one of {shown}"
+        )
     return None
+
+
+#: The years over which a country's regions are compared (any difference in them is enough).
+_COMPARED_YEARS = range(2024, 2031)
+
+
+def _regions_differ(country: str) -> bool:
+    """Whether any subdivision of `country` keeps public holidays the country as a whole does not
+    (or the other way round), in the years compared; cached on disk per holidays version."""
+    cached = _read_cache("regional")
+    table = cached if isinstance(cached, dict) else {}
+    if isinstance(table.get(country), bool):
+        return table[country]
+    import holidays
+
+    whole = set(holidays.country_holidays(country, years=_COMPARED_YEARS))
+    differ = any(
+        set(holidays.country_holidays(country, subdiv=subdiv, years=_COMPARED_YEARS)) != whole
+        for subdiv in supported_regions()[country]
+    )
+    table[country] = differ
+    _write_cache("regional", table)
+    return differ
 
 
 def holiday_dates(region: str, year: int) -> frozenset[date]:

@@ -1,7 +1,9 @@
 """The command line: parse, call the API, render, exit. No clinical logic lives here."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: typer reads these signatures at every start, and
+# string annotations would have to be evaluated again each time.
+import functools
+import gc
 import io
 import os
 import sys
@@ -33,6 +35,15 @@ app = typer.Typer(
 )
 protocol_app = typer.Typer(help="Tools for the clinic lead who writes the protocol.", no_args_is_help=True)
 app.add_typer(protocol_app, name="protocol")
+import_app = typer.Typer(help="Read a patient from a record system's export.", no_args_is_help=True)
+
+
+def _register_import(args: List[str]) -> None:
+    """`import` joins the command line only when it may be asked for (its own name, or the list of
+    commands): building its options on every start would slow `plan` down (spec: exchange.md)."""
+    first = next((a for a in args if not a.startswith("-")), None)
+    if first in (None, "import") and not any(g.typer_instance is import_app for g in app.registered_groups):
+        app.add_typer(import_app, name="import")
 
 
 def version_text() -> str:
@@ -69,6 +80,8 @@ class PlanFormat(str, Enum):
     text = "text"
     markdown = "markdown"
     json = "json"
+    fhir = "fhir"
+    ics = "ics"
 
 
 def parse_start(value: Optional[str]) -> date:
@@ -80,6 +93,21 @@ def parse_start(value: Optional[str]) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise UsageError(f"--start: {value!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-12-01") from None
+
+
+def parse_time(value: Optional[str], fmt: str):
+    """--time HH:MM (ics only; default 09:00)."""
+    from datetime import time
+
+    if value is None:
+        return time(9, 0)
+    if fmt != "ics":
+        raise UsageError("--time is for --format ics: the time each session's calendar event starts")
+    import re
+
+    if not re.fullmatch(r"[0-9]{2}:[0-9]{2}", value) or int(value[:2]) > 23 or int(value[3:]) > 59:
+        raise UsageError(f"--time: {value!r} is not a time; write it as HH:MM, e.g. 09:00 or 13:30")
+    return time(int(value[:2]), int(value[3:]))
 
 
 def use_color(output: Optional[str]) -> bool:
@@ -99,16 +127,39 @@ def terminal_width(output: Optional[str]) -> Optional[int]:
     return None
 
 
+def one_shot(command):
+    """Runs a command that does one piece of work and ends the process with the cyclic garbage
+    collector paused: sweeping the objects that start-up has just made (modules, the vocabulary
+    index) is about 2 ms of a plan's 75 ms and frees nothing. It is turned back on afterwards, so
+    a caller in the same process (the tests, the Python API) keeps its collector."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return command(*args, **kwargs)
+        finally:
+            if collecting:
+                gc.enable()
+
+    return run
+
+
 @app.command()
+@one_shot
 def plan(
     patient: str = typer.Argument(..., help="The patient file (TOML), or - for standard input."),
     protocol: str = typer.Option(..., "--protocol", "-p", help="The clinic's protocol file (TOML)."),
     start: Optional[str] = typer.Option(None, "--start", help="First possible session date, YYYY-MM-DD (default: today)."),
-    format: PlanFormat = typer.Option(PlanFormat.text, "--format", "-f", help="text (terminal), markdown or json."),
+    format: PlanFormat = typer.Option(
+        PlanFormat.text, "--format", "-f", help="text (terminal), markdown, json, fhir (an R4 Bundle) or ics (a calendar)."
+    ),
     output: Optional[str] = typer.Option(
         None, "--output", "-o", help="Write to this file (whole or not at all; a new file is 0600); - for stdout."
     ),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    time: Optional[str] = typer.Option(None, "--time", help="ics: each session's start, HH:MM in the clinic's time zone (default 09:00)."),
 ) -> None:
     """Draft one patient's plan: verdict, findings, doses, dates, holds and checklists.
 
@@ -119,8 +170,13 @@ def plan(
     from ketaplan.api import draft_files
 
     day = parse_start(start)
+    at = parse_time(time, format.value)
     result = draft_files(patient, protocol, day)
-    if format is PlanFormat.json:
+    if format in (PlanFormat.fhir, PlanFormat.ics):
+        from ketaplan.exchange.views import exchange_text
+
+        text = exchange_text(result, format.value, at)
+    elif format is PlanFormat.json:
         from ketaplan.render.json import plan_json_text
 
         text = plan_json_text(result)
@@ -192,6 +248,37 @@ def check(
             force=force,
             jobs=jobs,
         )
+    )
+
+
+@import_app.command("fhir")
+def import_fhir(
+    bundle: str = typer.Argument(..., metavar="BUNDLE.json", help="A FHIR R4 Bundle (JSON) holding the patient's record."),
+    id: Optional[str] = typer.Option(None, "--id", help="The patient id to write (default: the Patient resource's id)."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Take the latest values on or before this date, YYYY-MM-DD (default: today)."),
+    max_age_days: int = typer.Option(30, "--max-age-days", min=0, max=3650, help="Vital signs, pregnancy status and scores older than this many days before --as-of are not imported."),
+    patient: Optional[str] = typer.Option(None, "--patient", help="Which Patient, when the bundle holds several: its id, Patient/ID or fullUrl."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the patient file here (whole or not at all); - for stdout."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+) -> None:
+    """Write a patient file (format v1) from a FHIR R4 Bundle: nothing invented, names never copied.
+
+    What was not imported, and why, heads the file and goes to standard error.
+
+    Example:
+
+        ketaplan import fhir record.json --as-of 2026-12-01 --output P-0042.toml
+    """
+    from ketaplan.exchange.fhir_import import run_import
+
+    day = None
+    if as_of is not None:
+        try:
+            day = parse_start(as_of)
+        except UsageError:
+            raise UsageError(f"--as-of: {as_of!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-12-01") from None
+    raise typer.Exit(
+        run_import(bundle, patient_id=id, as_of=day, max_age_days=max_age_days, patient=patient, output=output, force=force)
     )
 
 
@@ -305,8 +392,11 @@ def sign(
 
 
 @app.command()
-def verify(signed_file: str = typer.Argument(..., metavar="SIGNED.json", help="A signed plan.")) -> None:
-    """Check a signed plan's digest: exit 0 intact, 1 altered (saying what changed where it can).
+def verify(
+    signed_file: str = typer.Argument(..., metavar="SIGNED.json|SIGNED.md", help="A signed plan, or its Markdown."),
+) -> None:
+    """Check a signed plan's digest: exit 0 intact, 1 altered (saying what changed where it can), 2 not a
+    signed plan. Given the signed Markdown, verifies the JSON beside it and renders the Markdown again to compare.
 
     Example:
 
@@ -358,13 +448,25 @@ def _say(text: str) -> None:
         _closed_pipe(sys.stderr)
 
 
+from ketaplan.course_cli import register as _register_course  # noqa: E402
+
+_register_course(app)
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     """Entry point: every error is turned into a message and an exit code here, and only here."""
-    import signal
+    if argv is None:  # the program itself, not a caller in the same process (the tests, a script)
+        # The interpreter's last garbage collection at exit walks every object still alive, about
+        # 11 ms after a plan, only to free them with the process; frozen objects are skipped.
+        import atexit
 
+        atexit.register(gc.freeze)
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("KETAPLAN_DEBUG") == "1"
     args = [a for a in args if a != "--debug"]
+    _register_import(args)
+    import signal
+
     from ketaplan import output
 
     output.PENDING.clear()

@@ -9,12 +9,23 @@ from enum import IntEnum
 # a message may quote a line of a hostile file, which must never drive the terminal.
 _UNSAFE = [*range(0x20), *range(0x7F, 0xA0), 0x061C, 0x200E, 0x200F, 0x2028, 0x2029]
 _UNSAFE += [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+# Zero-width and invisible formatting characters: they hide text inside a name or a reason.
+_UNSAFE += [0x180E, 0x200B, 0x200C, 0x200D, *range(0x2060, 0x2065), 0xFEFF]
 _VISIBLE = {c: (f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}") for c in _UNSAFE if c not in (0x09, 0x0A)}
 
 
 def printable(text: str) -> str:
     """Text from an input file made safe to print: tabs and line ends kept, other controls escaped."""
     return text.translate(_VISIBLE)
+
+
+def hidden_characters(text: str) -> list[str]:
+    """The control, direction and zero-width characters in `text` (tab and line end included), as
+    the escapes `printable` shows them: text a clinician types into a record must hold none."""
+    return sorted({f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}" for ch in text if ord(ch) in _UNSAFE_SET})
+
+
+_UNSAFE_SET = frozenset(_UNSAFE)
 
 
 class ExitStatus(IntEnum):

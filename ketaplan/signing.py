@@ -22,11 +22,11 @@ All functions here are pure: no files, no clock (``now`` is an argument).
 from __future__ import annotations
 
 import copy
-import hashlib
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
+from ketaplan.digest import sha256
 from ketaplan.errors import RefusedError
 
 SIGNED_FORMAT = "ketaplan-signed/1"
@@ -72,7 +72,7 @@ def _sha256_of(value: Any) -> str:
         canonical = rfc8785.dumps(_jsonable(value))
     except rfc8785.CanonicalizationError as exc:
         raise _NotJSON(str(exc)) from exc
-    return _PREFIX + hashlib.sha256(canonical).hexdigest()
+    return _PREFIX + sha256(canonical).hexdigest()
 
 
 def _content(plan_dict: dict) -> dict:
@@ -139,6 +139,32 @@ def _refuse(problems: list[str]) -> RefusedError:
         error = RefusedError("cannot sign this plan:\n" + "\n".join(f"  - {p}" for p in problems))
     error.problems = list(problems)  # type: ignore[attr-defined]
     return error
+
+
+def _typed_text_problems(clinician: Any, registration: Any, acks: dict[str, str], to_ack: list[str]) -> list[str]:
+    """What a clinician typed must read as it is recorded: no control, direction or zero-width
+    character that would hide or reorder text, and a reason that says something in letters."""
+    import unicodedata
+
+    from ketaplan.errors import hidden_characters
+
+    problems = []
+    named = [("the clinician's name", clinician), ("the registration number", registration)]
+    named += [(f"the reason given for {rule}", acks[rule]) for rule in to_ack if rule in acks]
+    for what, text in named:
+        if not isinstance(text, str):
+            continue
+        hidden = hidden_characters(text)
+        if hidden:
+            problems.append(
+                f"{what} holds characters that hide or reorder text ({', '.join(hidden)}): type it again"
+            )
+    for rule in to_ack:
+        reason = acks.get(rule)
+        letters = isinstance(reason, str) and any(unicodedata.category(ch).startswith("L") for ch in reason)
+        if isinstance(reason, str) and not _blank(reason) and not letters:
+            problems.append(f"the reason given for {rule} has no letters: say why the plan may go ahead")
+    return problems
 
 
 def _utc_stamp(now: datetime) -> str:
@@ -232,6 +258,7 @@ def sign(
         problems.append("the clinician's name is blank")
     if _blank(registration):
         problems.append("the clinician's registration number is blank")
+    problems.extend(_typed_text_problems(clinician, registration, acks, to_ack))
     if problems:
         raise _refuse(problems)
 
@@ -336,8 +363,76 @@ def _part_order(name: str) -> tuple:
     return (0 if name.startswith("plan") else 1, out)
 
 
-def verify(signed: Any) -> list[str]:
+def parse_json(text: str) -> tuple[Any, list[str]]:
+    """A plan or signed plan's JSON text, numbers as Decimals (so that they digest exactly as
+    written), and every key that appears twice in one object: readers disagree on which of the two
+    counts (Python keeps the last, others the first), so such a file is never taken as intact.
+    Raises ValueError when the text is not JSON."""
+    import json
+
+    duplicates: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict:
+        out: dict[str, Any] = {}
+        for key, value in items:
+            if key in out:
+                duplicates.append(f"{key!r} ({_shown(out[key])}, then {_shown(value)})")
+            out[key] = value
+        return out
+
+    return json.loads(text, parse_float=Decimal, object_pairs_hook=pairs), duplicates
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return "an object" if isinstance(value, dict) else "a list"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _envelope_problems(signed: dict) -> list[str]:
+    """Every key of the signed file outside its contract (the envelope, the sign-off and each
+    acknowledgement): an extra `override` beside the plan is covered by no digest, so it is refused."""
+    from pydantic import BaseModel, ConfigDict, ValidationError  # lazily: verify is not on the start-up path
+
+    class _Strict(BaseModel):
+        model_config = ConfigDict(extra="forbid", strict=True)
+
+    class Acknowledgement(_Strict):
+        rule: str
+        reason: str
+
+    class Signoff(_Strict):
+        clinician: str
+        registration: str
+        signed_at: str
+        acknowledgements: list[Acknowledgement]
+
+    class Signed(_Strict):
+        format: str
+        plan: dict[str, Any]
+        signoff: Signoff
+        parts: dict[str, str] | None = None  # without them, a change is detected but not named
+        digest: str
+
+    try:
+        Signed.model_validate(signed)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            if error["type"] == "extra_forbidden":
+                problems.append(f"the key {where!r} is not part of a signed plan")
+            elif error["type"] == "missing":
+                problems.append(f"the key {where!r} is missing")
+            else:
+                problems.append(f"{where!r} is not as `ketaplan sign` writes it ({error['msg']})")
+        return problems
+    return []
+
+
+def verify(signed: Any, duplicates: list[str] | None = None) -> list[str]:
     """Every problem with a signed plan, in words a clinician understands; [] when intact.
+    `duplicates`: the keys `parse_json` found twice in one object.
 
     Never raises: a malformed file is a list of problems too.
     """
@@ -346,7 +441,7 @@ def verify(signed: Any) -> list[str]:
     fmt = signed.get("format")
     if fmt == PLAN_FORMAT:
         return ["this is a draft plan, not a signed one: it has no sign-off"]
-    problems: list[str] = []
+    problems: list[str] = [f"a key appears twice in one object: {d}" for d in duplicates or ()]
     if fmt != SIGNED_FORMAT:
         problems.append(f"this is not a ketaplan signed plan (format {fmt!r})")
     plan, signoff, digest = signed.get("plan"), signed.get("signoff"), signed.get("digest")
@@ -358,6 +453,7 @@ def verify(signed: Any) -> list[str]:
         problems.append("the signed file has no digest")
     if problems:
         return problems
+    problems.extend(_envelope_problems(signed))
 
     try:
         overall_ok = _sha256_of({"plan": plan, "signoff": signoff}) == digest

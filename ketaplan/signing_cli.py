@@ -8,21 +8,30 @@ import sys
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from ketaplan.errors import ExitStatus, RefusedError, UsageError
+from ketaplan.errors import ExitStatus, RefusedError, UsageError, printable
 
 
-def _read_json(path: str) -> object:
+def _read_bytes(path: str) -> bytes:
     try:
         with open(path, "rb") as handle:
-            data = handle.read()
+            return handle.read()
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a folder, not a plan") from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot be read: {exc.strerror}") from None
+
+
+def _read_json(path: str) -> tuple[object, list[str]]:
+    """The file's JSON (numbers as Decimals, so that they digest exactly as written) and the keys
+    found twice in one object."""
+    from ketaplan.signing import parse_json
+
+    data = _read_bytes(path)
     try:
-        # Decimals, so that numbers digest exactly as they were written.
-        return json.loads(data.decode("utf-8-sig"), parse_float=Decimal)
-    except (UnicodeDecodeError, ValueError) as exc:
+        return parse_json(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise UsageError(f"{path}: not a JSON plan ({exc})") from None
 
 
@@ -52,9 +61,14 @@ def run_sign(plan_file: str, *, clinician: str, registration: str, acks: list[st
     from ketaplan.render.markdown import render_signed
     from ketaplan.signing import sign
 
-    plan = _read_json(plan_file)
+    plan, duplicates = _read_json(plan_file)
     if not isinstance(plan, dict):
         raise UsageError(f"{plan_file}: not a JSON plan")
+    if duplicates:
+        # Which of two values a reader keeps is not fixed: a plan read two ways is never signed.
+        listed = "\n".join(f"  - a key appears twice in one object: {d}" for d in duplicates)
+        print(printable(f"{plan_file}: sign-off refused:\ncannot sign this plan:\n{listed}"), file=sys.stderr)
+        return ExitStatus.ATTENTION
     try:
         signed = sign(
             plan,
@@ -64,7 +78,7 @@ def run_sign(plan_file: str, *, clinician: str, registration: str, acks: list[st
             now=datetime.now(timezone.utc).replace(microsecond=0),
         )
     except RefusedError as exc:
-        print(f"{plan_file}: sign-off refused:\n{exc}", file=sys.stderr)
+        print(printable(f"{plan_file}: sign-off refused:\n{exc}"), file=sys.stderr)
         return ExitStatus.ATTENTION
     json_path, md_path = _signed_paths(plan_file, output)
     # A signed plan is never overwritten (there is no --force for sign).
@@ -78,7 +92,7 @@ def run_sign(plan_file: str, *, clinician: str, registration: str, acks: list[st
         [(json_path, text.encode("utf-8")), (md_path, markdown.encode("utf-8"))],
         exists_message=lambda path: f"{path}: a signed plan exists already and is never overwritten; nothing was written",
     )
-    print(f"signed: {json_path} and {md_path}", file=sys.stderr)
+    print(printable(f"signed: {json_path} and {md_path}"), file=sys.stderr)
     return ExitStatus.OK
 
 
@@ -89,19 +103,58 @@ def _number(value):
 
 
 def run_verify(signed_file: str) -> int:
-    from ketaplan.signing import verify
+    """Exit 0 intact, 1 altered (naming what changed), 2 for a file that is no signed plan (a draft).
+    Every piece of file text is printed through `printable`: a rule id holding ESC[2J must not
+    clear the screen and print a fake "intact" line."""
+    from ketaplan.signing import PLAN_FORMAT, verify
 
-    signed = _read_json(signed_file)
-    problems = verify(signed)
+    markdown = signed_file.endswith(".md")
+    json_file = signed_file[:-3] + ".json" if markdown else signed_file
+    if markdown and not os.path.exists(json_file):
+        raise UsageError(
+            f"{signed_file}: the signed JSON beside it ({json_file}) is missing: the Markdown alone cannot be verified"
+        )
+    signed, duplicates = _read_json(json_file)
+    if isinstance(signed, dict) and signed.get("format") == PLAN_FORMAT:
+        raise UsageError(
+            f"{json_file}: this is a draft plan, not a signed plan: it has no sign-off to verify "
+            "(sign it with `ketaplan sign`)"
+        )
+    problems = verify(signed, duplicates)
+    if markdown and not problems:
+        problems = _markdown_problems(signed_file, signed)
     if problems:
-        print(f"{signed_file}: ALTERED — it no longer matches what was signed:", file=sys.stderr)
-        for p in problems:
-            print(f"- {p}", file=sys.stderr)
+        lines = [f"{signed_file}: ALTERED — it no longer matches what was signed:", *(f"- {p}" for p in problems)]
+        print(printable("\n".join(lines)), file=sys.stderr)
         return ExitStatus.ATTENTION
     signoff = signed.get("signoff", {}) if isinstance(signed, dict) else {}
+    checked = f" (and its signed JSON {json_file})" if markdown else ""
     print(
-        f"{signed_file}: intact — signed by {signoff.get('clinician')} ({signoff.get('registration')}) "
-        f"at {signoff.get('signed_at')}",
+        printable(
+            f"{signed_file}: intact{checked} — signed by {signoff.get('clinician')} ({signoff.get('registration')}) "
+            f"at {signoff.get('signed_at')}"
+        ),
         file=sys.stderr,
     )
     return ExitStatus.OK
+
+
+def _markdown_problems(md_file: str, signed: object) -> list[str]:
+    """The signed Markdown rendered again from its verified JSON, compared line by line."""
+    from ketaplan.render.markdown import render_signed
+
+    try:
+        text = _read_bytes(md_file).decode("utf-8")
+    except UnicodeDecodeError:
+        return [f"{md_file} is not UTF-8 text, so it is not the Markdown `ketaplan sign` wrote"]
+    expected = render_signed(signed)
+    text = text.replace("\r\n", "\n")  # a copy that went through Windows changes no word of it
+    if text == expected:
+        return []
+    have, want = text.splitlines(), expected.splitlines()
+    for number, (line, wanted) in enumerate(zip(have, want), start=1):
+        if line != wanted:
+            return [f"the Markdown differs from its signed JSON at line {number}: {line!r}, where the signed plan reads {wanted!r}"]
+    if len(have) != len(want):
+        return [f"the Markdown has {len(have)} lines where the signed plan renders {len(want)}"]
+    return ["the Markdown differs from its signed JSON in its line endings or final newline"]

@@ -17,6 +17,8 @@ __all__ = [
     "to_fraction",
     "round_half_down",
     "round_half_up",
+    "truncate",
+    "decisive_places",
     "floor_to",
     "fmt_number",
     "fmt_mg",
@@ -92,6 +94,22 @@ def round_half_up(x: Fraction, places: int) -> Fraction:
     if size - n >= Fraction(1, 2):
         n += 1
     return Fraction(-n if x < 0 else n, scale)
+
+
+def truncate(x: int | Decimal | Fraction, places: int) -> Fraction:
+    """x cut to `places` decimals, toward zero. A measured value shown this way never reads as
+    crossing a threshold of at most `places` decimals that the exact value does not cross: BMI
+    34.9965 shows as 34.9, never 35 (spec/plan.md)."""
+    x, scale = to_fraction(x), 10 ** _places(places)
+    size = abs(x) * scale
+    n = size.numerator // size.denominator
+    return Fraction(-n if x < 0 else n, scale)
+
+
+def decisive_places(threshold: int | Decimal | Fraction, places: int) -> int:
+    """`places`, or more when the threshold has more decimals: the digits that decide a comparison."""
+    exact = _exact_places(to_fraction(threshold))
+    return places if exact is None else max(places, exact)
 
 
 def floor_to(x: Fraction, step: Fraction) -> Fraction:

@@ -274,9 +274,13 @@ def test_a_path_that_does_not_exist_exits_2_naming_it(tmp_path, capsys, protocol
 
 
 def test_a_file_that_is_neither_toml_nor_csv_exits_2_naming_it(tmp_path, capsys, protocol):
-    other = write(tmp_path / "patients.json", "{}")
+    other = write(tmp_path / "patients.xlsx", "{}")
     code, _, err = run(capsys, other, "--protocol", protocol, "--start", START)
     assert (code, err.startswith(f"error: {other}: not a patient input")) == (2, True)
+    # A *.json file is read as a FHIR bundle (issue 13): one that is not is an invalid patient.
+    other = write(tmp_path / "patients.json", "{}")
+    code, out, err = run(capsys, other, "--protocol", protocol, "--start", START)
+    assert code == 1 and "invalid" in out and "not a FHIR resource" in out
 
 
 # ----------------------------------------------------------------------------- invalid patients
@@ -409,6 +413,7 @@ def pools(monkeypatch) -> list[int]:
     return started
 
 
+@pytest.mark.slow
 def test_jobs_2_gives_the_same_lines_in_the_same_order(tmp_path, capsys, protocol, pools):
     folder = tmp_path / "patients"
     for n in range(100):
@@ -424,6 +429,7 @@ def test_jobs_2_with_fewer_patients_than_a_chunk_starts_no_workers(tmp_path, cap
     assert (code, lines[0]["verdict"], pools) == (0, "eligible", [])
 
 
+@pytest.mark.slow
 def test_jobs_2_keeps_csv_row_order_and_reports_a_bad_row_the_same_way(tmp_path, capsys, protocol, pools):
     rows = "".join(csv_row(f"P-{n:02d}", weight="80" if n == 57 else "80 kg") for n in range(80))
     path = write(tmp_path / "clinic.csv", CSV_HEADER + rows)
@@ -453,6 +459,7 @@ def test_every_example_patient_checks_without_an_internal_error(capsys, protocol
 # ------------------------------------------------------------------------------------- subprocess
 
 
+@pytest.mark.slow
 def test_python_m_ketaplan_check_streams_jsonl_and_counts_on_stderr(tmp_path, protocol):
     folder = tmp_path / "patients"
     write(folder / "1.toml", ELIGIBLE)
@@ -473,6 +480,7 @@ def test_python_m_ketaplan_check_streams_jsonl_and_counts_on_stderr(tmp_path, pr
     )
 
 
+@pytest.mark.slow
 def test_progress_bar_goes_to_a_terminal_on_stderr_and_stdout_stays_pure_jsonl(tmp_path, protocol):
     import pty
 

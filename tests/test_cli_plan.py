@@ -108,6 +108,7 @@ def test_a_failed_draft_leaves_no_output_file(capsys, tmp_path):
     assert code == 2 and not target.exists()
 
 
+@pytest.mark.slow
 def test_debug_shows_a_traceback_and_without_it_there_is_none(tmp_path):
     env = dict(os.environ, KETAPLAN_CACHE_DIR=str(tmp_path))
     base = [sys.executable, "-m", "ketaplan", "plan", "nowhere.toml", "--protocol", INDUCTION]

@@ -213,6 +213,7 @@ def test_an_empty_file_has_no_header(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_rows_are_streamed_not_read_into_memory(tmp_path):
     # 4,000 rows of about 1 kB: reading the file whole would take 4 MB at least.
     padding = ";".join(f"penicillin {i}" for i in range(70))

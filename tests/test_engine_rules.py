@@ -255,7 +255,7 @@ def test_age_bound_crossed_during_the_plan():
     plan = plan_for(patient, protocol)
     assert patient.patient.age == 64
     f = finding(plan, "AGE-CHANGES-DURING-PLAN")
-    assert f.evidence[0].startswith("turns 65 on 2026-12-05, before the last session on")
+    assert f.evidence[0].startswith("REV-65 (age_at_least = 65): turns 65 on 2026-12-05, before the last session on")
 
 
 def test_start_in_past_is_a_note():

@@ -150,7 +150,7 @@ def test_a_misspelt_effect_suggests_the_right_one(capsys, in_tmp):
     assert code == 2
     assert err.splitlines()[0] == (
         "protocol.toml:33:1: error: rule[3].effect: 'chek' is not one of: exclude, review, adjust, hold, check, "
-        "note (did you mean 'check'?)"
+        "note, titrate (did you mean 'check'?)"
     )
 
 

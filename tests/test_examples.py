@@ -44,7 +44,24 @@ EXPECTED = [
     ("crps-eligible", "crps-iv-rate", "eligible", [], 96, ["2026-12-01", "2026-12-02", "2026-12-03", "2026-12-04", "2026-12-07", "2026-12-08", "2026-12-09", "2026-12-10", "2026-12-11", "2026-12-14"]),
     ("crps-bmi-over-35-adjusted", "crps-iv-rate", "eligible", ["ADJ-BMI-35-ADJUSTED"], 108, None),
     ("maintenance-after-induction", "trd-maintenance", "eligible", [], 34, ["2026-12-04", "2027-01-05", "2027-02-02", "2027-03-02"]),
+    # The course (issue 12): no series, so the course rules stay silent; a patient part-way through
+    # a series drafted anew restarts it, titrated: 0.75 mg/kg x 73 kg = 54.75 -> 55 mg.
+    ("eligible-trd", "trd-iv-course", "eligible", [], 36, INDUCTION_DATES),
+    ("course-part-way", "trd-iv-course", "needs-review", ["PRIOR-INFUSIONS-SAME-PROTOCOL", "TITRATE-0-75-AFTER-3"], 55, INDUCTION_DATES),
+    ("course-part-way", "trd-iv-induction", "eligible", [], 36, INDUCTION_DATES),
 ]
+
+
+def test_the_part_way_example_continues_its_series():
+    from ketaplan.api import draft as draft_plan
+
+    loaded_protocol = load_protocol_file(str(EXAMPLES / "protocols" / "trd-iv-course.toml"))
+    loaded_patient = load_patient_file(str(EXAMPLES / "patients" / "course-part-way.toml"), START)
+    plan = draft_plan(loaded_patient, loaded_protocol, START, NOW, continuing=True)
+    assert [(s.number, s.date.isoformat(), s.dose_mg) for s in plan.sessions] == [
+        (4, "2026-12-01", 55), (5, "2026-12-04", 55), (6, "2026-12-08", 55)
+    ]
+    assert plan.course.continued_from == 3 and plan.verdict == "eligible"
 
 
 def _draft(patient: str, protocol: str):

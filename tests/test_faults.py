@@ -381,6 +381,7 @@ def test_a_fifo_named_toml_in_a_folder_is_an_invalid_line_and_the_run_ends(tmp_p
     os.mkfifo(folder / "b.toml")
     os.symlink(folder / "b.toml", folder / "c.toml")
     (folder / "d.toml").write_text(patient("P-D"))
+    os.mkfifo(folder / "e.json")  # a FHIR bundle's name
     argv = faults.ketaplan_argv("check", str(folder), str(folder / "b.toml"), "-p", protocol, "--start", START, "-f", "jsonl")
     try:
         done = subprocess.run(argv, capture_output=True, text=True, env=faults.ketaplan_env(tmp_path), timeout=60)
@@ -392,9 +393,10 @@ def test_a_fifo_named_toml_in_a_folder_is_an_invalid_line_and_the_run_ends(tmp_p
         (f"{folder}/b.toml", "invalid", f"{folder}/b.toml: is a FIFO, not a patient file; only regular files are read"),
         (f"{folder}/c.toml", "invalid", f"{folder}/c.toml: is a FIFO, not a patient file; only regular files are read"),
         (f"{folder}/d.toml", "eligible", None),
+        (f"{folder}/e.json", "invalid", f"{folder}/e.json: is a FIFO, not a patient file; only regular files are read"),
         (f"{folder}/b.toml", "invalid", f"{folder}/b.toml: is a FIFO, not a patient file; only regular files are read"),
     ]
-    assert (done.returncode, done.stderr) == (1, "5 patients: 2 eligible, 0 needs-review, 0 excluded, 3 invalid\n")
+    assert (done.returncode, done.stderr) == (1, "6 patients: 2 eligible, 0 needs-review, 0 excluded, 4 invalid\n")
 
 
 # ------------------------------------------------------------------------------- 8. forged cache entries

@@ -19,6 +19,7 @@ import os
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
+import pytest
 import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -34,6 +35,7 @@ from tests.test_invariants import assert_plan_invariants
 settings.register_profile("ci", deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("long", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+pytestmark = pytest.mark.slow  # the fast loop, `pytest -m "not slow"`, leaves the fuzzers to the full run
 SCALE = 20 if PROFILE == "long" else 1
 
 
@@ -203,6 +205,13 @@ LEAF_CLAUSES = {
     "missing": st.lists(st.sampled_from(MISSING_FIELDS), min_size=1, max_size=2, unique=True),
     "sessions_given_at_least": st.integers(0, 4),
     "days_since_last_infusion_below": st.integers(1, 60),
+    # The course (spec/course.md): the fuzz patients record no vitals, adverse events or assessments,
+    # so these are mostly unknown, the case that must never raise a dose.
+    "series_sessions_at_least": st.integers(0, 3),
+    "response_below": st.fixed_dictionaries({"madrs": st.integers(0, 100)}),
+    "peak_blood_pressure_at_least": st.sampled_from(["160/100", "180/110"]),
+    "adverse_event": st.lists(st.sampled_from(["nausea", "hypertension"]), min_size=1, max_size=2, unique=True),
+    "stopped_early": st.booleans(),
 }
 
 
@@ -224,9 +233,11 @@ def when_tables(draw, depth: int = 3):
 
 
 @st.composite
-def rule_tables(draw, index: int, round_to: Decimal):
+def rule_tables(draw, index: int, round_to: Decimal, mode: str | None = None):
     # Adjust rules, where the dose arithmetic is, come up most; an exclusion always has a condition.
-    effect = draw(st.sampled_from(["exclude", "review", "adjust", "adjust", "adjust", "hold", "check", "note"]))
+    # With the dose mode known, titrate rules too (spec/course.md).
+    effects = ["exclude", "review", "adjust", "adjust", "adjust", "hold", "check", "note"]
+    effect = draw(st.sampled_from(effects + (["titrate", "titrate"] if mode else [])))
     rule = {"id": f"R-{index}", "effect": effect, "message": f"Rule {index}."}
     when = draw(when_tables()) if effect == "exclude" or draw(st.integers(0, 3)) else None
     if effect == "hold":
@@ -243,6 +254,8 @@ def rule_tables(draw, index: int, round_to: Decimal):
     elif effect == "check":
         rule["stage"] = draw(st.sampled_from(["pre", "during", "after"]))
         rule["item"] = f"Check {index}"
+    elif effect == "titrate":
+        rule[mode] = draw(_decimal("0.05", "2" if mode == "mg_per_kg" else "7", places=2).filter(lambda x: x > 0))
     if when is not None:
         rule["when"] = when
     return rule
@@ -305,7 +318,7 @@ def protocol_documents(draw, start: date):
         head["review_due"] = start + timedelta(days=draw(st.integers(-30, 120)))
     if draw(st.booleans()):
         head["indications"] = ["depressive disorder"]
-    rules = [draw(rule_tables(i, round_to)) for i in range(draw(st.integers(0, 6)))]
+    rules = [draw(rule_tables(i, round_to, key)) for i in range(draw(st.integers(0, 6)))]
     doc = {"protocol": head, "drug": drug, "dose": dose, "schedule": schedule}
     if rules:
         doc["rule"] = rules
@@ -447,7 +460,8 @@ def test_random_rule_trees_fail_closed_and_keep_the_invariants(data):
     # Many rules, deep trees, a patient with much unrecorded: the three-valued logic at full stretch.
     start = date(2026, 12, 1)
     protocol_doc = data.draw(protocol_documents(start))
-    protocol_doc["rule"] = [data.draw(rule_tables(i, protocol_doc["dose"]["round_to"])) for i in range(12)]
+    mode = "mg_per_kg" if "mg_per_kg" in protocol_doc["dose"] else "mg_per_kg_per_hour"
+    protocol_doc["rule"] = [data.draw(rule_tables(i, protocol_doc["dose"]["round_to"], mode)) for i in range(12)]
     patient_doc = data.draw(patient_documents(start))
     try:
         plan, patient, protocol = draft(dumps(patient_doc), dumps(protocol_doc), start)

@@ -137,6 +137,7 @@ SUBPROCESS_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", SUBPROCESS_CASES)
 def test_python_m_ketaplan_never_shows_a_traceback(tmp_path, path):
     env = {**os.environ, "KETAPLAN_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}

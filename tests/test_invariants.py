@@ -75,7 +75,7 @@ def assert_plan_invariants(plan, protocol, patient, start: date, holidays=None) 
     for f in findings:
         assert f.evidence, f"{f.rule} has no evidence"
         assert all(isinstance(e, str) and e.strip() for e in f.evidence), (f.rule, f.evidence)
-        assert f.effect in ("exclude", "review", "note", "adjust", "hold", "check"), f
+        assert f.effect in ("exclude", "review", "note", "adjust", "hold", "check", "titrate"), f
         if f.rule_effect == "exclude" and f.unknown:
             assert f.effect == "review", f  # an exclusion that could not be checked is never a pass
 
@@ -127,6 +127,15 @@ def assert_plan_invariants(plan, protocol, patient, start: date, holidays=None) 
     hours = Fraction(dose.duration_min, 60)
     for s, (phase, i) in zip(plan.sessions, session_phases(protocol)):
         amount = phase.amounts[i] if phase.amounts else dose.amount
+        if s.titrated_by is not None:
+            # Titration (spec/course.md): the lowest applying titrate dose; never raised on an unknown.
+            titrated = by_id[s.titrated_by].titrate
+            by_finding = {f.rule: f for f in findings}
+            if by_finding[s.titrated_by].unknown:
+                assert titrated <= amount, (s.number, s.titrated_by)
+            true_amounts = [by_id[f.rule].titrate for f in findings if f.rule_effect == "titrate" and not f.unknown]
+            assert all(titrated <= a for a in true_amounts), (s.number, s.titrated_by)
+            amount = titrated
         assert s.amount == amount
         if s.dose_mg is None:
             assert s.not_drafted_because in ids, (s.number, s.not_drafted_because)
@@ -250,7 +259,7 @@ def test_an_age_bound_crossed_on_a_29_february_birthday_is_dated_1_march():
     start = date(2026, 2, 24)
     plan = plan_for(load_patient(LEAP_DAY_PATIENT, start=start), protocol, start=start)
     assert finding(plan, "AGE-CHANGES-DURING-PLAN").evidence == (
-        "turns 18 on 2026-03-01, before the last session on 2026-03-09",
+        "REV-UNDER-18 (age_below = 18): turns 18 on 2026-03-01, before the last session on 2026-03-09",
     )
 
 

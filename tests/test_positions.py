@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import tomllib
 
+import pytest
 import tomli_w
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -376,6 +377,7 @@ TOMLISH = st.text(alphabet=st.sampled_from(list("ab1=[]{}.,\"'#\\ \t\r\n-_:\ufef
 ANY_PATH = st.lists(st.one_of(st.sampled_from(["a", "b", "1", "a b", ""]), st.integers(-2, 3)), max_size=5)
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(TOMLISH, ANY_PATH)
 def test_garbage_never_raises_and_points_inside_the_text(text, path):
@@ -386,6 +388,7 @@ def test_garbage_never_raises_and_points_inside_the_text(text, path):
     assert 1 <= pos.column <= len(pos.text) + 1
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=200), ANY_PATH)
 def test_any_unicode_text_never_raises(text, path):
@@ -437,6 +440,7 @@ def _starts_the_value(rest: str, value) -> bool:
     return rest.startswith(tomli_w.dumps({"v": value})[4:].rstrip("\n"))
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(_documents())
 def test_every_field_of_a_valid_document_is_found_where_it_is_written(document):
@@ -457,6 +461,7 @@ def test_every_field_of_a_valid_document_is_found_where_it_is_written(document):
 # -- speed ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_megabyte_protocol_is_scanned_quickly():
     rule = '[[rule]]\nid = "R-{n}"\nwhen = {{ age_at_least = 65, not = {{ pregnant = false }} }}\nmessage = "# {n}"\n'
     text = "".join(rule.format(n=n) for n in range(21000))
@@ -466,6 +471,7 @@ def test_two_megabyte_protocol_is_scanned_quickly():
     assert time.perf_counter() - started < 5
 
 
+@pytest.mark.slow
 def test_pathological_input_is_scanned_quickly_and_still_gets_a_position():
     started = time.perf_counter()
     for text in ('a = "' + "\\" * 1_000_000, "a = " + "[" * 1_000_000, 'a = """' + '\\"""' * 300_000, "{a=" * 300_000):

@@ -274,6 +274,13 @@ def test_a_phase_that_just_fits_within_days_does_not_warn():
     assert _lint(_edit(CLEAN, "within_days = 21", "within_days = 17")) == []
 
 
+def test_a_titrate_rule_without_when_warns():
+    rule = '\n[[rule]]\nid = "TITRATE-ALL"\neffect = "titrate"\nmg_per_kg = 0.75\nmessage = "m"\n'
+    assert [code for code, _ in _lint(CLEAN + rule)] == ["W-TITRATE-ALWAYS"]
+    with_when = rule.replace('effect = "titrate"', 'effect = "titrate"\nwhen = { series_sessions_at_least = 3 }')
+    assert _lint(CLEAN + with_when) == []
+
+
 def test_every_code_is_documented():
     docs = (Path(__file__).resolve().parent.parent / "docs" / "protocol-authoring.md").read_text(encoding="utf-8")
     assert [code for code in CODES if code not in docs] == []

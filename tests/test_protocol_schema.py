@@ -149,7 +149,7 @@ def test_property_names_are_the_loaders_key_tuples():
     assert _properties(patient["properties"]["conditions"]["items"]["anyOf"][1]) == P.CONDITION_KEYS
     assert _properties(patient["properties"]["medications"]["items"]["anyOf"][1]) == P.MEDICATION_KEYS
     assert _properties(patient["properties"]["infusions"]["items"]) == P.INFUSION_KEYS
-    assert _properties(patient["properties"]["scores"]) == tuple(SCORE_RANGES)
+    assert _properties(patient["properties"]["scores"]) == (*SCORE_RANGES, "scored_on")
 
 
 def test_every_table_refuses_keys_it_does_not_list():

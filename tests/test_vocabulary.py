@@ -408,7 +408,8 @@ def test_describe_a_group_shows_its_codes_members_and_source(vocab):
     info = vocab.describe("schizophrenia")
     assert (info["kind"], info["groups"], info["icd10"]) == ("group", ["psychotic disorder"], ["F20"])
     assert "paranoid schizophrenia" in info["members"]
-    assert info["source"] == "ICD-10 F20 Schizophrenia"
+    assert info["source"] == "ICD-10 F20 Schizophrenia; SNOMED CT 58214004 Schizophrenia (ICD-10 map: F20.9)"
+    assert info["snomed"] == ["58214004"]
 
 
 def test_overview_lists_every_class_and_group_with_its_source(vocab, data):

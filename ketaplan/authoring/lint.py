@@ -17,11 +17,13 @@ CODES = {
     "W-NO-PREGNANCY-RULE": "no exclude, review or check rule tests `pregnant`",
     "W-NO-ALLERGY-RULE": "no rule tests `allergy`: only the built-in ALLERGY-TO-PROTOCOL-DRUG looks at allergies",
     "W-REVIEW-DUE-PASSED": "the protocol's review_due date has passed",
-    "W-RULE-CANNOT-FIRE": "a rule's conditions contradict each other, so they can never all be true",
+    "W-RULE-CANNOT-FIRE": "a rule's conditions contradict each other or a plausibility limit, so they can never all be true",
+    "W-RULE-ALWAYS-FIRES": "a rule's threshold is at the lowest plausible value, so it holds for every patient",
     "W-SAME-WHEN": "two rules have the same `when`",
     "W-ADJUST-OVERLAP": "two adjust rules can apply to one patient and set the same field",
     "W-HOLD-MATCHES-NO-DRUG": "a hold rule names a class that holds no medicine in the vocabulary",
     "W-PHASE-CANNOT-FIT": "a phase's sessions cannot fit within_days even in the best week",
+    "W-TITRATE-ALWAYS": "a titrate rule has no `when`: it changes every session's dose for every patient",
 }
 
 #: The age below which a patient is a minor, for W-NO-AGE-FLOOR (a check on the protocol, not a dose).
@@ -81,10 +83,12 @@ def lint(protocol: Protocol, text: str, today: date) -> list[LintWarning]:
     found += _missing_rules(protocol)
     found += _review_due(protocol, today)
     found += _rules_that_cannot_fire(protocol)
+    found += _rules_that_always_fire(protocol)
     found += _same_when(protocol)
     found += _adjust_overlaps(protocol)
     found += _holds_without_drugs(protocol)
     found += _phases_that_cannot_fit(protocol)
+    found += _titrate_always(protocol)
     placed = [_place(text, code, message, path) for code, message, path in found]
     return sorted(placed, key=lambda w: (w.line or 0, w.column or 0, w.code))
 
@@ -143,6 +147,18 @@ def _rules_that_cannot_fire(protocol: Protocol) -> Iterator[tuple[str, str, tupl
         yield "W-RULE-CANNOT-FIRE", f"{rule.id}: {reason}, {outcome}", ("rule", i, "when")
 
 
+def _rules_that_always_fire(protocol: Protocol) -> Iterator[tuple[str, str, tuple]]:
+    for i, rule in enumerate(protocol.rules):
+        if rule.when is None:
+            continue  # a rule without `when` applies to everyone by design
+        reason = universal(rule.when)
+        if reason is None:
+            continue
+        text, recordable = reason
+        whom = "every patient" if recordable else "every patient in whom it is recorded (and as \"could not be checked\" for the others)"
+        yield "W-RULE-ALWAYS-FIRES", f"{rule.id}: {text}, so this rule fires for {whom}", ("rule", i, "when")
+
+
 def _same_when(protocol: Protocol) -> Iterator[tuple[str, str, tuple]]:
     first: dict[frozenset, int] = {}
     for i, rule in enumerate(protocol.rules):
@@ -189,6 +205,19 @@ def _adjust_overlaps(protocol: Protocol) -> Iterator[tuple[str, str, tuple]]:
                 f"{both} weight_basis ({a.weight_basis}, {b.weight_basis}): the one giving the lower dosing "
                 "weight is used",
                 ("rule", j, "weight_basis"),
+            )
+
+
+def _titrate_always(protocol: Protocol) -> Iterator[tuple[str, str, tuple]]:
+    """A titrate rule with no `when` replaces the phase's dose for every patient from the first session."""
+    for i, rule in enumerate(protocol.rules):
+        if rule.effect == "titrate" and rule.when is None:
+            yield (
+                "W-TITRATE-ALWAYS",
+                f"{rule.id}: a titrate rule without `when` changes every session's dose for every patient; "
+                "give the dose in [dose] or the phase instead, or add the condition that calls for it "
+                "(e.g. when = { series_sessions_at_least = 3, response_below = { madrs = 50 } })",
+                ("rule", i, "effect"),
             )
 
 
@@ -283,6 +312,7 @@ def contradiction(clauses: tuple[Clause, ...] | list[Clause], *, fire: bool = Fa
     if any(c.key == "not" and not c.value.clauses for c in clauses):
         return "not = {} is never true"
     atoms = [a for c in clauses for a in _atoms(c, fire)]
+    atoms += _limit_atoms(atoms, fire)  # last: a clause's own words win a tie
     reason = _atom_conflict(atoms)
     if reason is not None:
         return reason
@@ -295,6 +325,88 @@ def contradiction(clauses: tuple[Clause, ...] | list[Clause], *, fire: bool = Fa
             if len(reasons) == 1:
                 return reasons[0]
             return "no branch of `any` can be true (" + "; ".join(reasons) + ")"
+    return None
+
+
+def _lowest() -> dict[str, tuple[int, str]]:
+    """The lowest plausible value of each number a bound can be put on, and its words."""
+    from ketaplan.model.patient import LIMITS, SCORE_RANGES
+
+    out = {
+        subject: (LIMITS[field][0], f"the lowest plausible {words} ({LIMITS[field][0]}{unit})")
+        for subject, field, words, unit in (
+            ("age", "age", "age", ""),
+            ("weight", "weight_kg", "weight", " kg"),
+            ("bmi", "bmi", "BMI", ""),
+            ("systolic", "systolic", "systolic", " mmHg"),
+            ("diastolic", "diastolic", "diastolic", " mmHg"),
+            ("heart_rate", "heart_rate", "heart rate", " bpm"),
+            ("spo2", "spo2", "SpO2", "%"),
+        )
+    }
+    out["sessions_given"] = (0, "no earlier infusion (0)")
+    for name, (lo, _) in SCORE_RANGES.items():
+        out[f"score {name}"] = (lo, f"the lowest {name} score ({lo})")
+    return out
+
+
+def _limit_atoms(atoms: list[_Atom], fire: bool) -> list[_Atom]:
+    """The patient format's lower limit on each number the atoms bound: `age_below = 0` or
+    `spo2_below = 50` can never be true of a plausible patient."""
+    lowest = _lowest()
+    subjects = dict.fromkeys(a.subject for a in atoms if a.kind == "bound" and a.subject in lowest)
+    limits = [
+        _Atom("bound", subject, ("lo", Fraction(lowest[subject][0])), lowest[subject][1],
+              subject not in _MAY_BE_UNRECORDED and not subject.startswith("score "))
+        for subject in subjects
+    ]  # fmt: skip
+    return _keep(limits, fire)
+
+
+def universal(when: When) -> tuple[str, bool] | None:
+    """Why a `when` holds for every patient whose values are recorded, and whether every patient has
+    them (False: a value it tests may be unrecorded, and the rule is then "could not be checked");
+    None when some patient could make it false."""
+    reasons = [_universal_clause(c) for c in when.clauses]
+    if any(r is None for r in reasons):
+        return None
+    texts = [r[0] for r in reasons if r is not None]
+    return "; ".join(texts), all(r[1] for r in reasons if r is not None)
+
+
+def _universal_clause(clause: Clause) -> tuple[str, bool] | None:
+    lowest = _lowest()
+    text = clause_text(clause)
+    if clause.key in _BOUNDS:
+        subject, side = _BOUNDS[clause.key]
+        lo = lowest[subject][0]
+        if side == "lo" and clause.value <= lo:
+            return f"{text} holds for every patient (at {lowest[subject][1]})", subject not in _MAY_BE_UNRECORDED
+        return None
+    if clause.key == "score_at_least":
+        if all(bound <= lowest[f"score {name}"][0] for name, bound in clause.value):
+            return f"{text} holds for every recorded score (the lowest of the scale)", False
+        return None
+    if clause.key == "blood_pressure_at_least":
+        systolic, diastolic = clause.value
+        if systolic <= lowest["systolic"][0] or diastolic <= lowest["diastolic"][0]:
+            return (
+                f"{text} holds for every recorded blood pressure (at {lowest['systolic'][1]} or "
+                f"{lowest['diastolic'][1]})",
+                False,
+            )
+        return None
+    if clause.key == "any":
+        for branch in clause.value:
+            found = universal(branch)
+            if found is not None:
+                return found
+        return None
+    if clause.key == "not":
+        reason = contradiction(clause.value.clauses)
+        if reason is not None:
+            return f"not = {{ ... }}: {reason}", True
+        return None
     return None
 
 
@@ -443,7 +555,7 @@ def _canonical_clause(clause: Clause, vocabulary) -> tuple:
     key, value = clause.key, clause.value
     if key in ("condition", "active_condition", "medication", "allergy"):
         return key, frozenset(vocabulary.term_key(n) or normalise(n) for n in value)
-    if key in ("missing", "score_at_least", "score_below"):
+    if key in ("missing", "score_at_least", "score_below", "response_below", "response_at_least", "adverse_event"):
         return key, frozenset(value)
     if key == "any":
         return key, frozenset(canonical_when(w, vocabulary) for w in value)
@@ -463,9 +575,9 @@ def clause_text(clause: Clause) -> str:
         return f"{key} = {_num(value)}"
     if isinstance(value, str):
         return f'{key} = "{value}"'
-    if key in ("score_at_least", "score_below"):
-        return f"{key} = {{ " + ", ".join(f"{n} = {b}" for n, b in value) + " }"
-    if key == "blood_pressure_at_least":
+    if key in ("score_at_least", "score_below", "response_below", "response_at_least"):
+        return f"{key} = {{ " + ", ".join(f"{n} = {_num(b)}" for n, b in value) + " }"
+    if key in ("blood_pressure_at_least", "peak_blood_pressure_at_least"):
         return f'{key} = "{value[0]}/{value[1]}"'
     if key == "not":
         return "not = { " + ", ".join(clause_text(c) for c in value.clauses) + " }"

@@ -158,6 +158,8 @@ def schema() -> dict[str, Any]:
                          "mon to fri."),  # fmt: skip
             "holidays": text("A region whose public holidays are closed, e.g. \"GB-ENG\"."),
             "closed": {"type": "array", "items": date, "description": "The clinic's own closed dates."},
+            "timezone": text("The clinic's IANA time zone, for calendar files (default \"Europe/London\")."),
+            "observation": text("Observation after each session, whole minutes: \"60 min\" (calendar events include it)."),
             "phase": {
                 "type": "array",
                 "minItems": 1,
@@ -201,8 +203,8 @@ def schema() -> dict[str, Any]:
         "bmi_at_least": "BMI is at least this.",
         "bmi_below": "BMI is below this.",
     }
-    for key in L.WHEN_NUMBER_KEYS:
-        when_props[key] = number(number_words[key], gt=0, le=1000)
+    for key, (lo, hi) in L.WHEN_NUMBER_KEYS.items():
+        when_props[key] = number(number_words[key], ge=lo, le=hi)
     name_words = {
         "condition": "Any listed name or group matches a condition (active or history).",
         "active_condition": "Any listed name or group matches an active condition.",
@@ -217,7 +219,7 @@ def schema() -> dict[str, Any]:
         "minProperties": 1,
         "additionalProperties": False,
         "properties": {
-            k: {"type": "integer", "minimum": lo, "maximum": hi + 1, "description": f"The {k} score ({lo} to {hi})."}
+            k: {"type": "integer", "minimum": lo, "maximum": hi, "description": f"The {k} score ({lo} to {hi})."}
             for k, (lo, hi) in SCORE_RANGES.items()
         },
     }
@@ -243,6 +245,7 @@ def schema() -> dict[str, Any]:
             "not": ref,
         }
     )
+    when_props.update(_course_when(integer, number, text))
     when = _object(
         "when",
         L.WHEN_KEYS,
@@ -255,7 +258,7 @@ def schema() -> dict[str, Any]:
         "id": dict(rule_id, description="Required, unique: capital letters, digits and -, e.g. EXCL-PSYCHOSIS."),
         "effect": {
             "enum": list(EFFECTS),
-            "description": "exclude | review | adjust | hold | check | note. Unknown conditions act toward the "
+            "description": "exclude | review | adjust | hold | check | note | titrate. Unknown conditions act toward the "
             "safe side: exclude and review give a needs-review finding, adjust applies where lower, hold lists "
             "\"to confirm\", check adds its item, note does nothing.",
         },
@@ -268,11 +271,19 @@ def schema() -> dict[str, Any]:
         "hold": text("hold: what to do with the matched medicines."),
         "stage": {"enum": list(STAGES), "description": "check: the checklist the item goes on."},
         "item": text("check: the checklist item."),
+        "mg_per_kg": number(
+            "titrate: the per-session mg/kg the sessions still to be given use instead of the phase's (a mg_per_kg "
+            "protocol). Unknown: applied only where it lowers the dose; of several, the lowest wins; caps still apply.",
+            gt=0,
+            le=2,
+        ),
+        "mg_per_kg_per_hour": number("titrate: the same, for a rate protocol (mg/kg/h).", gt=0, le=7),
     }
     effect_rules = [
         {"if": _effect_is("adjust"), "then": {"anyOf": [{"required": [k]} for k in L.EFFECT_FIELDS["adjust"]]}},
         {"if": _effect_is("hold"), "then": {"required": ["hold", "when"]}},
         {"if": _effect_is("check"), "then": {"required": ["stage", "item"]}},
+        {"if": _effect_is("titrate"), "then": {"oneOf": [{"required": [k]} for k in L.EFFECT_FIELDS["titrate"]]}},
     ]
     for effect, fields in L.EFFECT_FIELDS.items():
         others = {"not": {"anyOf": [{"required": [k]} for k in fields]}}
@@ -317,6 +328,16 @@ def schema() -> dict[str, Any]:
                 "description": "The first session's dose in mg, or \"none\" when no dose is drafted.",
             },
             "dates": {"type": "array", "items": date, "description": "Every session date, in order."},
+            "doses_mg": {
+                "type": "array",
+                "items": {"anyOf": [{"type": "number", "minimum": 0}, {"const": "none"}]},
+                "description": "Every drafted session's dose in mg, in order (\"none\" where no dose is drafted).",
+            },
+            "numbers": {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 1},
+                "description": "Every drafted session's number, in order (a continued series goes on from the record).",
+            },
         },
         description="What the plan must show.",
     )
@@ -328,6 +349,10 @@ def schema() -> dict[str, Any]:
             "start": dict(date, description="Required. The plan's start date."),
             "patient": patient,
             "expect": expect,
+            "course": {
+                "type": "boolean",
+                "description": "true: continue the patient's current series, as `ketaplan course` does.",
+            },
         },
         required=("name", "start", "patient", "expect"),
         description="One of the clinic's own examples, run by `ketaplan protocol test`.",
@@ -345,6 +370,7 @@ def schema() -> dict[str, Any]:
             "rule": {"type": "array", "items": rule, "description": "[[rule]]: the clinic's rules, in order."},
             "vocabulary": vocabulary,
             "test": {"type": "array", "items": test, "description": "[[test]]: cases run by `ketaplan protocol test`."},
+            "course": _course_table(integer, number),
         },
         required=("protocol", "drug", "dose", "schedule"),
         description="A ketaplan protocol (format v1): the clinic's policy in one reviewed, versioned file. "
@@ -374,6 +400,7 @@ def _patient_schema(P, score_ranges, text, date, texts) -> dict:
             "name": text("Required. The condition's name."),
             "code": text("An ICD-10 code, e.g. \"F33.2\"."),
             "status": {"enum": ["active", "history"], "description": "Default active."},
+            "snomed": text("A SNOMED CT concept id, e.g. \"370143000\" (digits only).", pattern="^[1-9][0-9]{5,17}$"),
         },
         required=("name",),
     )
@@ -388,20 +415,60 @@ def _patient_schema(P, score_ranges, text, date, texts) -> dict:
         },
         required=("name",),
     )
+    from ketaplan.load import course as C
+    from ketaplan.vocabulary.adverse_events import ADVERSE_EVENTS
+
+    vital = _object(
+        "vital",
+        C.VITAL_KEYS,
+        {
+            "minute": integer("Required. Minutes from the start of the infusion; 0 = before it.", 0, C.MAX_MINUTE),
+            "blood_pressure": text("mmHg, e.g. \"132/84\"."),
+            "heart_rate": integer("Beats per minute.", 20, 250),
+            "spo2": integer("Percent.", 50, 100),
+        },
+        required=("minute",),
+    )
     infusion = _object(
         "infusion",
         P.INFUSION_KEYS,
         {
             "date": dict(date, description="Required. The date of the infusion."),
             "dose": text("Required. e.g. \"41 mg\"."),
-            "protocol": text("The protocol id it was given under."),
+            "protocol": text("The protocol id it was given under (needed to count towards a series)."),
+            "duration": text("As given: \"40 min\", \"1 h\"."),
+            "completed": {"type": "boolean", "description": "false = stopped early (then stopped_because). Absent = completed."},
+            "stopped_because": text("Why the session was stopped early."),
+            "vitals": {"type": "array", "items": vital, "description": "Readings during the session, in time order."},
+            "sedation": integer("MOAA/S at its deepest, 0 to 5 (5 = awake).", *C.SEDATION_RANGE),
+            "dissociation": integer("CADSS total at its peak, 0 to 92.", *C.DISSOCIATION_RANGE),
+            "observed": text("Observation after the infusion ended: \"95 min\"."),
+            "adverse_events": {
+                "type": "array",
+                "uniqueItems": True,
+                "items": {"enum": list(ADVERSE_EVENTS)},
+                "description": "[] = none; absent = not recorded (rules then read it as unknown).",
+            },
+            "adverse_event_detail": text("Required with the event \"other\": what happened."),
         },
         required=("date", "dose"),
     )
+    assessment = _object(
+        "assessment",
+        C.ASSESSMENT_KEYS,
+        {
+            "date": dict(date, description="Required. The date the scores were taken."),
+            **{k: integer(f"{k} score, {lo} to {hi}.", lo, hi) for k, (lo, hi) in score_ranges.items()},
+        },
+        required=("date",),
+    )
     scores = _object(
         "scores",
-        tuple(score_ranges),
-        {k: integer(f"{k} score, {lo} to {hi}.", lo, hi) for k, (lo, hi) in score_ranges.items()},
+        (*score_ranges, "scored_on"),
+        {
+            **{k: integer(f"{k} score, {lo} to {hi}.", lo, hi) for k, (lo, hi) in score_ranges.items()},
+            "scored_on": dict(date, description="The date of the baseline scores."),
+        },
         description="Rating scales, whole numbers.",
     )
     return _object(
@@ -432,11 +499,85 @@ def _patient_schema(P, score_ranges, text, date, texts) -> dict:
                 "description": "[] means none; absent means not recorded.",
             },
             "scores": scores,
-            "infusions": {"type": "array", "items": infusion, "description": "Earlier ketamine sessions."},
+            "infusions": {"type": "array", "items": infusion, "description": "Earlier ketamine sessions, oldest first."},
+            "assessments": {"type": "array", "items": assessment, "description": "Scores taken after the baseline, oldest first."},
         },
         required=("id", "sex", "height", "weight"),
         description="The test patient, written as in a patient file.",
         extra={"oneOf": [{"required": ["age"]}, {"required": ["date_of_birth"]}]},
+    )
+
+
+def _course_when(integer, number, text) -> dict:
+    """The `when` keys over the course (spec/course.md)."""
+    from ketaplan.load import course_protocol as K
+    from ketaplan.model.patient import SCORE_RANGES
+    from ketaplan.vocabulary.adverse_events import ADVERSE_EVENTS
+
+    pct = {
+        "type": "object",
+        "minProperties": 1,
+        "additionalProperties": False,
+        "properties": {
+            k: {"type": "number", "minimum": -100, "maximum": 100, "description": f"The {k} % reduction from baseline."}
+            for k in SCORE_RANGES
+        },
+    }
+    words = {
+        "series_sessions_at_least": "Sessions in the current series are at least this (none recorded = 0).",
+        "dissociation_at_least": "A session of the series recorded CADSS dissociation at least this.",
+        "sedation_at_most": "A session of the series recorded MOAA/S sedation at most this.",
+    }
+    out: dict = {key: integer(words[key], lo, hi) for key, (lo, hi) in K.COURSE_INT_KEYS.items()}
+    out.update(
+        {
+            "response_below": dict(pct, description="e.g. { madrs = 25 }: every listed scale's % reduction from "
+                                   "baseline is below this; unknown when there is no assessment since the series began."),  # fmt: skip
+            "response_at_least": dict(pct, description="e.g. { madrs = 50 }: every listed scale's % reduction is at least this."),
+            "peak_blood_pressure_at_least": text(
+                "\"S/D\": a reading during a session of the series had systolic at least S or diastolic at least D.",
+                pattern=r"^\s*\d+\s*/\s*\d+\s*$",
+            ),
+            "adverse_event": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"enum": list(ADVERSE_EVENTS)},
+                "description": "Any listed event was recorded in the series.",
+            },
+            "stopped_early": {"type": "boolean", "description": "A session of the series was stopped early."},
+        }
+    )
+    return out
+
+
+def _course_table(integer, number) -> dict:
+    from ketaplan.load import course_protocol as K
+    from ketaplan.model.patient import SCORE_RANGES
+
+    return _object(
+        "course",
+        K.COURSE_TABLE_KEYS,
+        {
+            "restart_after_days": integer("A gap longer than this (days) ends a series. Default 56.", 1, 3650),
+            "response_at_least": number("% reduction from baseline that is a response. Default 50.", gt=0, le=100),
+            "partial_at_least": number("% reduction that is a partial response. Default 25.", gt=0, le=100),
+            "remission_below": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    k: {"type": "integer", "minimum": lo + 1, "maximum": hi + 1, "description": f"Remission: {k} below this."}
+                    for k, (lo, hi) in SCORE_RANGES.items()
+                },
+                "description": "The latest score below this is remission. Default { madrs = 10, phq9 = 5 }.",
+            },
+            "vitals_at_minutes": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"type": "integer", "minimum": 0, "maximum": 1440},
+                "description": "Minutes at which the session sheet asks for vitals. Default [0, 15, 30, 40, 60, 90].",
+            },
+        },
+        description="The course of treatment: series, response thresholds, session sheet.",
     )
 
 

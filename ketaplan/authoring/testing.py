@@ -18,6 +18,8 @@ LABELS = {
     "findings_exact": "exactly",
     "first_dose_mg": "first dose",
     "dates": "dates",
+    "doses_mg": "doses",
+    "numbers": "numbers",
 }
 
 
@@ -69,7 +71,8 @@ def run_cases(loaded: LoadedProtocol) -> list[CaseResult]:
 
 def run_case(case: TestCase, loaded: LoadedProtocol, holidays=None, holidays_version=None) -> CaseResult:
     """Draft the case's plan and compare it with what the case expects."""
-    from ketaplan.engine.plan import Inputs, build_plan
+    from ketaplan.engine.course import SeriesNotContinuable
+    from ketaplan.engine.plan import Inputs, build_plan, continue_series
 
     # "Now" is the case's own start date, so a case gives the same result whenever it is run
     # (no START-IN-PAST note appears as the calendar moves on).
@@ -82,9 +85,13 @@ def run_case(case: TestCase, loaded: LoadedProtocol, holidays=None, holidays_ver
         protocol_file=loaded.name,
     )
     try:
-        plan = build_plan(case.patient, loaded.protocol, inputs)
+        # `course = true`: continue the patient's current series, as `ketaplan course` does.
+        engine = continue_series if case.expect.get("course") else build_plan
+        plan = engine(case.patient, loaded.protocol, inputs)
     except InputError as exc:
         return CaseResult(case, error=f"{exc.field}: {exc.message}" if exc.field else exc.message)
+    except SeriesNotContinuable as exc:
+        return CaseResult(case, error=str(exc))
     return CaseResult(case, compare(case.expect, plan))
 
 
@@ -125,6 +132,17 @@ def compare(expect: dict, plan: Plan) -> tuple[Check, ...]:
         checks.append(Check("first_dose_mg", expected, shown, ok))
     else:
         checks.append(Check("first_dose_mg", "", shown, True))
+
+    if "doses_mg" in expect:
+        wanted = list(expect["doses_mg"])
+        actual = [s.dose_mg for s in plan.sessions]
+        show = lambda xs: ", ".join("none" if x is None else fmt_mg(x) for x in xs) or "none"  # noqa: E731
+        checks.append(Check("doses_mg", show(wanted), show(actual), wanted == actual))
+    if "numbers" in expect:
+        wanted = list(expect["numbers"])
+        actual = [s.number for s in plan.sessions]
+        show = lambda xs: ", ".join(str(x) for x in xs) or "none"  # noqa: E731
+        checks.append(Check("numbers", show(wanted), show(actual), wanted == actual))
 
     dates = [s.date for s in plan.sessions]
     shown_dates = ", ".join(d.isoformat() for d in dates) or "none"

@@ -57,6 +57,7 @@ def describe_text(vocabulary, term: str, info: dict) -> str:
     if info["kind"] == "class":
         row("drugs in all", f"{len(vocabulary.drug_members(info['name']))} (every drug below this class, transitively)")
     row("ICD-10", info.get("icd10"))
+    row("SNOMED CT", info.get("snomed"))
     row("source", info.get("source") or "")
     keys = [k for k, test in _RULE_KEYS if getattr(vocabulary, test)(term)]
     row("use in `when`", [f'{k} = ["{info["name"]}"]' for k in keys])

@@ -1,7 +1,5 @@
 """The dose arithmetic, in exact fractions: body weights, then each session's dose, rounding and caps."""
 
-from __future__ import annotations
-
 from fractions import Fraction
 from typing import NamedTuple
 

@@ -1,7 +1,5 @@
 """What the patient file says, matched once against the vocabulary, for every rule to ask."""
 
-from __future__ import annotations
-
 from datetime import date
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -27,6 +25,8 @@ class NamedCondition(NamedTuple):
     def describe(self) -> str:
         status = " (history)" if self.condition.status == "history" else ""
         code = f" [{self.condition.code}]" if self.condition.code else ""
+        if self.condition.snomed:
+            code += f" [SNOMED CT {self.condition.snomed}]"
         return f"condition {self.condition.name!r}{code}{status}"
 
 
@@ -37,10 +37,17 @@ class NamedMedication(NamedTuple):
     match: Any  # DrugMatch | None
     mixed_script: bool
     hidden: bool = False
+    # Other drugs and classes the entry's free text names ("sertraline 50 mg plus benzodiazepine prn":
+    # benzodiazepine). `match` is then the first drug only; rules on the others read it as unknown.
+    others: tuple[str, ...] = ()
     suspect = property(_suspect)
 
     def describe(self) -> str:
         return f"medication {medication_text(self.medication)!r}"
+
+    def names(self) -> str:
+        """The drug and the other names, for an entry naming more than one medicine."""
+        return ", ".join((self.match.drug, *self.others))
 
 
 class NamedAllergy(NamedTuple):
@@ -68,6 +75,7 @@ class Facts(NamedTuple):
     conditions: tuple[NamedCondition, ...] | None
     medications: tuple[NamedMedication, ...] | None
     allergies: tuple[NamedAllergy, ...] | None
+    course: Any = None  # engine.course.CourseFacts: the current series and response (spec/course.md)
 
     def key(self, term: str) -> str:
         """The vocabulary key a protocol's name matches under (validated when the protocol loaded)."""
@@ -90,15 +98,24 @@ def gather(patient: Patient, start: date, vocabulary) -> Facts:
     conditions = None
     if patient.conditions is not None:
         conditions = tuple(
-            NamedCondition(c, vocabulary.match_condition(c.name, c.code), *suspicion(c.name))
+            NamedCondition(
+                c,
+                vocabulary.match_condition(c.name, c.code)
+                if c.snomed is None
+                else vocabulary.match_condition(c.name, c.code, c.snomed),
+                *suspicion(c.name),
+            )
             for c in patient.conditions
         )
     medications = None
     if patient.medications is not None:
-        medications = tuple(
-            NamedMedication(m, vocabulary.match_medication(m.text), *suspicion(m.text)) for m in patient.medications
-        )
+        medications = tuple(_medication(m, vocabulary, *suspicion(m.text)) for m in patient.medications)
     allergies = None
     if patient.allergies is not None:
         allergies = tuple(NamedAllergy(a, vocabulary.match_allergy(a), *suspicion(a)) for a in patient.allergies)
     return Facts(patient, start, vocabulary, conditions, medications, allergies)
+
+
+def _medication(m: Medication, vocabulary, mixed_script: bool, hidden: bool) -> NamedMedication:
+    match, others = vocabulary.match_medication_parts(m.text)
+    return NamedMedication(m, match, mixed_script, hidden, others)

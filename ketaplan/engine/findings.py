@@ -14,8 +14,19 @@ ORDER = BUILTIN_IDS
 
 def patient_findings(draft, facts: Facts, protocol) -> None:
     _allergy_to_drug(draft, facts, protocol)
-    _unrecognised(draft, "UNRECOGNISED-CONDITION", "condition", facts.conditions, lambda c: c.match.recognised)
+    _already_taking(draft, facts, protocol)
+    # A condition's name must be recognised itself: a known code never hides an unknown name.
+    _unrecognised(draft, "UNRECOGNISED-CONDITION", "condition", facts.conditions, lambda c: bool(c.match.name_terms))
     _unrecognised(draft, "UNRECOGNISED-MEDICATION", "medication", facts.medications, lambda m: m.match is not None)
+    several = [m for m in facts.medications or () if m.match is not None and not m.suspect and m.others]
+    if several:
+        draft.add(
+            "SEVERAL-MEDICINES-IN-ONE-ENTRY",
+            "review",
+            "A medication entry names more than one medicine: give one medicine per entry "
+            "(rules on the names after the first could not be checked).",
+            [f"{m.describe()} names {m.names()}" for m in several],
+        )
     _unrecognised(draft, "UNRECOGNISED-ALLERGY", "allergy", facts.allergies, lambda a: a.match is not None)
     mismatched = [c for c in facts.conditions or () if not c.suspect and c.match.code_mismatch]
     if mismatched:
@@ -41,27 +52,51 @@ def patient_findings(draft, facts: Facts, protocol) -> None:
         )
 
 
-def _allergy_to_drug(draft, facts: Facts, protocol) -> None:
+#: The chemical classes a protocol drug may belong to (clinical-facts.md sections 1 and 3: ketamine,
+#: esketamine and arketamine are one molecule's racemate and enantiomers). Only these carry an allergy
+#: or a current prescription over to the protocol drug: a broad therapeutic class (antidepressant,
+#: NMDA antagonist) says nothing about an allergy to ketamine.
+CHEMICAL_CLASSES = ("ketamine class",)
+
+
+def _protocol_drug(facts: Facts, protocol) -> tuple[str, frozenset[str]]:
+    """The protocol drug's vocabulary key, and the keys of its own chemical classes."""
     vocab = facts.vocabulary
-    drug = vocab.match_medication(protocol.drug.name)
-    drug_terms = drug.terms if drug is not None else frozenset({vocab.term_key(protocol.drug.name)})
+    drug = vocab.term_key(protocol.drug.name)
+    match = vocab.match_medication(protocol.drug.name)
+    above = match.terms if match is not None else frozenset()
+    return drug, frozenset(vocab.term_key(c) for c in CHEMICAL_CLASSES) & (above | {drug})
+
+
+def _same_drug(facts: Facts, protocol, name: str, terms: frozenset[str]) -> str | None:
+    """How an entry the vocabulary matched as `name` (in `terms`) is the protocol drug or of its
+    chemical class, in words; None when it is neither."""
+    drug, chemical = _protocol_drug(facts, protocol)
+    key = facts.vocabulary.term_key(name)
+    if key == drug or key in chemical:
+        return f"{name}, which covers {protocol.drug.name}"
+    if drug in terms:
+        return f"{name}, which contains {protocol.drug.name}"
+    shared = chemical & terms
+    if shared:
+        return f"{name}, in {', '.join(sorted(shared))} with {protocol.drug.name}"
+    return None
+
+
+def _allergy_to_drug(draft, facts: Facts, protocol) -> None:
     message = f"Allergy to {protocol.drug.name} or its class."
     if facts.allergies is None:
         draft.add("ALLERGY-TO-PROTOCOL-DRUG", "review", message, ["could not be checked: allergies are not recorded"], unknown=True)
         return
-    # The drug's own classes (ketamine class), not their ancestors: an allergy to esketamine
-    # excludes ketamine, an allergy to memantine (another NMDA antagonist) does not.
-    described = vocab.describe(protocol.drug.name) or {}
-    own_classes = {vocab.term_key(c) for c in described.get("classes", ())}
+    # The drug and its own chemical class only: an allergy to esketamine excludes ketamine; one to
+    # memantine (another NMDA antagonist) or to sertraline (esketamine is also an antidepressant) does not.
     hits = []
     for a in facts.allergies:
         if a.match is None or a.suspect:
             continue
-        if vocab.term_key(a.match.name) in drug_terms:
-            hits.append(f"{a.describe()} is {a.match.name}, which covers {protocol.drug.name}")
-        elif own_classes & a.match.terms:
-            shared = ", ".join(sorted(own_classes & a.match.terms))
-            hits.append(f"{a.describe()} is {a.match.name}, in {shared} with {protocol.drug.name}")
+        how = _same_drug(facts, protocol, a.match.name, a.match.terms)
+        if how is not None:
+            hits.append(f"{a.describe()} is {how}")
     if hits:
         draft.add("ALLERGY-TO-PROTOCOL-DRUG", "exclude", message, hits)
         return
@@ -74,6 +109,34 @@ def _allergy_to_drug(draft, facts: Facts, protocol) -> None:
             [f"could not be checked: {a.describe()} is not recognised" for a in unknown],
             unknown=True,
         )
+
+
+def _already_taking(draft, facts: Facts, protocol) -> None:
+    """A patient already on the protocol drug (Spravato, for a ketamine protocol) needs a person to look."""
+    message = f"The patient already takes {protocol.drug.name} or a drug of its chemical class."
+    if facts.medications is None:
+        draft.add(
+            "ALREADY-TAKING-PROTOCOL-DRUG", "review", message, ["could not be checked: medications are not recorded"], unknown=True
+        )
+        return
+    from ketaplan.engine.logic import may_cover
+
+    _, chemical = _protocol_drug(facts, protocol)
+    own = [protocol.drug.name, *(facts.vocabulary.canonical(c) for c in chemical)]
+    hits, unknown = [], []
+    for m in facts.medications:
+        if m.match is None or m.suspect:
+            unknown.append(f"could not be checked: {m.describe()} is not recognised")
+            continue
+        how = _same_drug(facts, protocol, m.match.drug, m.match.terms)
+        if how is not None:
+            hits.append(f"{m.describe()} is {how}")
+        elif any(may_cover(facts.vocabulary, t, o) for t in own for o in m.others):
+            unknown.append(f"could not be checked: {m.describe()} names more than one medicine ({m.names()})")
+    if hits:
+        draft.add("ALREADY-TAKING-PROTOCOL-DRUG", "review", message, hits)
+    elif unknown:
+        draft.add("ALREADY-TAKING-PROTOCOL-DRUG", "review", message, unknown, unknown=True)
 
 
 def _unrecognised(draft, rule_id: str, what: str, items, recognised) -> None:
@@ -91,6 +154,9 @@ def _unrecognised(draft, rule_id: str, what: str, items, recognised) -> None:
             if i.hidden
             else f"{i.describe()} mixes letters from different scripts (a look-alike character?) and is not matched"
             if i.mixed_script
+            else f"{i.describe()}: the name is not recognised; only its ICD-10 code is "
+            f"(in {', '.join(sorted(i.match.code_terms))}), and rules were checked against the code"
+            if getattr(i.match, "code_terms", None)
             else f"{i.describe()} is not recognised"
             for i in bad
         ],
@@ -117,7 +183,9 @@ def _names(facts: Facts) -> str:
     return ", ".join(names) if names else "none"
 
 
-def schedule_findings(draft, facts: Facts, protocol, sessions, inputs) -> None:
+def schedule_findings(draft, facts: Facts, protocol, sessions, inputs, given_dates=()) -> None:
+    """`given_dates`: (phase name, date) of the sessions already given in a continued series, so that
+    `within_days` counts from the series' first session."""
     if not sessions:
         return
     p = facts.patient
@@ -136,21 +204,24 @@ def schedule_findings(draft, facts: Facts, protocol, sessions, inputs) -> None:
             draft.add(
                 "WEIGHT-OUT-OF-DATE",
                 "review",
-                f"The weight is older than the {valid} days the protocol accepts at session 1.",
-                [f"weighed on {p.weighed_on.isoformat()}, {age} days before session 1 on {first.date.isoformat()}"],
+                f"The weight is older than the {valid} days the protocol accepts at session {first.number}.",
+                [f"weighed on {p.weighed_on.isoformat()}, {age} days before session {first.number} on {first.date.isoformat()}"],
             )
     _age_changes(draft, facts, protocol, last.date)
     for index, phase in enumerate(protocol.schedule.phases):
         if phase.within_days is None:
             continue
-        in_phase = [s for s in sessions if s.phase == phase.name]
-        span = (in_phase[-1].date - in_phase[0].date).days
+        in_phase = [d for name, d in given_dates if name == phase.name]
+        in_phase += [s.date for s in sessions if s.phase == phase.name]
+        if not in_phase:
+            continue
+        span = (in_phase[-1] - in_phase[0]).days
         if span > phase.within_days:
             draft.add(
                 "SCHEDULE-OVERRUN",
                 "review",
                 f"Phase {phase.name!r} does not fit within {phase.within_days} days.",
-                [f"{phase.name}: {in_phase[0].date.isoformat()} to {in_phase[-1].date.isoformat()} is {span} days"],
+                [f"{phase.name}: {in_phase[0].isoformat()} to {in_phase[-1].isoformat()} is {span} days"],
             )
     due = protocol.review_due
     if due is not None and last.date > due:
@@ -163,54 +234,67 @@ def schedule_findings(draft, facts: Facts, protocol, sessions, inputs) -> None:
         )
 
 
-def _age_bounds(when) -> set[int]:
-    out: set[int] = set()
+def _age_clauses(when) -> set[tuple[str, int]]:
+    """The age tests of a `when`, nested ones too: ("age_at_least", 65)."""
+    out: set[tuple[str, int]] = set()
     if when is None:
         return out
     for clause in when.clauses:
         if clause.key in ("age_at_least", "age_below"):
-            out.add(clause.value)
+            out.add((clause.key, clause.value))
         elif clause.key == "any":
             for w in clause.value:
-                out |= _age_bounds(w)
+                out |= _age_clauses(w)
         elif clause.key == "not":
-            out |= _age_bounds(clause.value)
+            out |= _age_clauses(clause.value)
     return out
 
 
 def _age_changes(draft, facts: Facts, protocol, last: date) -> None:
-    """Rules were decided on the age at the start date; a bound crossed before the last session matters."""
-    bounds: set[int] = set()
-    for rule in protocol.rules:
-        bounds |= _age_bounds(rule.when)
-    if not bounds:
-        return
+    """Rules were decided on the age at the start date; a bound crossed before the last session matters
+    when crossing it changes what that rule says for this patient (a female-only rule at 56 says nothing
+    of a man turning 56)."""
+    from ketaplan.engine.logic import evaluate
+
     p = facts.patient
     start = facts.start
     if p.date_of_birth is not None:
-        age_at_last = whole_years(p.date_of_birth, last)
-        crossed = sorted(b for b in bounds if p.age < b <= age_at_last)
-        evidence = []
-        for b in crossed:
-            birthday = _birthday(p.date_of_birth, b)
-            evidence.append(f"turns {b} on {birthday.isoformat()}, before the last session on {last.isoformat()}")
+        oldest = whole_years(p.date_of_birth, last)
     else:
         # Only the age on the start date is known: the next birthday may fall at any time in the plan.
-        most = p.age + 1 + (last - start).days // 366
-        crossed = sorted(b for b in bounds if p.age < b <= most)
-        evidence = [
-            f"could not be checked: date_of_birth is missing; aged {p.age} on {start.isoformat()}, "
-            f"the patient may turn {b} before the last session on {last.isoformat()}"
-            for b in crossed
-        ]
-    if crossed:
-        draft.add(
-            "AGE-CHANGES-DURING-PLAN",
-            "review",
-            "An age bound of a rule is crossed during the plan; rules were checked at the age on the start date.",
-            evidence,
-            unknown=p.date_of_birth is None,
-        )
+        oldest = p.age + 1 + (last - start).days // 366
+
+    def at_age(age: int):
+        return facts._replace(patient=p._replace(age=age))
+
+    crossed: list[tuple[int, int, str, str]] = []  # (bound, rule index, rule id, the test as written)
+    for index, rule in enumerate(protocol.rules):
+        for key, bound in _age_clauses(rule.when):
+            if not p.age < bound <= oldest:
+                continue
+            if evaluate(rule.when, at_age(bound - 1)).value == evaluate(rule.when, at_age(bound)).value:
+                continue  # turning `bound` changes nothing this rule says of this patient
+            crossed.append((bound, index, rule.id, f"{key} = {bound}"))
+    if not crossed:
+        return
+    crossed.sort()
+    evidence = []
+    for bound, _, rule_id, test in crossed:
+        if p.date_of_birth is not None:
+            birthday = _birthday(p.date_of_birth, bound)
+            evidence.append(f"{rule_id} ({test}): turns {bound} on {birthday.isoformat()}, before the last session on {last.isoformat()}")
+        else:
+            evidence.append(
+                f"could not be checked: {rule_id} ({test}): date_of_birth is missing; aged {p.age} on "
+                f"{start.isoformat()}, the patient may turn {bound} before the last session on {last.isoformat()}"
+            )
+    draft.add(
+        "AGE-CHANGES-DURING-PLAN",
+        "review",
+        "An age bound of a rule is crossed during the plan; rules were checked at the age on the start date.",
+        evidence,
+        unknown=p.date_of_birth is None,
+    )
 
 
 def _birthday(born: date, years: int) -> date:

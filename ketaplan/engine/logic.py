@@ -3,14 +3,13 @@
 Missing data fails closed: a test on an absent value is unknown, never false (spec/protocol.md).
 """
 
-from __future__ import annotations
-
 from fractions import Fraction
+from functools import lru_cache
 from typing import NamedTuple
 
 from ketaplan.engine.facts import Facts
 from ketaplan.model.protocol import When
-from ketaplan.units import fmt_number
+from ketaplan.units import decisive_places, fmt_number, truncate
 
 TRUE, FALSE, UNKNOWN = True, False, None
 
@@ -83,6 +82,13 @@ def _n(x, places: int = 2) -> str:
     return fmt_number(Fraction(x), places)
 
 
+def _measured(x: Fraction, threshold) -> str:
+    """A measured value beside the threshold it was compared with: cut (never rounded) to the digits
+    that decide, so that BMI 34.9965 reads "34.99 is below 35", never "35 is below 35"."""
+    places = decisive_places(threshold, 2)
+    return fmt_number(truncate(x, places), places)
+
+
 def _clause(key: str, value, facts: Facts) -> Result:
     p = facts.patient
     if key == "any":
@@ -99,12 +105,12 @@ def _clause(key: str, value, facts: Facts) -> Result:
         at_least = p.weight_kg >= value
         holds = at_least if key.endswith("at_least") else not at_least
         word = "at least" if at_least else "below"
-        return _fact(holds, f"weight {_n(p.weight_kg)} kg is {word} {_n(value)} kg")
+        return _fact(holds, f"weight {_measured(p.weight_kg, value)} kg is {word} {_n(value, decisive_places(value, 2))} kg")
     if key in ("bmi_at_least", "bmi_below"):
         at_least = p.bmi >= value
         holds = at_least if key.endswith("at_least") else not at_least
         word = "at least" if at_least else "below"
-        return _fact(holds, f"BMI {_n(p.bmi)} is {word} {_n(value)}")
+        return _fact(holds, f"BMI {_measured(p.bmi, value)} is {word} {_n(value, decisive_places(value, 2))}")
     if key in ("condition", "active_condition"):
         return _conditions(value, facts, active_only=key == "active_condition")
     if key == "medication":
@@ -139,15 +145,20 @@ def _clause(key: str, value, facts: Facts) -> Result:
             return _unknown(f"{key} is not recorded")
         return _fact(state == value, f"{key} is {str(state).lower()}")
     if key in ("score_at_least", "score_below"):
+        from ketaplan.engine.course import most_recent_score
+
         parts = []
         for name, bound in value:
-            score = p.score(name)
-            if score is None:
+            # The most recent score of the scale, baseline or assessment (spec/course.md).
+            recent = most_recent_score(p, name)
+            if recent is None:
                 parts.append(_unknown(f"score {name} is missing"))
                 continue
+            score, on, baseline = recent
             at_least = score >= bound
             holds = at_least if key == "score_at_least" else not at_least
-            parts.append(_fact(holds, f"{name} {score} is {'at least' if at_least else 'below'} {bound}"))
+            when = "" if not p.assessments else f" ({'baseline' if baseline else 'assessment'}{' of ' + on.isoformat() if on else ''})"
+            parts.append(_fact(holds, f"{name} {score}{when} is {'at least' if at_least else 'below'} {bound}"))
         return _all(parts)
     if key == "missing":
         absent = [name for name in value if _is_missing(name, facts)]
@@ -164,6 +175,12 @@ def _clause(key: str, value, facts: Facts) -> Result:
         days = (facts.start - last).days
         word = "below" if days < value else "at least"
         return _fact(days < value, f"last infusion on {last.isoformat()}, {days} days before the start, is {word} {value} days")
+    from ketaplan.engine.course import COURSE_KEYS
+
+    if key in COURSE_KEYS:
+        from ketaplan.engine.course_rules import course_clause
+
+        return course_clause(key, value, facts)
     raise AssertionError(f"unhandled when key {key!r}")  # the loader admits only the keys above
 
 
@@ -192,27 +209,51 @@ def _group_words(names) -> str:
 
 
 def _list_result(label: str, items, terms, facts: Facts, matched_terms, describe_match) -> Result:
-    """A list test: true if a recognised entry matches; else unknown if an entry is unrecognised."""
+    """A list test: true if a recognised entry matches; else unknown if an entry is unrecognised.
+
+    matched_terms(item) gives the terms the entry is known to be in, and what of it is unsure:
+    (None, True) for an entry not recognised at all; (terms, True) for one only partly recognised
+    (a condition known by its code but not by its name), which makes the test true when those terms
+    do, and unknown otherwise; (terms, unsure) with unsure(term) saying for which of the test's terms
+    the rest of the entry leaves it unknown (a medication naming a second medicine)."""
     if items is None:
         return _unknown(f"{label} are not recorded")
     keys = {facts.key(t): t for t in terms}
     hits, unrecognised = [], []
     for item in items:
-        found = matched_terms(item)
-        if found is None:
-            unrecognised.append(item)
-            continue
-        shared = [keys[k] for k in keys if k in found]
+        found, unsure = matched_terms(item)
+        shared = [keys[k] for k in keys if found is not None and k in found]
         if shared:
             hits.append(Evidence(describe_match(item, shared)))
+        elif unsure is True or (callable(unsure) and any(unsure(t) for t in keys.values())):
+            unrecognised.append(item)
     if hits:
         return Result(TRUE, tuple(hits))
     if unrecognised:
         return Result(
             UNKNOWN,
-            tuple(Evidence(f"{i.describe()} is not recognised{_script_note(i)}", unknown=True) for i in unrecognised),
+            tuple(Evidence(f"{_not_recognised(i)}{_script_note(i)}", unknown=True) for i in unrecognised),
         )
     return _fact(FALSE, f"no {label[:-1] if label.endswith('s') else label} in {_group_words(terms)}")
+
+
+def _not_recognised(item) -> str:
+    if getattr(item, "others", ()):  # a medication entry naming more than one medicine
+        return f"{item.describe()} names more than one medicine ({item.names()})"
+    code_terms = getattr(item.match, "code_terms", None)  # a condition's ICD-10 code
+    if code_terms:
+        # Known by its code only: the code did not make this test true, and the name may mean anything.
+        return f"{item.describe()}: the name is not recognised (its code is in {_group_words(sorted(code_terms))})"
+    return f"{item.describe()} is not recognised"
+
+
+@lru_cache(maxsize=8192)
+def may_cover(vocabulary, term: str, other: str) -> bool:
+    """Whether a drug or class `term` and a drug or class `other` can name one medicine: the same
+    entry, or classes (and drugs) sharing a drug."""
+    if vocabulary.term_key(term) == vocabulary.term_key(other):
+        return True
+    return bool(vocabulary.drug_members(term) & vocabulary.drug_members(other))
 
 
 def _script_note(item) -> str:
@@ -227,11 +268,15 @@ def _conditions(terms, facts: Facts, active_only: bool) -> Result:
         items = tuple(c for c in items if c.condition.status == "active")
 
     def found(c):
-        if c.suspect or not c.match.recognised:
-            return None
-        return c.match.terms
+        if c.suspect or not c.match.name_terms:
+            # A name the vocabulary does not know is never dropped because its code is known: the
+            # code can make a test true, never false (a misspelt "schizofrenia" coded F33.2).
+            return (c.match.code_terms or None), True
+        return c.match.terms, False
 
     def words(c, shared):
+        if c.suspect or not c.match.name_terms:
+            return f"{c.describe()} is in {_group_words(shared)} by its ICD-10 code (the name is not recognised)"
         return f"{c.describe()} is in {_group_words(shared)}"
 
     label = "active conditions" if active_only else "conditions"
@@ -244,8 +289,12 @@ def _conditions(terms, facts: Facts, active_only: bool) -> Result:
 def _medications(terms, facts: Facts) -> Result:
     def found(m):
         if m.suspect or m.match is None:
-            return None
-        return m.match.terms
+            return None, True
+        if m.others:
+            # "sertraline plus benzodiazepine": sertraline for sure; a rule on anything the other
+            # names may cover reads the entry as unknown.
+            return m.match.terms, lambda term: any(may_cover(facts.vocabulary, term, o) for o in m.others)
+        return m.match.terms, False
 
     def words(m, shared):
         classes = [t for t in shared if facts.key(t) != facts.key(m.match.drug)]
@@ -257,8 +306,8 @@ def _medications(terms, facts: Facts) -> Result:
 def _allergies(terms, facts: Facts) -> Result:
     def found(a):
         if a.suspect or a.match is None:
-            return None
-        return a.match.terms
+            return None, True
+        return a.match.terms, False
 
     def words(a, shared):
         return f"{a.describe()} is in {_group_words(shared)}"

@@ -1,7 +1,5 @@
 """build_plan: one pure function from (patient, protocol, start date, now) to a frozen Plan."""
 
-from __future__ import annotations
-
 from datetime import date, datetime
 from fractions import Fraction
 from math import prod
@@ -10,6 +8,7 @@ from typing import NamedTuple
 from ketaplan import __version__
 from ketaplan.engine import findings as F
 from ketaplan.engine.dosing import body_weights, container, session_dose
+from ketaplan.engine.course import SeriesNotContinuable, build_course, course_facts
 from ketaplan.engine.facts import Facts, gather
 from ketaplan.engine.logic import Result, evaluate
 from ketaplan.engine.schedule import HolidayProvider, session_dates
@@ -49,15 +48,32 @@ class _Draft:
 
 
 def build_plan(patient: Patient, protocol: Protocol, inputs: Inputs) -> Plan:
+    """Draft a new series (`ketaplan plan`)."""
+    return _build(patient, protocol, inputs, continuing=False)
+
+
+def continue_series(patient: Patient, protocol: Protocol, inputs: Inputs) -> Plan:
+    """Draft the rest of the current series (`ketaplan course`, spec/course.md "Continuing a series"):
+    the same rules and dose arithmetic as build_plan, with the sessions already given counted.
+    The Plan carries `course`. Raises SeriesNotContinuable when there is no current series."""
+    return _build(patient, protocol, inputs, continuing=True)
+
+
+def _build(patient: Patient, protocol: Protocol, inputs: Inputs, continuing: bool) -> Plan:
     if protocol.schedule.holidays and inputs.holidays is None:
         # Without the calendar, sessions would fall on the region's public holidays unannounced.
         raise ValueError(f"the protocol closes on {protocol.schedule.holidays} public holidays: pass inputs.holidays")
-    facts = gather(patient, inputs.start, protocol.vocabulary)
+    cf = course_facts(patient, protocol, inputs.start)
+    if continuing and not cf.series:
+        raise SeriesNotContinuable.explain(patient, protocol, inputs.start)
+    facts = gather(patient, inputs.start, protocol.vocabulary)._replace(course=cf)
     draft = _Draft()
     holds: list[Hold] = []
     checks: dict[str, list[str]] = {"pre": [], "during": [], "after": []}
     adjust_true: list[Rule] = []
     adjust_unknown: list[Rule] = []
+    titrate_true: list[Rule] = []
+    titrate_unknown: list[Rule] = []
     excluded = False
 
     for rule in protocol.rules:
@@ -78,9 +94,25 @@ def build_plan(patient: Patient, protocol: Protocol, inputs: Inputs) -> Plan:
             effect = "review" if unknown else "hold"
         elif rule.effect == "check":
             checks[rule.stage].append(rule.item)
+        elif rule.effect == "titrate":
+            (titrate_unknown if unknown else titrate_true).append(rule)
+            effect = "review" if unknown else "titrate"
+            if unknown:
+                evidence += (UNKNOWN_TITRATION,)
         draft.rule_findings.append(Finding(rule.id, effect, rule.effect, unknown, rule.message, evidence, rule.source))
 
     F.patient_findings(draft, facts, protocol)
+    if continuing:
+        # The series being continued is not a restart (spec/course.md).
+        draft.builtin.pop("PRIOR-INFUSIONS-SAME-PROTOCOL", None)
+    if cf.untagged and (continuing or uses_course(protocol)):
+        n = len(cf.untagged)
+        draft.add(
+            "INFUSION-WITHOUT-PROTOCOL",
+            "note",
+            "Infusions recorded without a protocol id never count towards a series.",
+            [f"{n} infusion{'s' if n != 1 else ''} without a protocol id, the last on {cf.untagged[-1].date.isoformat()}"],
+        )
     allergy = draft.builtin.get("ALLERGY-TO-PROTOCOL-DRUG")
     excluded = excluded or (allergy is not None and allergy.effect == "exclude")
 
@@ -88,8 +120,20 @@ def build_plan(patient: Patient, protocol: Protocol, inputs: Inputs) -> Plan:
     dosing = None
     sessions: tuple[Session, ...] = ()
     if not excluded:
-        dosing, sessions = _draft_sessions(patient, protocol, inputs, facts, weights, adjust_true, adjust_unknown, draft)
-        F.schedule_findings(draft, facts, protocol, sessions, inputs)
+        given = cf.series if continuing else ()
+        titration = (titrate_true, titrate_unknown)
+        dosing, sessions = _draft_sessions(
+            patient, protocol, inputs, facts, weights, adjust_true, adjust_unknown, draft, titration, given
+        )
+        F.schedule_findings(draft, facts, protocol, sessions, inputs, given_dates=_given_dates(protocol, given))
+        if continuing and not sessions:
+            total = sum(p.sessions for p in protocol.schedule.phases)
+            draft.add(
+                "SERIES-COMPLETE",
+                "note",
+                "Every session of the protocol's schedule has been given: no session is left to draft.",
+                [f"{len(given)} sessions given under {protocol.id}; its schedule has {total}"],
+            )
     today = inputs.today or inputs.now.date()
     if inputs.start < today:
         draft.add("START-IN-PAST", "note", "The start date is before today.", [f"start {inputs.start.isoformat()}, today {today.isoformat()}"])
@@ -103,7 +147,12 @@ def build_plan(patient: Patient, protocol: Protocol, inputs: Inputs) -> Plan:
     else:
         verdict = "eligible"
 
+    course = None
+    if continuing:
+        weight = dosing.dosing_weight_kg if dosing is not None else weights.of(protocol.dose.weight_basis)
+        course = build_course(cf, protocol, weight)
     return Plan(
+        course=course,
         verdict=verdict,
         patient=PatientSummary(
             id=patient.id,
@@ -129,6 +178,8 @@ def build_plan(patient: Patient, protocol: Protocol, inputs: Inputs) -> Plan:
             stock_mg_per_ml=protocol.drug.stock_mg_per_ml,
             bag_ml=protocol.drug.bag_ml,
             final_mg_per_ml=protocol.drug.final_mg_per_ml,
+            timezone=protocol.schedule.timezone,
+            observation_min=protocol.schedule.observation_min,
         ),
         dosing=dosing,
         sessions=sessions,
@@ -177,7 +228,9 @@ def _medication_terms(when) -> list[str]:
     return out
 
 
-def _draft_sessions(patient, protocol, inputs, facts, weights, adjust_true, adjust_unknown, draft):
+def _draft_sessions(
+    patient, protocol, inputs, facts, weights, adjust_true, adjust_unknown, draft, titration=((), ()), given=()
+):
     dose = protocol.dose
 
     # Weight basis: a true adjust rule's basis replaces the protocol's; of several, the lowest weight.
@@ -226,20 +279,26 @@ def _draft_sessions(patient, protocol, inputs, facts, weights, adjust_true, adju
             [f"height {fmt_cm(patient.height_cm)} is below 152.4 cm; weight basis {basis}"],
         )
 
+    # The gap runs from the last infusion recorded under any protocol (a continued series' last
+    # session is among them).
     last = patient.infusions[-1].date if patient.infusions else None
-    dates = session_dates(protocol.schedule, inputs.start, last, inputs.holidays)
+    dates = session_dates(protocol.schedule, inputs.start, last, inputs.holidays, skip=len(given))
     factor = prod((f.factor for f in factors), start=Fraction(1))
     cap_by = cap_rule or "dose.max_mg"
     sessions = []
     capped, escalations, not_drafted, too_much = [], [], [], []
     per_amount: dict = {}
     previous_amount = None
-    counter = {}
-    for number, (phase_index, day) in enumerate(dates, start=1):
+    counter = _given_per_phase(protocol, len(given))
+    chosen_words: dict[str, None] = {}
+    for number, (phase_index, day) in enumerate(dates, start=len(given) + 1):
         phase = protocol.schedule.phases[phase_index]
         i = counter.get(phase_index, 0)
         counter[phase_index] = i + 1
-        amount = phase.amounts[i] if phase.amounts else dose.amount
+        base = phase.amounts[i] if phase.amounts else dose.amount
+        amount, titrated_by, not_used, several = choose_titration(base, *titration, dose.mode)
+        if several:
+            chosen_words.setdefault(several, None)
         session_checks = []
         if dose.weight_valid_days is not None and (
             patient.weighed_on is None or (day - patient.weighed_on).days > dose.weight_valid_days
@@ -248,9 +307,22 @@ def _draft_sessions(patient, protocol, inputs, facts, weights, adjust_true, adju
         if previous_amount is not None and amount > previous_amount:
             session_checks.append(CONFIRM_TOLERATED)
             escalations.append(f"session {number}: {_amount(dose.mode, amount)} after {_amount(dose.mode, previous_amount)}")
+        elif titrated_by is not None and amount > base and previous_amount != amount:
+            # A titration up from the phase's dose is an escalation (spec/course.md).
+            session_checks.append(CONFIRM_TOLERATED)
+            escalations.append(
+                f"session {number}: {_amount(dose.mode, amount)} by {titrated_by} instead of the phase's {_amount(dose.mode, base)}"
+            )
         previous_amount = amount
         common = dict(
-            number=number, phase=phase.name, date=day, amount=amount, duration_min=dose.duration_min, checks=tuple(session_checks)
+            number=number,
+            phase=phase.name,
+            date=day,
+            amount=amount,
+            duration_min=dose.duration_min,
+            checks=tuple(session_checks),
+            titrated_by=titrated_by,
+            titration_not_used=not_used,
         )
         s = Session(**common, not_drafted_because="IDEAL-WEIGHT-SHORT-STATURE" if dosing_weight is None else None)
         if dosing_weight is not None:
@@ -259,6 +331,13 @@ def _draft_sessions(patient, protocol, inputs, facts, weights, adjust_true, adju
                 d = session_dose(amount, dosing_weight, factor, dose, cap_mg, cap_by)
                 per_amount[amount] = (d, container(protocol.drug, d.dose_mg, dose.duration_min))
             d, c = per_amount[amount]
+            first_continued = given and number == len(given) + 1
+            if first_continued and d.dose_mg > given[-1].dose_mg and CONFIRM_TOLERATED not in session_checks:
+                # The first session of a continued series is compared with the last one given, in mg.
+                escalations.append(
+                    f"session {number}: {fmt_mg(d.dose_mg)} after {fmt_mg(given[-1].dose_mg)} given on {given[-1].date.isoformat()}"
+                )
+                common["checks"] = tuple(session_checks) + (CONFIRM_TOLERATED,)
             if d.dose_mg <= 0:
                 # A dose of 0 mg or less is never drafted: the clinician decides.
                 not_drafted.append(f"session {number}: the arithmetic gives {fmt_mg(d.dose_mg)}")
@@ -304,9 +383,79 @@ def _draft_sessions(patient, protocol, inputs, facts, weights, adjust_true, adju
         )
     if capped:
         draft.add("DOSE-CAPPED", "note", "A cap lowered the dose: the lower dose wins.", capped)
+    if chosen_words:
+        draft.add(
+            "TITRATION-CHOSEN",
+            "note",
+            "Several titrate rules apply: the lowest dose is used; the others are not used.",
+            list(chosen_words),
+        )
     if escalations:
         draft.add("DOSE-ESCALATION", "note", "The dose per kg rises between sessions; confirm each previous dose was tolerated.", escalations)
     return dosing, tuple(sessions)
+
+
+UNKNOWN_TITRATION = "an unknown titration is applied only to sessions where it lowers the dose: it never raises one"
+
+
+def uses_course(protocol: Protocol) -> bool:
+    """The protocol has a titrate rule or a rule that asks about the course."""
+    from ketaplan.engine.course import COURSE_KEYS
+
+    def asks(when) -> bool:
+        if when is None:
+            return False
+        for c in when.clauses:
+            if c.key in COURSE_KEYS:
+                return True
+            if c.key == "any" and any(asks(w) for w in c.value):
+                return True
+            if c.key == "not" and asks(c.value):
+                return True
+        return False
+
+    return any(r.effect == "titrate" or asks(r.when) for r in protocol.rules)
+
+
+def choose_titration(base: Fraction, true_rules, unknown_rules, mode: str):
+    """(amount, rule id or None, not used, several-words or "") for one session whose phase gives `base`.
+
+    A true titrate rule applies; an unknown one only where it does not raise the dose (spec/course.md:
+    an unknown escalation is never applied). Of those applying, the lowest dose wins."""
+    applying = [(r.titrate, i, r.id) for i, r in enumerate(true_rules)]
+    not_applied = []
+    for i, r in enumerate(unknown_rules):
+        if r.titrate <= base:
+            applying.append((r.titrate, len(true_rules) + i, r.id))
+        else:
+            not_applied.append(f"{r.id}: {_amount(mode, r.titrate)} not applied (could not be checked; it would raise the dose)")
+    if not applying:
+        return base, None, tuple(not_applied), ""
+    applying.sort()
+    amount, _, rule_id = applying[0]
+    others = [f"{rid}: {_amount(mode, a)} not used (a lower dose wins)" for a, _, rid in applying[1:]]
+    several = ""
+    if len(applying) > 1:
+        several = "; ".join(f"{rid} {_amount(mode, a)}" for a, _, rid in applying) + f": used {rule_id} {_amount(mode, amount)}"
+    return amount, rule_id, tuple(others + not_applied), several
+
+
+def _given_per_phase(protocol: Protocol, given: int) -> dict[int, int]:
+    """How many sessions of each phase the first `given` positions of the schedule took."""
+    out: dict[int, int] = {}
+    left = given
+    for index, phase in enumerate(protocol.schedule.phases):
+        take = min(left, phase.sessions)
+        if take:
+            out[index] = take
+        left -= take
+    return out
+
+
+def _given_dates(protocol: Protocol, given) -> tuple[tuple[str, date], ...]:
+    """(phase name, date) of each given session, by its position in the schedule."""
+    names = [p.name for p in protocol.schedule.phases for _ in range(p.sessions)]
+    return tuple((names[n], inf.date) for n, inf in enumerate(given) if n < len(names))
 
 
 def _weight_order(w: Fraction | None) -> Fraction:

@@ -35,14 +35,19 @@ def first_allowed(
 
 
 def session_dates(
-    schedule: Schedule, start: date, last_infusion: date | None, holidays: HolidayProvider | None
+    schedule: Schedule, start: date, last_infusion: date | None, holidays: HolidayProvider | None, skip: int = 0
 ) -> list[tuple[int, date]]:
-    """(phase index, date) for every session, in order."""
+    """(phase index, date) for every session, in order; `skip` sessions already given (a continued
+    series: the first drafted one follows `last_infusion` by its phase's min_gap_days)."""
     out: list[tuple[int, date]] = []
     previous = None
+    position = 0
     for index, phase in enumerate(schedule.phases):
         weekdays = phase.days or schedule.days
         for n in range(phase.sessions):
+            position += 1
+            if position <= skip:
+                continue
             if previous is None:
                 earliest = start
                 if last_infusion is not None:

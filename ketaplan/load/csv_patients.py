@@ -14,7 +14,7 @@ from ketaplan.load.reader import Path, Source, sha256_hex, suggest
 SCORE_COLUMNS = ("phq9", "madrs", "gad7", "pain_nrs")
 COLUMNS = (
     "id", "age", "date_of_birth", "sex", "height", "weight", "weighed_on", "pregnant", "breastfeeding",
-    "blood_pressure", "heart_rate", "spo2", *SCORE_COLUMNS, "allergies", "conditions", "medications",
+    "blood_pressure", "heart_rate", "spo2", *SCORE_COLUMNS, "allergies", "conditions", "medications", "infusions",
 )  # fmt: skip
 INTEGER_COLUMNS = ("age", "heart_rate", "spo2", *SCORE_COLUMNS)
 BOOLEAN_COLUMNS = ("pregnant", "breastfeeding")
@@ -132,6 +132,11 @@ def _cell(src: Source, column: str, value: str) -> Any:
             return date.fromisoformat(value)
         except ValueError:
             src.fail((column,), f"expected a date written YYYY-MM-DD such as 2026-12-01, found {value!r}")
+    if column == "infusions":
+        # "2027-01-10 35 mg trd-iv-induction; 2027-01-13 35 mg": the [[infusions]] of a TOML file.
+        if value.lower() == "none":
+            return []
+        return [_infusion(src, i, item) for i, item in enumerate(_items(src, column, value))]
     if column in LIST_COLUMNS:
         # "none" is recorded as none; an empty cell is not recorded (absent is not empty).
         if value.lower() == "none":
@@ -146,6 +151,37 @@ def _cell(src: Source, column: str, value: str) -> Any:
                 src.fail((column, i), "'none' must be the whole cell (it means: recorded as none)")
         return items
     return value
+
+
+def _items(src: Source, column: str, value: str) -> list[str]:
+    items = [item.strip() for item in value.split(";")]
+    if items and not items[-1]:
+        items.pop()  # a trailing ";" ends the list
+    for i, item in enumerate(items):
+        if not item:
+            src.fail((column, i), "is empty: separate the entries with single ';'")
+    return items
+
+
+_INFUSION = re.compile(r"(?P<date>\S+)\s+(?P<dose>[0-9.]+\s*mg)(?:\s+(?P<protocol>\S+))?", re.IGNORECASE)
+INFUSION_HINT = "write each infusion as DATE DOSE [PROTOCOL], e.g. '2027-01-10 35 mg trd-iv-induction'"
+
+
+def _infusion(src: Source, i: int, item: str) -> dict[str, Any]:
+    """One "DATE DOSE [PROTOCOL]" entry as the table a TOML [[infusions]] entry gives."""
+    match = _INFUSION.fullmatch(item)
+    if match is None:
+        src.fail(("infusions", i), f"{item!r}: {INFUSION_HINT}")
+    try:
+        if not _ISO_DATE.fullmatch(match["date"]):
+            raise ValueError
+        day = date.fromisoformat(match["date"])
+    except ValueError:
+        src.fail(("infusions", i, "date"), f"expected a date written YYYY-MM-DD such as 2026-12-01, found {match['date']!r}")
+    table: dict[str, Any] = {"date": day, "dose": match["dose"]}
+    if match["protocol"] is not None:
+        table["protocol"] = match["protocol"]
+    return table
 
 
 def row_table(cells: list[str], columns: tuple[str, ...], src: Source) -> dict[str, Any]:

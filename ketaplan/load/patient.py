@@ -1,22 +1,21 @@
 """Reading patient files (TOML, format v1) into validated Patient values."""
 
-from __future__ import annotations
-
 from datetime import date
 from fractions import Fraction
 from typing import Any, NamedTuple
 
 from ketaplan.errors import PatientError
+from ketaplan.load.course import INFUSION_KEYS  # noqa: F401 - the schema reads it here (spec/course.md)
 from ketaplan.load.reader import Source, Table, decode, parse_toml, read_input_file, sha256_hex, type_name
-from ketaplan.model.patient import SCORE_RANGES, Condition, Infusion, Medication, Patient, whole_years
+from ketaplan.model.patient import SCORE_RANGES, Condition, Medication, Patient, whole_years
 
 PATIENT_KEYS = (
     "id", "date_of_birth", "age", "sex", "height", "weight", "weighed_on", "pregnant", "breastfeeding",
     "blood_pressure", "heart_rate", "spo2", "allergies", "conditions", "medications", "scores", "infusions",
+    "assessments",
 )  # fmt: skip
-CONDITION_KEYS = ("name", "code", "status")
+CONDITION_KEYS = ("name", "code", "status", "snomed")
 MEDICATION_KEYS = ("name", "dose", "schedule", "as_needed")
-INFUSION_KEYS = ("date", "dose", "protocol")
 ID_PATTERN = r"(?=.*[A-Za-z0-9])[A-Za-z0-9._-]{1,64}"
 ID_HINT = "use 1 to 64 letters, digits, '.', '_' or '-' (a pseudonymous id, never a path or a name)"
 
@@ -128,25 +127,18 @@ def patient_from_table(data: Any, src: Source, start: date) -> Patient:
     medications = None if "medications" not in t else _medications(t)
 
     scores: list[tuple[str, int]] = []
-    score_table = t.table("scores", tuple(SCORE_RANGES))
+    score_table = t.table("scores", (*SCORE_RANGES, "scored_on"))
     if score_table is not None:
         for key, (lo, hi) in SCORE_RANGES.items():
             value = score_table.integer(key, lo, hi)
             if value is not None:
                 scores.append((key, value))
 
-    infusions = []
-    for item in t.tables("infusions", INFUSION_KEYS):
-        day = item.day("date", required=True)
-        if day > start:
-            item.fail("date", f"{day} is after the plan's start date {start}")
-        try:
-            dose = units.parse_mass_mg(item.require("dose"))
-        except units.QuantityError as exc:
-            item.fail("dose", str(exc))
-        protocol = item.text("protocol", pattern=r"[a-z0-9-]{1,64}", hint="a protocol id: lowercase letters, digits, -")
-        infusions.append(Infusion(day, dose, protocol))
-    infusions.sort(key=lambda i: i.date)
+    from ketaplan.load import course
+
+    infusions = course.infusions(t, start)
+    baseline_on = course.scored_on(score_table, start)
+    assessments = course.assessments(t, start, baseline_on)
 
     return Patient(
         id=patient_id,
@@ -167,6 +159,8 @@ def patient_from_table(data: Any, src: Source, start: date) -> Patient:
         scores=tuple(scores),
         infusions=tuple(infusions),
         present=frozenset(data),
+        assessments=assessments,
+        scored_on=baseline_on,
     )
 
 
@@ -196,7 +190,14 @@ def _conditions(t: Table) -> tuple[Condition, ...]:
                 c.fail("code", f"{code!r} does not look like an ICD-10 code (e.g. \"F33.2\", \"I10\")")
             code = normal
         status = c.choice("status", ("active", "history")) or "active"
-        out.append(Condition(name, code, status))
+        snomed = c.text("snomed")
+        if snomed is not None:
+            from ketaplan.vocabulary import normalise_snomed
+
+            if normalise_snomed(snomed) is None:
+                c.fail("snomed", f"{snomed!r} does not look like a SNOMED CT concept id (digits only, e.g. \"370143000\")")
+            snomed = normalise_snomed(snomed)
+        out.append(Condition(name, code, status, snomed))
     return tuple(out)
 
 

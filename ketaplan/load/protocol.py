@@ -1,12 +1,11 @@
 """Reading protocol files (TOML, format v1) into validated Protocol values; rules stay data."""
 
-from __future__ import annotations
-
 import re
 from fractions import Fraction
 from typing import Any, NamedTuple
 
 from ketaplan.errors import ProtocolError
+from ketaplan.load.course_protocol import COURSE_WHEN_KEYS, TITRATE_KEYS
 from ketaplan.load.reader import (
     Source,
     Table,
@@ -18,7 +17,7 @@ from ketaplan.load.reader import (
     sha256_hex,
     type_name,
 )
-from ketaplan.model.patient import SCORE_RANGES
+from ketaplan.model.patient import LIMITS, SCORE_RANGES
 from ketaplan.model.plan import BUILTIN_IDS, VERDICTS
 from ketaplan.model.protocol import (
     EFFECTS,
@@ -36,46 +35,55 @@ from ketaplan.model.protocol import (
     When,
 )
 
-TOP_KEYS = ("protocol", "drug", "dose", "schedule", "checklist", "rule", "vocabulary", "test")
+TOP_KEYS = ("protocol", "drug", "dose", "schedule", "checklist", "rule", "vocabulary", "test", "course")
 PROTOCOL_KEYS = ("id", "title", "version", "indication", "indications", "approved_by", "review_due", "sources")
 DRUG_KEYS = ("name", "route", "stock", "bag", "final_concentration")
 DOSE_KEYS = (
     "mg_per_kg", "mg_per_kg_per_hour", "duration", "weight_basis", "max_mg", "max_mg_per_hour", "round_to",
     "weight_valid_days",
 )  # fmt: skip
-SCHEDULE_KEYS = ("days", "holidays", "closed", "phase")
+SCHEDULE_KEYS = ("days", "holidays", "closed", "phase", "timezone", "observation")
 PHASE_KEYS = ("name", "sessions", "min_gap_days", "within_days", "mg_per_kg", "mg_per_kg_per_hour", "days")
 CHECKLIST_KEYS = STAGES
 RULE_KEYS = (
     "id", "effect", "when", "message", "source", "dose_factor", "weight_basis", "max_mg", "hold", "stage", "item",
+    *TITRATE_KEYS,
 )  # fmt: skip
 VOCABULARY_KEYS = ("conditions", "drugs")
-TEST_KEYS = ("name", "start", "patient", "expect")
-EXPECT_KEYS = ("verdict", "findings", "findings_exact", "first_dose_mg", "dates")
+TEST_KEYS = ("name", "start", "patient", "expect", "course")
+EXPECT_KEYS = ("verdict", "findings", "findings_exact", "first_dose_mg", "dates", "doses_mg", "numbers")
 
 #: Effect-specific fields of a rule, so that a field given to the wrong effect is an error, not ignored.
 EFFECT_FIELDS = {
     "adjust": ("dose_factor", "weight_basis", "max_mg"),
     "hold": ("hold",),
     "check": ("stage", "item"),
+    "titrate": TITRATE_KEYS,
 }
 
-WHEN_NUMBER_KEYS = ("weight_kg_at_least", "weight_kg_below", "bmi_at_least", "bmi_below")
+#: Every threshold is held to the patient format's plausibility limits (LIMITS): "180/1000" or
+#: `bmi_at_least = 500` is a typo that would make a rule never (or always) fire, silently.
+WHEN_NUMBER_KEYS = {
+    "weight_kg_at_least": LIMITS["weight_kg"],
+    "weight_kg_below": LIMITS["weight_kg"],
+    "bmi_at_least": LIMITS["bmi"],
+    "bmi_below": LIMITS["bmi"],
+}
 WHEN_INT_KEYS = {
-    "age_at_least": (0, 150),
-    "age_below": (1, 151),
-    "systolic_at_least": (1, 400),
-    "diastolic_at_least": (1, 300),
-    "heart_rate_at_least": (1, 400),
-    "heart_rate_below": (1, 400),
-    "spo2_below": (1, 101),
+    "age_at_least": LIMITS["age"],
+    "age_below": LIMITS["age"],
+    "systolic_at_least": LIMITS["systolic"],
+    "diastolic_at_least": LIMITS["diastolic"],
+    "heart_rate_at_least": LIMITS["heart_rate"],
+    "heart_rate_below": LIMITS["heart_rate"],
+    "spo2_below": LIMITS["spo2"],
     "sessions_given_at_least": (0, 1000),
     "days_since_last_infusion_below": (1, 100000),
 }
 WHEN_NAME_KEYS = ("condition", "active_condition", "medication", "allergy")
 WHEN_KEYS = (
     *WHEN_INT_KEYS, *WHEN_NUMBER_KEYS, *WHEN_NAME_KEYS, "sex", "blood_pressure_at_least", "pregnant",
-    "breastfeeding", "score_at_least", "score_below", "missing", "any", "not",
+    "breastfeeding", "score_at_least", "score_below", "missing", "any", "not", *COURSE_WHEN_KEYS,
 )  # fmt: skip
 #: Fields a `missing` test may name. Not pregnant/breastfeeding: their absence already means
 #: "unknown", which `pregnant = "unknown"` tests directly; not the required fields.
@@ -201,6 +209,7 @@ def _protocol(data: Any, src: Source, parts: _Parts) -> Protocol | None:
     lists = parts.run(_checklist, top)
     rules = _rules(top, vocabulary, dose, parts)
     tests = _tests(top, src, parts)
+    course = parts.run(_course, top)
     if src.errors:
         return None
     protocol_id, title, version, indication, approved_by, review_due, sources = head[1:]
@@ -224,7 +233,18 @@ def _protocol(data: Any, src: Source, parts: _Parts) -> Protocol | None:
     )
     if tests:
         protocol = protocol._replace(tests=tests)
+    if course is not None:
+        protocol = protocol._replace(course=course)
     return protocol
+
+
+def _course(top: Table):
+    """The [course] table (spec/course.md); None when absent (the defaults)."""
+    if "course" not in top:
+        return None
+    from ketaplan.load.course_protocol import course_settings
+
+    return course_settings(top)
 
 
 def _head(top: Table) -> tuple:
@@ -438,8 +458,15 @@ def _schedule(top: Table, dose, src: Source, parts: _Parts) -> Schedule:
             phases.append(phase)
     if base is FAILED:
         return FAILED
-    st, _, days, region, closed = base
-    return Schedule(days=days, holidays=region, closed=frozenset(closed), phases=tuple(phases))
+    st, _, days, region, closed, timezone, observation = base
+    return Schedule(
+        days=days,
+        holidays=region,
+        closed=frozenset(closed),
+        phases=tuple(phases),
+        timezone=timezone or DEFAULT_TIMEZONE,
+        observation_min=observation,
+    )
 
 
 def _mode_as_written(top: Table) -> str | None:
@@ -459,6 +486,14 @@ def _schedule_table(top: Table, src: Source) -> tuple:
         problem = region_problem(region)
         if problem:
             st.fail("holidays", problem)
+    timezone = st.text("timezone")
+    if timezone is not None:
+        problem = timezone_problem(timezone)
+        if problem:
+            st.fail("timezone", problem)
+    from ketaplan import units
+
+    observation = _quantity(st, "observation", units.parse_duration_min, units)
     closed = set()
     if "closed" in st:
         value = st.data["closed"]
@@ -473,7 +508,37 @@ def _schedule_table(top: Table, src: Source) -> tuple:
     phase_items = st.data.get("phase") or []
     if not phase_items:
         st.fail("phase", "at least one [[schedule.phase]] is required")
-    return st, phase_items, days, region, closed
+    return st, phase_items, days, region, closed, timezone, observation
+
+
+DEFAULT_TIMEZONE = "Europe/London"
+
+
+def timezone_problem(name: str) -> str | None:
+    """Why `name` is not an IANA time zone ("Europe/London"), or None when it is one."""
+    import re
+
+    hint = 'use an IANA time zone name such as "Europe/London" or "America/New_York"'
+    # A key is a relative path of plain segments: nothing that could climb out of the zone folder.
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9][A-Za-z0-9_+-]*)*", name) or len(name) > 64:
+        return f"{name!r} is not a time zone name: {hint}"
+    # A zone found once is remembered in the cache: zoneinfo is not imported on the drafting path.
+    import sys
+
+    from ketaplan.cache import read_json, write_json
+
+    key = f"timezone-{name.replace('/', '~')}-py{sys.version_info[0]}.{sys.version_info[1]}.json"
+    source = {"timezone": name, "python": f"{sys.version_info[0]}.{sys.version_info[1]}"}
+    if read_json(key, source) == name:
+        return None
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return f"{name!r} is not a known time zone: {hint}"
+    write_json(key, source, name)
+    return None
 
 
 def _phase(st: Table, index: int, item: Any, mode: str | None, names: set[str], src: Source) -> Phase:
@@ -524,7 +589,7 @@ def _rule(rt: Table, vocabulary, dose: Dose | None) -> Rule:
     when = None
     if "when" in rt:
         when = _when(rt.src, rt.path + ("when",), rt.data["when"], vocabulary)
-    dose_factor = weight_basis = max_mg = hold = stage = item = None
+    dose_factor = weight_basis = max_mg = hold = stage = item = titrate = None
     if effect == "adjust":
         dose_factor = rt.number("dose_factor", gt=0, le=1)
         weight_basis = rt.choice("weight_basis", WEIGHT_BASES)
@@ -540,6 +605,10 @@ def _rule(rt: Table, vocabulary, dose: Dose | None) -> Rule:
     elif effect == "check":
         stage = rt.choice("stage", STAGES, required=True)
         item = rt.text("item", required=True)
+    elif effect == "titrate":
+        from ketaplan.load.course_protocol import titrate_amount
+
+        titrate = titrate_amount(rt, dose) if dose is not None else None
     return Rule(
         id=rule_id,
         effect=effect,
@@ -552,6 +621,7 @@ def _rule(rt: Table, vocabulary, dose: Dose | None) -> Rule:
         hold=hold,
         stage=stage,
         item=item,
+        titrate=titrate,
     )
 
 
@@ -586,7 +656,8 @@ def _when(src: Source, path, data: Any, vocabulary, depth: int = 0) -> When:
             lo, hi = WHEN_INT_KEYS[key]
             clauses.append(Clause(key, check_int(src, p, value, lo, hi)))
         elif key in WHEN_NUMBER_KEYS:
-            clauses.append(Clause(key, check_number(src, p, value, gt=0, le=1000)))
+            lo, hi = WHEN_NUMBER_KEYS[key]
+            clauses.append(Clause(key, check_number(src, p, value, ge=lo, le=hi)))
         elif key == "sex":
             clauses.append(Clause(key, t.choice(key, ("female", "male"))))
         elif key in ("pregnant", "breastfeeding"):
@@ -609,14 +680,21 @@ def _when(src: Source, path, data: Any, vocabulary, depth: int = 0) -> When:
             clauses.append(Clause(key, names))
         elif key == "blood_pressure_at_least":
             try:
-                clauses.append(Clause(key, units.parse_blood_pressure(value)))
+                systolic, diastolic = units.parse_blood_pressure(value)
             except units.QuantityError as exc:
                 src.fail(p, str(exc))
+            for name, reading in (("systolic", systolic), ("diastolic", diastolic)):
+                lo, hi = LIMITS[name]
+                if not lo <= reading <= hi:
+                    src.fail(p, f"{name} {reading} mmHg is outside {lo}..{hi}, the limits of a patient's blood pressure")
+            if diastolic >= systolic:
+                src.fail(p, f"diastolic {diastolic} must be below systolic {systolic}")
+            clauses.append(Clause(key, (systolic, diastolic)))
         elif key in ("score_at_least", "score_below"):
             st = Table(src, p, value, tuple(SCORE_RANGES), what="table of scores, e.g. { phq9 = 20 }")
             if not value:
                 src.fail(p, "give at least one score, e.g. { phq9 = 20 }")
-            bounds = tuple((name, st.integer(name, lo, hi + 1)) for name, (lo, hi) in SCORE_RANGES.items() if name in st)
+            bounds = tuple((name, st.integer(name, lo, hi)) for name, (lo, hi) in SCORE_RANGES.items() if name in st)
             clauses.append(Clause(key, bounds))
         elif key == "missing":
             names = t.texts(key)
@@ -637,6 +715,10 @@ def _when(src: Source, path, data: Any, vocabulary, depth: int = 0) -> When:
             clauses.append(Clause(key, tuple(_when(src, p + (i,), v, vocabulary, depth + 1) for i, v in enumerate(value))))
         elif key == "not":
             clauses.append(Clause(key, _when(src, p, value, vocabulary, depth + 1)))
+        elif key in COURSE_WHEN_KEYS:
+            from ketaplan.load.course_protocol import course_clause
+
+            clauses.append(Clause(*course_clause(src, path, key, value, t)))
     return When(tuple(clauses))
 
 
@@ -667,6 +749,19 @@ def _test(tt: Table, index: int, src: Source) -> TestCase:
             expect["first_dose_mg"] = None
         else:
             expect["first_dose_mg"] = et.number("first_dose_mg", ge=0)
+    for key in ("doses_mg", "numbers"):
+        if key in et:
+            value = et.data[key]
+            if not isinstance(value, list):
+                et.fail(key, f"expected a list, found {type_name(value)}")
+            if key == "numbers":
+                expect[key] = tuple(check_int(src, et.path + (key, i), v, 1, 1000) for i, v in enumerate(value))
+            else:
+                expect[key] = tuple(
+                    None if v == "none" else check_number(src, et.path + (key, i), v, ge=0) for i, v in enumerate(value)
+                )
+    if "course" in tt:
+        expect["course"] = bool(tt.boolean("course"))
     if "dates" in et:
         value = et.data["dates"]
         if not isinstance(value, list):

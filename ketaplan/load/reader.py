@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Iterable, NoReturn
 
+from ketaplan.digest import sha256_hex as sha256_hex  # re-exported: the loaders hash through here
 from ketaplan.errors import InputError
 
 Path = tuple[str | int, ...]
@@ -30,17 +29,31 @@ def field_name(path: Path) -> str:
     return text
 
 
-@dataclass
 class Source:
-    """Where a document came from, so every error can name its file, line and field."""
+    """Where a document came from, so every error can name its file, line and field.
 
-    name: str
-    text: str | None
-    error_type: type[InputError]
-    prefix: Path = ()  # for a table inside another file, e.g. a protocol's [[test]] patient
-    row: int | None = None  # CSV row number (header is row 1)
-    #: When a list, a loader that can go on after an error adds errors here (`protocol check`).
-    errors: list | None = None
+    (A plain class rather than a dataclass: defining a dataclass costs about 1 ms at every start.)"""
+
+    __slots__ = ("name", "text", "error_type", "prefix", "row", "errors")
+
+    def __init__(
+        self,
+        name: str,
+        text: str | None,
+        error_type: type[InputError],
+        prefix: Path = (),  # for a table inside another file, e.g. a protocol's [[test]] patient
+        row: int | None = None,  # CSV row number (header is row 1)
+        errors: list | None = None,  # when a list, a loader that can go on after an error adds errors here
+    ) -> None:
+        self.name = name
+        self.text = text
+        self.error_type = error_type
+        self.prefix = prefix
+        self.row = row
+        self.errors = errors
+
+    def __repr__(self) -> str:
+        return f"Source({self.name!r}, row={self.row!r}, prefix={self.prefix!r})"
 
     def error(self, path: Path, message: str) -> InputError:
         full = self.prefix + tuple(path)
@@ -108,10 +121,6 @@ def read_regular_file(path: str, error_type: type[InputError], what: str) -> byt
             os.close(fd)
 
 
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def decode(data: bytes, name: str, error_type: type[InputError]) -> str:
     """UTF-8 (a byte-order mark is accepted); anything else is refused, never guessed."""
     if len(data) > MAX_FILE_BYTES:
@@ -141,7 +150,8 @@ def decode(data: bytes, name: str, error_type: type[InputError]) -> str:
 
 # A key (bare, quoted or dotted) or a [table] header at the start of a line.
 _KEY_PART = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\\n]|\\.)*"|'[^'\n]*')"""
-_LINE_KEY = re.compile(
+# (Compiled on first use, by re's own cache: only a file that cannot be parsed needs it.)
+_LINE_KEY = (
     rf"[ \t]*(?:\[\[?[ \t]*(?P<header>{_KEY_PART}(?:[ \t]*\.[ \t]*{_KEY_PART})*)[ \t]*\]"
     rf"|(?P<key>{_KEY_PART}(?:[ \t]*\.[ \t]*{_KEY_PART})*)[ \t]*=)"
 )
@@ -154,7 +164,7 @@ def field_at(lines: list[str], line: int) -> str | None:
     number = line
     while 0 < number <= len(lines):
         text = lines[number - 1]
-        match = _LINE_KEY.match(text)
+        match = re.match(_LINE_KEY, text)
         if match:
             return re.sub(r"[ \t]*\.[ \t]*", ".", match["header"] or match["key"])
         if number == line and text[:1] not in (" ", "\t", '"', "'", "[", "{", "]", "}", ","):
@@ -194,7 +204,7 @@ def _deepest_line(text: str) -> int:
     return where
 
 
-_TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
+_TOML_POS = r"\(at line (\d+), column (\d+)\)"  # compiled on first use, as _LINE_KEY
 
 
 def parse_toml(text: str, name: str, error_type: type[InputError]) -> dict:
@@ -206,7 +216,7 @@ def parse_toml(text: str, name: str, error_type: type[InputError]) -> dict:
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         line = column = None
-        match = _TOML_POS.search(message)
+        match = re.search(_TOML_POS, message)
         # Lines as TOML counts them: only "\n" ends a line (not U+2028, form feed, ...).
         lines = text.split("\n")
         if match:

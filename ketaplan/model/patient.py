@@ -1,7 +1,5 @@
 """A patient as the engine sees it: validated, in exact units, immutable."""
 
-from __future__ import annotations
-
 from datetime import date
 from fractions import Fraction
 from typing import NamedTuple
@@ -11,6 +9,19 @@ SCORE_RANGES: dict[str, tuple[int, int]] = {
     "madrs": (0, 60),
     "gad7": (0, 21),
     "pain_nrs": (0, 10),
+}
+
+#: The patient format's plausibility limits (spec/patient.md), inclusive. A protocol's `when`
+#: thresholds are held to the same limits (spec/protocol.md): a threshold outside them is a typo.
+LIMITS: dict[str, tuple[int, int]] = {
+    "age": (0, 120),
+    "weight_kg": (2, 400),
+    "height_cm": (40, 250),
+    "bmi": (10, 100),
+    "systolic": (50, 300),
+    "diastolic": (20, 200),
+    "heart_rate": (20, 250),
+    "spo2": (50, 100),
 }
 
 
@@ -26,6 +37,7 @@ class Condition(NamedTuple):
     name: str
     code: str | None = None  # normalised ICD-10, e.g. "F332"
     status: str = "active"  # "active" | "history"
+    snomed: str | None = None  # a SNOMED CT concept id, e.g. "370143000" (from a record system)
 
 
 class Medication(NamedTuple):
@@ -35,10 +47,40 @@ class Medication(NamedTuple):
     as_needed: bool = False
 
 
+class Vital(NamedTuple):
+    """One reading during a session, `minute` minutes from the start of the infusion (0 = before it)."""
+
+    minute: int
+    blood_pressure: tuple[int, int] | None = None
+    heart_rate: int | None = None
+    spo2: int | None = None
+
+
 class Infusion(NamedTuple):
+    """One session given, as recorded (spec/course.md). None: not recorded."""
+
     date: date
     dose_mg: Fraction
     protocol: str | None = None
+    duration_min: int | None = None
+    completed: bool = True  # absent in the file = completed
+    stopped_because: str | None = None
+    vitals: tuple[Vital, ...] | None = None  # None: no readings recorded
+    sedation: int | None = None  # MOAA/S at its deepest, 0..5 (5 = awake)
+    dissociation: int | None = None  # CADSS total at its peak, 0..92
+    observed_min: int | None = None  # observation after the infusion ended
+    adverse_events: tuple[str, ...] | None = None  # None: not recorded; (): none
+    adverse_event_detail: str | None = None  # required with "other"
+
+
+class Assessment(NamedTuple):
+    """Scores taken after the baseline, on `date`."""
+
+    date: date
+    scores: tuple[tuple[str, int], ...]
+
+    def score(self, name: str) -> int | None:
+        return dict(self.scores).get(name)
 
 
 class Patient(NamedTuple):
@@ -61,6 +103,8 @@ class Patient(NamedTuple):
     scores: tuple[tuple[str, int], ...] = ()
     infusions: tuple[Infusion, ...] = ()
     present: frozenset[str] = frozenset()  # top-level keys given in the file
+    assessments: tuple[Assessment, ...] = ()  # oldest first
+    scored_on: date | None = None  # the date of the baseline [scores]
 
     @property
     def bmi(self) -> Fraction:

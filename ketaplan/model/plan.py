@@ -1,18 +1,21 @@
 """The drafted plan: one immutable value that every view renders and none recomputes."""
 
-from __future__ import annotations
-
 from datetime import date, datetime
 from fractions import Fraction
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from ketaplan.model.course import Course
 
 VERDICTS = ("eligible", "needs-review", "excluded")
 
 #: Ids of the findings ketaplan adds itself, in the order a plan lists them; a protocol may not reuse them.
 BUILTIN_IDS = (
     "ALLERGY-TO-PROTOCOL-DRUG",
+    "ALREADY-TAKING-PROTOCOL-DRUG",
     "UNRECOGNISED-CONDITION",
     "UNRECOGNISED-MEDICATION",
+    "SEVERAL-MEDICINES-IN-ONE-ENTRY",
     "UNRECOGNISED-ALLERGY",
     "CONDITION-CODE-MISMATCH",
     "INDICATION-NOT-RECORDED",
@@ -28,6 +31,10 @@ BUILTIN_IDS = (
     "DOSE-ESCALATION",
     "WEIGHT-BASIS-CHOSEN",
     "START-IN-PAST",
+    # The course of treatment (spec/course.md)
+    "INFUSION-WITHOUT-PROTOCOL",
+    "TITRATION-CHOSEN",
+    "SERIES-COMPLETE",
 )
 
 
@@ -92,6 +99,10 @@ class Session(NamedTuple):
     volume_ml: Fraction | None = None
     pump_ml_per_h: Fraction | None = None
     checks: tuple[str, ...] = ()
+    # Titration (spec/course.md): the titrate rule whose per-kg dose this session uses (None: the
+    # phase's), and the other titrate rules that would have applied, as "RULE-ID: why not used".
+    titrated_by: str | None = None
+    titration_not_used: tuple[str, ...] = ()
 
     @property
     def weekday(self) -> str:
@@ -123,6 +134,8 @@ class ProtocolRef(NamedTuple):
     stock_mg_per_ml: Fraction | None = None
     bag_ml: Fraction | None = None
     final_mg_per_ml: Fraction | None = None
+    timezone: str = "Europe/London"  # [schedule] timezone: the clinic's IANA time zone
+    observation_min: int | None = None  # [schedule] observation; None: the protocol gives none
 
 
 class Provenance(NamedTuple):
@@ -151,6 +164,7 @@ class Plan(NamedTuple):
     acknowledge: tuple[str, ...]
     generated: Provenance
     status: str = "draft"
+    course: "Course | None" = None  # only from continue_series (`ketaplan course`)
 
     @property
     def first_dose_mg(self) -> Fraction | None:

@@ -1,13 +1,11 @@
 """A clinic's protocol as the engine sees it: validated rules and numbers, immutable."""
 
-from __future__ import annotations
-
 from datetime import date
 from fractions import Fraction
 from typing import Any, NamedTuple
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-EFFECTS = ("exclude", "review", "adjust", "hold", "check", "note")
+EFFECTS = ("exclude", "review", "adjust", "hold", "check", "note", "titrate")
 WEIGHT_BASES = ("actual", "ideal", "adjusted", "lean")
 STAGES = ("pre", "during", "after")
 
@@ -38,6 +36,7 @@ class Rule(NamedTuple):
     hold: str | None = None
     stage: str | None = None
     item: str | None = None
+    titrate: Fraction | None = None  # titrate rules: the per-kg dose, in the protocol's dose mode
 
 
 class Drug(NamedTuple):
@@ -73,6 +72,8 @@ class Schedule(NamedTuple):
     holidays: str | None
     closed: frozenset[date]
     phases: tuple[Phase, ...]
+    timezone: str = "Europe/London"  # IANA name: the clinic's local time, for calendars
+    observation_min: int | None = None  # observation after each session; None: not in the protocol
 
 
 class TestCase(NamedTuple):
@@ -81,6 +82,17 @@ class TestCase(NamedTuple):
     patient: Any  # the case's patient, validated when the protocol loads (a Patient)
     expect: dict
     index: int  # position among [[test]] tables, for error messages
+
+
+class CourseSettings(NamedTuple):
+    """The protocol's [course] table (spec/course.md); the defaults are the spec's."""
+
+    restart_after_days: int = 56
+    response_at_least: Fraction = Fraction(50)  # % reduction from baseline: "response"
+    partial_at_least: Fraction = Fraction(25)  # % reduction: "partial"
+    # Latest score below: "remission". Defaults: MADRS below 10, PHQ-9 below 5 (clinical-facts 9).
+    remission_below: tuple[tuple[str, int], ...] = (("phq9", 5), ("madrs", 10))
+    vitals_at_minutes: tuple[int, ...] = (0, 15, 30, 40, 60, 90)
 
 
 class Protocol(NamedTuple):
@@ -101,3 +113,4 @@ class Protocol(NamedTuple):
     sources: tuple[str, ...] = ()
     tests: tuple[TestCase, ...] = ()
     vocabulary: Any = None  # ketaplan.vocabulary.Vocabulary, extended by [vocabulary]
+    course: CourseSettings = CourseSettings()

@@ -8,7 +8,7 @@ from fractions import Fraction
 from typing import Any
 
 from ketaplan.model.plan import Dosing, Finding, Hold, PatientSummary, Plan, Provenance, Session
-from ketaplan.units import json_number
+from ketaplan.units import json_number, truncate
 
 PLAN_FORMAT = "ketaplan-plan/1"
 
@@ -56,7 +56,8 @@ def _patient(p: PatientSummary) -> dict[str, Any]:
         "sex": p.sex,
         "height_cm": _num(p.height_cm, 1),
         "weight_kg": _num(p.weight_kg, 1),
-        "bmi": _num(p.bmi, 1),
+        # Cut, never rounded: BMI 34.9965 must not read as 35, a threshold it does not reach.
+        "bmi": _num(truncate(p.bmi, 1), 1),
         "ideal_weight_kg": _num(p.ideal_weight_kg, 1),
         "adjusted_weight_kg": _num(p.adjusted_weight_kg, 1),
         "lean_weight_kg": _num(p.lean_weight_kg, 1),
@@ -110,6 +111,10 @@ def _session(s: Session, rate: bool) -> dict[str, Any]:
             "not_drafted_because": s.not_drafted_because,
         }
     )
+    if s.titrated_by is not None or s.titration_not_used:
+        # Only where a titrate rule was considered (spec/course.md): plans without one are unchanged.
+        out["titrated_by"] = s.titrated_by
+        out["titration_not_used"] = list(s.titration_not_used)
     if rate:
         out["effective_mg_per_kg_per_hour_actual"] = _num(s.effective_mg_per_kg_per_hour_actual, 4)
         out["mg_per_kg_per_hour_given"] = _num(s.given_per_kg, 6)
@@ -155,7 +160,17 @@ def _generated(g: Provenance) -> dict[str, Any]:
 
 
 def plan_to_dict(plan: Plan) -> dict[str, Any]:
-    """The plan as plain JSON values, keys in the order of spec/plan.md (added keys after them)."""
+    """The plan as plain JSON values, keys in the order of spec/plan.md (added keys after them);
+    a continued series (`ketaplan course`) adds `course` (spec/course.md)."""
+    out = _plan_to_dict(plan)
+    if plan.course is not None:
+        from ketaplan.render.course_json import course_to_dict
+
+        out["course"] = course_to_dict(plan.course)
+    return out
+
+
+def _plan_to_dict(plan: Plan) -> dict[str, Any]:
     rate = plan.dosing is not None and plan.dosing.mode == "mg_per_kg_per_hour"
     return {
         "format": PLAN_FORMAT,

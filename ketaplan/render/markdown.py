@@ -525,7 +525,9 @@ def _signoff(plan: dict, signed: dict | None) -> list[str]:
             "Signature: recorded with `ketaplan sign`",
             f"Date and time: {inert(signoff.get('signed_at'))} (UTC)",
             f"Digest of the plan and sign-off: {_code(signed.get('digest'))}",
-            "Check it with `ketaplan verify`. The digest shows whether the signed file was changed; "
+            "Check it with `ketaplan verify` on this Markdown file (it is rendered again from the signed "
+            "JSON beside it, the same name ending `.json`, and compared) or on that JSON file. "
+            "The digest shows whether the signed file was changed; "
             "it is not a cryptographic signature: someone who edits the file and recomputes the "
             "digest is not detected.",
         ]

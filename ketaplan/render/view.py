@@ -45,7 +45,7 @@ MARKS = (CAP_MARK,)
 SECTION_KEYS = ("findings", "patient", "dose", "schedule", "holds", "checklists", "signoff")
 
 #: Most serious first: what stops the plan, what a clinician must review, then the rest.
-_SEVERITY = {"exclude": 0, "review": 2, "hold": 3, "check": 4, "adjust": 5, "note": 6}
+_SEVERITY = {"exclude": 0, "review": 2, "hold": 3, "check": 4, "adjust": 5, "titrate": 5, "note": 6}
 
 
 def one_line(text: object) -> str:
@@ -288,7 +288,12 @@ def _findings(plan: Plan) -> Section:
     counts: dict[str, int] = {}
     for f in ordered:
         counts[f.effect] = counts.get(f.effect, 0) + 1
-    words = {"exclude": ("exclusion", "exclusions"), "review": ("needs review", "need review"), "adjust": ("adjustment", "adjustments")}
+    words = {
+        "exclude": ("exclusion", "exclusions"),
+        "review": ("needs review", "need review"),
+        "adjust": ("adjustment", "adjustments"),
+        "titrate": ("titration", "titrations"),
+    }
     summary = ", ".join(_plural(n, *words.get(e, (e, e + "s"))) for e, n in counts.items())
     return Section("findings", "Findings", (Findings(tuple(_finding(f) for f in ordered), summary),))
 

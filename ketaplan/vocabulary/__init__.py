@@ -9,6 +9,7 @@ from ketaplan.vocabulary.matcher import (
     mixes_scripts,
     normalise,
     normalise_icd10,
+    normalise_snomed,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "mixes_scripts",
     "normalise",
     "normalise_icd10",
+    "normalise_snomed",
 ]

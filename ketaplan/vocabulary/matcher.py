@@ -1,15 +1,13 @@
 """Matches patient and protocol names against the reviewed vocabulary of drugs, conditions and allergens."""
 
-from __future__ import annotations
-
 import os
 import re
 import tomllib
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import cache
+from typing import NamedTuple
 
 _DATA_FILE = os.path.join(os.path.dirname(__file__), "vocabulary.toml")
 
@@ -37,8 +35,8 @@ _ALLERGY_KINDS = frozenset({"allergen", "drug", "class"})
 _SECTION_KEYS = {
     "classes": frozenset({"source", "aliases", "within"}),
     "drugs": frozenset({"classes", "contains", "synonyms", "brands_uk", "brands_us", "brands_other"}),
-    "groups": frozenset({"source", "aliases", "members", "within", "icd10"}),
-    "conditions": frozenset({"aliases", "icd10"}),
+    "groups": frozenset({"source", "aliases", "members", "within", "icd10", "snomed"}),
+    "conditions": frozenset({"aliases", "icd10", "snomed"}),
     "allergens": frozenset({"source", "aliases", "members", "within"}),
 }
 
@@ -78,6 +76,19 @@ def mixes_scripts(name: str) -> bool:
     return False
 
 
+# A SNOMED CT concept id: 6 to 18 digits, no leading zero, partition "00" or "10" (a concept, in
+# the international or an extension namespace) before the check digit.
+_SNOMED = re.compile(r"[1-9][0-9]{2,14}[01]0[0-9]")
+
+
+def normalise_snomed(code: str) -> str | None:
+    """The SNOMED CT concept id stripped of spaces ("370143000"), or None if it does not look like one."""
+    text = code.strip()
+    if not text.isascii() or not _SNOMED.fullmatch(text):
+        return None
+    return text
+
+
 def normalise_icd10(code: str) -> str | None:
     """The code upper-cased without its dot ("f33.2 " -> "F332"), or None if it is not an ICD-10 code."""
     text = code.strip().upper()
@@ -95,8 +106,9 @@ class VocabularyError(Exception):
         self.message = message
 
 
-@dataclass(frozen=True)
-class DrugMatch:
+# The matches are NamedTuples rather than frozen dataclasses: a dataclass costs about 0.5 ms to
+# define, at every start of the command line.
+class DrugMatch(NamedTuple):
     """The drug a medication string names, and the free text that follows the name."""
 
     drug: str
@@ -105,8 +117,7 @@ class DrugMatch:
     terms: frozenset[str]
 
 
-@dataclass(frozen=True)
-class ConditionMatch:
+class ConditionMatch(NamedTuple):
     """What a condition's name and its ICD-10 code each say the condition is."""
 
     name: str | None
@@ -115,6 +126,9 @@ class ConditionMatch:
     code_terms: frozenset[str]
     # The entries whose own ICD-10 codes cover the code (code_terms adds the groups holding them).
     code_concepts: frozenset[str] = frozenset()
+    # A SNOMED CT concept id given beside the name; the entries listing it are in code_terms and
+    # code_concepts as well.
+    snomed: str | None = None
 
     @property
     def recognised(self) -> bool:
@@ -134,8 +148,7 @@ class ConditionMatch:
         return normalise(self.name or "") not in self.code_terms and self.name_terms.isdisjoint(self.code_concepts)
 
 
-@dataclass(frozen=True)
-class AllergyMatch:
+class AllergyMatch(NamedTuple):
     """The allergen, drug or drug class an allergy names, with the classes that contain it."""
 
     name: str
@@ -145,7 +158,9 @@ class AllergyMatch:
 class _Entry:
     """One drug, class, condition, group or allergen (a plain class: it is built a thousand times at start-up)."""
 
-    __slots__ = ("kind", "name", "parents", "aliases", "brands_uk", "brands_us", "brands_other", "icd10", "source")
+    __slots__ = (
+        "kind", "name", "parents", "aliases", "brands_uk", "brands_us", "brands_other", "icd10", "source", "snomed",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -158,6 +173,7 @@ class _Entry:
         brands_other: tuple[str, ...] = (),
         icd10: tuple[str, ...] = (),
         source: str | None = None,
+        snomed: tuple[str, ...] = (),
     ) -> None:
         self.kind = kind
         self.name = name
@@ -168,6 +184,7 @@ class _Entry:
         self.brands_other = brands_other
         self.icd10 = icd10
         self.source = source
+        self.snomed = snomed
 
     def with_parent(self, key: str) -> "_Entry":
         values = {field: getattr(self, field) for field in self.__slots__}
@@ -188,8 +205,9 @@ class Vocabulary:
         self._names = names  # normalised name, alias or brand -> key
         self._up: dict[str, frozenset[str]] = {}
         self._children: dict[str, tuple[str, ...]] | None = None
-        self._medicines: tuple[dict[str, str], int] | None = None
+        self._medicines: dict[frozenset[str], tuple[dict[str, str], int]] | None = None
         self._coded: dict[str, list[tuple[str, tuple[tuple, ...]]]] | None = None
+        self._snomed: dict[str, frozenset[str]] | None = None
         self._memo: dict[tuple, object] = {}  # a batch repeats the same names many times
 
     # ------------------------------------------------------------------------------- loading
@@ -235,12 +253,38 @@ class Vocabulary:
         free text names a second drug ("lorazepam and diazepam"): one entry must mean one drug."""
         return self._memoised(self._match_medication, text)
 
-    def match_condition(self, name: str, code: str | None = None) -> ConditionMatch:
-        """What a condition's name (a condition or group, under any alias) and ICD-10 code match.
+    def match_condition(self, name: str, code: str | None = None, snomed: str | None = None) -> ConditionMatch:
+        """What a condition's name (a condition or group, under any alias), ICD-10 code and SNOMED CT
+        concept id match.
 
-        A name that mixes scripts is not recognised; a code that is not an ICD-10 code is a
-        ValueError (the patient file's reader rejects those first)."""
-        return self._memoised(self._match_condition, name, code)
+        A name that mixes scripts is not recognised; a code that is not an ICD-10 code (or a SNOMED CT
+        id that is not one) is a ValueError (the patient file's reader rejects those first). A SNOMED
+        CT id the vocabulary does not list adds nothing: the hierarchy is not shipped."""
+        if snomed is None:
+            return self._memoised(self._match_condition, name, code)
+        return self._memoised(self._match_condition_snomed, name, code, snomed)
+
+    def _match_condition_snomed(self, name: str, code: str | None, snomed: str) -> ConditionMatch:
+        match = self._match_condition(name, code)
+        normal = normalise_snomed(snomed)
+        if normal is None:
+            raise ValueError(f"not a SNOMED CT concept id: {snomed!r}")
+        concepts = self._snomed_entries().get(normal, frozenset())
+        terms = concepts.union(*(self._ancestors(k) for k in concepts))
+        return ConditionMatch(
+            match.name,
+            match.code,
+            match.name_terms,
+            match.code_terms | terms,
+            match.code_concepts | concepts,
+            normal,
+        )
+
+    def snomed_concepts(self, snomed: str) -> tuple[str, ...]:
+        """The canonical names of the conditions and groups listing this SNOMED CT id (sorted)."""
+        normal = normalise_snomed(snomed)
+        keys = self._snomed_entries().get(normal or "", frozenset())
+        return tuple(sorted(self._entries[k].name for k in keys))
 
     def match_allergy(self, name: str) -> AllergyMatch | None:
         """The allergen, drug (under any of its names) or drug class an allergy names."""
@@ -259,8 +303,18 @@ class Vocabulary:
         return result
 
     def _match_medication(self, text: str) -> DrugMatch | None:
+        found, others = self.match_medication_parts(text)
+        return None if others else found
+
+    def match_medication_parts(self, text: str) -> tuple[DrugMatch | None, tuple[str, ...]]:
+        """The drug named at the start of a medication string, and the other drugs and drug classes
+        its free text names ("sertraline 50 mg plus benzodiazepine prn": sertraline; benzodiazepine).
+        A class the first drug belongs to ("fluoxetine (an SSRI)") is no other medicine."""
+        return self._memoised(self._match_medication_parts, text)
+
+    def _match_medication_parts(self, text: str) -> tuple[DrugMatch | None, tuple[str, ...]]:
         if mixes_scripts(text) or hides_characters(text):
-            return None
+            return None, ()
         norm = normalise(text)
         if norm.isascii():
             word = [c.isalnum() or c == "_" for c in norm]
@@ -270,16 +324,28 @@ class Vocabulary:
         ends = [i for i in range(1, len(norm) + 1) if i == len(norm) or not word[i]]
         found = self._drug_at(norm, 0, ends)
         if found is None:
-            return None
+            return None, ()
         end, key = found
-        allowed = {key} | self._ancestors(key)
-        for start in range(end, len(norm)):
-            if word[start] and not word[start - 1]:
-                other = self._drug_at(norm, start, ends)
-                if other is not None and other[1] not in allowed:
-                    return None
+        others = tuple(self._entries[k].name for k in self._others_named(norm, word, ends, end, key))
         matched, rest = _split(text, norm[:end])
-        return DrugMatch(self._entries[key].name, matched, rest, frozenset(allowed))
+        return DrugMatch(self._entries[key].name, matched, rest, frozenset({key}) | self._ancestors(key)), others
+
+    def _others_named(self, norm: str, word: list[bool], ends: list[int], end: int, key: str) -> list[str]:
+        """The keys of other drugs and drug classes named after the first drug (which ends at `end`):
+        one entry must mean one medicine, and a second name is never dropped as free text."""
+        allowed = {key} | self._ancestors(key)
+        others: list[str] = []
+        start = end
+        while start < len(norm):
+            if word[start] and not word[start - 1]:
+                other = self._drug_at(norm, start, ends, _DRUG_KINDS)
+                if other is not None:
+                    if other[1] not in allowed and other[1] not in others:
+                        others.append(other[1])
+                    start = other[0]
+                    continue
+            start += 1
+        return others
 
     def _match_condition(self, name: str, code: str | None) -> ConditionMatch:
         normalised_code = None
@@ -358,6 +424,7 @@ class Vocabulary:
             info["groups"] = parents
             info["members"] = members
             info["icd10"] = list(entry.icd10)
+            info["snomed"] = list(entry.snomed)
         else:
             info["within"] = parents
             info["members"] = members
@@ -420,12 +487,15 @@ class Vocabulary:
                     todo.append(child)
         return found
 
-    def _drug_at(self, norm: str, start: int, ends: list[int]) -> tuple[int, str] | None:
-        """The end and key of the longest drug name that starts at start and ends at a word boundary (in ends)."""
+    def _drug_at(self, norm: str, start: int, ends: list[int], kinds: frozenset[str] = frozenset({"drug"})) -> tuple[int, str] | None:
+        """The end and key of the longest drug name (or, with `kinds`, drug or class name) that starts
+        at start and ends at a word boundary (in ends)."""
         if self._medicines is None:
-            names = {n: k for n, k in self._names.items() if self._entries[k].kind == "drug"}
-            self._medicines = (names, max(map(len, names), default=0))
-        names, longest = self._medicines
+            self._medicines = {}
+        if kinds not in self._medicines:
+            names = {n: k for n, k in self._names.items() if self._entries[k].kind in kinds}
+            self._medicines[kinds] = (names, max(map(len, names), default=0))
+        names, longest = self._medicines[kinds]
         found = None
         for i in range(bisect_right(ends, start), len(ends)):
             end = ends[i]
@@ -449,32 +519,117 @@ class Vocabulary:
                     self._coded.setdefault(letter, []).append((key, tuple(specs)))
         return self._coded
 
+    def _snomed_entries(self) -> dict[str, frozenset[str]]:
+        """SNOMED CT concept id -> the keys of the entries that list it."""
+        if self._snomed is None:
+            index: dict[str, set[str]] = {}
+            for key, entry in self._entries.items():
+                for code in entry.snomed:
+                    index.setdefault(code, set()).add(key)
+            self._snomed = {code: frozenset(keys) for code, keys in index.items()}
+        return self._snomed
+
 
 _KIND_WORDS = {"group": "condition group", "class": "drug class"}
 
 
 @cache
 def _builtin() -> Vocabulary:
-    # Parsing the 100 KB TOML file is most of a plan's start-up: the parsed document is cached
-    # as JSON under the file's SHA-256, and built and checked in full either way.
-    import hashlib
+    return _load_builtin()
 
+
+# The layout of a cached index; a new layout is a new cache name, so an old entry is never misread.
+_INDEX_FORMAT = 1
+_KINDS = frozenset({"drug", "class", "condition", "group", "allergen"})
+
+
+def _load_builtin() -> Vocabulary:
+    # Parsing the 100 KB TOML file and building its index is most of a plan's start-up: the built
+    # index (entries and names, after every check of _Builder) is cached as JSON under the file's
+    # SHA-256 and that of this module's source, which builds it (a changed builder is a new
+    # entry). A cached index that is not whole and consistent is built again from the file.
     from ketaplan.cache import read_json, write_json
+    from ketaplan.digest import sha256_hex
 
     with open(_DATA_FILE, "rb") as f:
         raw = f.read()
-    digest = hashlib.sha256(raw).hexdigest()
-    name = f"vocabulary-{digest[:32]}.json"
-    source = {"vocabulary_sha256": digest}
-    data = read_json(name, source)
-    if isinstance(data, dict):
-        try:
-            return _Builder(data).build()
-        except Exception:  # noqa: BLE001 - a cache entry that does not build is not believed
-            pass
-    data = tomllib.loads(raw.decode("utf-8"), parse_float=_reject_number)
-    write_json(name, source, data)
-    return _Builder(data).build()
+    digest = sha256_hex(raw)
+    try:
+        with open(__file__, "rb") as f:
+            code = sha256_hex(f.read())
+    except OSError:  # no source to key the index by (an unusual install): never use a cached one
+        return _Builder(tomllib.loads(raw.decode("utf-8"), parse_float=_reject_number)).build()
+    name = f"vocabulary-index{_INDEX_FORMAT}-{digest[:32]}-{code[:16]}.json"
+    # What the entry is computed from: ketaplan.cache checks it, and the entry's own digest, on read.
+    source = {"vocabulary_sha256": digest, "code_sha256": code, "index_format": _INDEX_FORMAT}
+    vocabulary = _from_index(read_json(name, source), digest, code)
+    if vocabulary is None:
+        vocabulary = _Builder(tomllib.loads(raw.decode("utf-8"), parse_float=_reject_number)).build()
+        write_json(name, source, _to_index(vocabulary, digest, code))
+    return vocabulary
+
+
+def _to_index(vocabulary: Vocabulary, digest: str, code: str) -> dict:
+    """The built vocabulary as JSON data: every _Entry as a list of its fields, and the names."""
+    fields = _Entry.__slots__
+    return {
+        "format": _INDEX_FORMAT,
+        "sha256": digest,
+        "code_sha256": code,
+        "version": vocabulary.version,
+        "fields": list(fields),
+        "entries": {k: [getattr(e, f) for f in fields] for k, e in vocabulary._entries.items()},
+        "names": vocabulary._names,
+    }
+
+
+def _from_index(data, digest: str, code: str) -> Vocabulary | None:
+    """The vocabulary a cached index holds, or None unless it is whole and consistent: made from
+    this very file by this very code, every field of the right type, every parent and name
+    pointing at an entry, every entry named by its own key, no membership cycle, every ICD-10
+    code one that _Builder accepts."""
+    fields = _Entry.__slots__
+    try:
+        if data["format"] != _INDEX_FORMAT or (data["sha256"], data["code_sha256"]) != (digest, code):
+            return None
+        if data["fields"] != list(fields):
+            return None
+        version, rows, names = data["version"], data["entries"], data["names"]
+        if not (isinstance(version, str) and version and isinstance(rows, dict) and isinstance(names, dict)):
+            return None
+        entries = {}
+        for key, row in rows.items():
+            kind, name, parents, aliases, uk, us, other, icd10, source, snomed = row
+            if kind not in _KINDS or type(name) is not str or not (source is None or type(source) is str):
+                return None
+            for names_list in (parents, aliases, uk, us, other, icd10, snomed):
+                if type(names_list) is not list:
+                    return None
+                "".join(names_list)  # a TypeError unless every item is a string
+            for code in icd10:
+                _parse_code(key, code)
+            if not all(normalise_snomed(concept) == concept for concept in snomed):
+                return None
+            entries[key] = _Entry(
+                kind,
+                name,
+                tuple(parents),
+                tuple(aliases),
+                tuple(uk),
+                tuple(us),
+                tuple(other),
+                tuple(icd10),
+                source,
+                tuple(snomed),
+            )
+        if not all(type(n) is str and k in entries for n, k in names.items()):
+            return None
+        if not all(names.get(k) == k and all(p in entries for p in e.parents) for k, e in entries.items()):
+            return None
+        _check_cycles(entries)
+    except (KeyError, TypeError, ValueError, VocabularyError):
+        return None
+    return Vocabulary(version, entries, names)
 
 
 def _is_word_char(ch: str) -> bool:
@@ -629,9 +784,16 @@ class _Builder:
                 aliases=self._names_list(name, t, "aliases"),
                 icd10=self._codes(name, t),
                 source=self._source(name, t),
+                snomed=self._snomed_codes(name, t),
             )
         for name, t in sections["conditions"].items():
-            self._declare(name, "condition", aliases=self._names_list(name, t, "aliases"), icd10=self._codes(name, t))
+            self._declare(
+                name,
+                "condition",
+                aliases=self._names_list(name, t, "aliases"),
+                icd10=self._codes(name, t),
+                snomed=self._snomed_codes(name, t),
+            )
         for name, t in sections["allergens"].items():
             self._declare(name, "allergen", aliases=self._names_list(name, t, "aliases"), source=self._source(name, t))
 
@@ -751,6 +913,18 @@ class _Builder:
             raise VocabularyError(name, f"{name!r}: icd10 must be a list of codes")
         for code in codes:
             _parse_code(name, code)
+        return tuple(codes)
+
+    @staticmethod
+    def _snomed_codes(name: str, table: dict) -> tuple[str, ...]:
+        codes = table.get("snomed")
+        if codes is None:
+            return ()
+        if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+            raise VocabularyError(name, f"{name!r}: snomed must be a list of SNOMED CT concept ids")
+        for code in codes:
+            if normalise_snomed(code) != code:
+                raise VocabularyError(name, f"{name!r}: {code!r} is not a SNOMED CT concept id")
         return tuple(codes)
 
     def _wrong_ref(self, owner: str, field: str, ref: str, kinds: set[str]) -> str:
