@@ -221,7 +221,15 @@ def _start_check(tmp_path: Path, protocol: str, *extra: str, count: int = 1500, 
     folder = folder_of(tmp_path, count)
     argv = faults.ketaplan_argv("check", str(folder), "-p", protocol, "--start", START, "-f", "jsonl", "-j", "2", *extra)
     env = {**faults.ketaplan_env(tmp_path), "PYTHONFAULTHANDLER": "1"}
+    popen.setdefault("preexec_fn", _default_signals)
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path, **popen)
+
+
+def _default_signals() -> None:
+    """A test run in the background of a shell has SIGINT ignored, and ketaplan keeps an ignored
+    signal ignored: the child starts as from a terminal."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
 
 
 def _workers(proc: subprocess.Popen) -> list[int]:
@@ -293,6 +301,23 @@ def test_a_signal_swallowed_where_it_landed_still_stops_check_before_anything_is
     folder = folder_of(tmp_path, 3)
     code, stdout, err = run_cli(capsys, "check", str(folder), "-p", protocol, "--start", START, "-o", str(out / "r.txt"))
     assert (code, stdout, err, listing(out)) == (143, "", "terminated; no output file was written\n", [])
+
+
+def test_a_signal_ignored_by_whoever_started_check_stays_ignored(tmp_path, protocol):
+    # nohup: SIGHUP is ignored before ketaplan starts, and a hang-up must not stop the run.
+    def ignore_hangups() -> None:
+        _default_signals()
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    proc = _start_check(tmp_path, protocol, preexec_fn=ignore_hangups)  # stdout unread: it waits mid-run
+    _workers(proc)
+    os.kill(proc.pid, signal.SIGHUP)
+    out, err = proc.communicate(timeout=120)
+    assert (proc.returncode, len(out.splitlines()), err) == (
+        0,
+        1500,
+        b"1500 patients: 1500 eligible, 0 needs-review, 0 excluded, 0 invalid\n",
+    )
 
 
 def test_ctrl_c_prints_its_message_and_exits_130(tmp_path, capsys, monkeypatch):
