@@ -453,6 +453,20 @@ from ketaplan.course_cli import register as _register_course  # noqa: E402
 _register_course(app)
 
 
+def _stop(code: int, program: bool) -> None:
+    """End a run that was stopped (a signal, a closed pipe). Its clean-up has run (temporary files
+    gone, workers killed); as the program itself, it exits now: no exit handler of a library (the
+    process pool's joins) may keep it alive or print, and output still buffered for a stream that
+    was cut short anyway is not waited for. A caller in the same process gets SystemExit."""
+    if program:
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        os._exit(code)
+    sys.exit(code)
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     """Entry point: every error is turned into a message and an exit code here, and only here."""
     if argv is None:  # the program itself, not a caller in the same process (the tests, a script)
@@ -491,24 +505,24 @@ def main(argv: Optional[List[str]] = None) -> None:
         sys.exit(int(exc.exit_status))
     except KeyboardInterrupt:
         _say(f"interrupted; {_nothing_written()}")
-        sys.exit(130)
+        _stop(130, argv is None)
     except output.Signalled as exc:
         name = "terminated" if exc.signum == signal.SIGTERM else "hung up"
         _say(f"{name}; {_nothing_written()}")
-        sys.exit(128 + exc.signum)
+        _stop(128 + exc.signum, argv is None)
     except SystemExit as exc:
         if not isinstance(exc.__context__, BrokenPipeError):
             raise
         # rich's Console meets a closed pipe with SystemExit(1) ("needs attention" to a script).
         _closed_pipe(sys.stdout)
         _closed_pipe(sys.stderr)
-        sys.exit(CLOSED_PIPE)
+        _stop(CLOSED_PIPE, argv is None)
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): not a finding (exit 1), not done either (exit 0).
         # 141 is what a shell reports for a program ended by SIGPIPE (spec/cli.md).
         _closed_pipe(sys.stdout)
         _closed_pipe(sys.stderr)
-        sys.exit(CLOSED_PIPE)
+        _stop(CLOSED_PIPE, argv is None)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: never a traceback for users
         # typer vendors click: its exceptions are reached through typer's public names.
         if isinstance(exc, typer.Abort):
