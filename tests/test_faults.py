@@ -233,6 +233,10 @@ def _default_signals() -> None:
 
 
 def _workers(proc: subprocess.Popen) -> list[int]:
+    if not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"):
+        proc.kill()
+        proc.communicate()
+        pytest.skip("/proc/PID/task/TID/children is not available here: the workers cannot be found")
     workers = faults.wait_until(lambda: (lambda c: c if len(c) >= 2 else None)(faults.children(proc.pid)), 60)
     assert workers and len(workers) == 2, f"no worker processes seen (exit {proc.poll()})"
     return workers
@@ -282,8 +286,9 @@ def test_a_signal_mid_check_to_a_file_leaves_no_file_no_temporary_file_and_no_wo
     assert faults.wait_until(lambda: not any(faults.alive(pid) for pid in workers), 10)
 
 
+@pytest.mark.parametrize("temp", ["anonymous", "named"])
 def test_a_signal_swallowed_where_it_landed_still_stops_check_before_anything_is_written(
-    tmp_path, capsys, monkeypatch, protocol
+    tmp_path, capsys, monkeypatch, protocol, temp
 ):
     # A handler's exception is lost when the signal lands in a fork handler or a __del__ (seen:
     # logging's after-fork hook while the pool starts): the signal is kept and acted on later.
@@ -296,6 +301,8 @@ def test_a_signal_swallowed_where_it_landed_still_stops_check_before_anything_is
         return real(*args)
 
     monkeypatch.setattr(batch, "check_one", check_one)
+    if temp == "named":  # a hidden .ketaplan-*.tmp, as without O_TMPFILE: it must go too
+        monkeypatch.delattr(os, "O_TMPFILE", raising=False)
     out = tmp_path / "out"
     out.mkdir()
     folder = folder_of(tmp_path, 3)
@@ -539,7 +546,7 @@ def test_a_fifo_in_place_of_a_cache_entry_does_not_hang_plan_and_is_replaced(tmp
         again = subprocess.run(argv, capture_output=True, env=env, timeout=60)
     except subprocess.TimeoutExpired:
         pytest.fail("plan waited for ever on a FIFO in the cache")
-    assert (again.returncode, again.stdout.replace(b"generated_at", b"")[:0]) == (0, b"")
+    assert (again.returncode, again.stderr) == (0, b"")
     assert json.loads(again.stdout)["sessions"] == json.loads(first.stdout)["sessions"]
     assert all(stat.S_ISREG(os.lstat(entry).st_mode) for entry in entries)
 
