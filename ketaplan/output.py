@@ -37,6 +37,8 @@ NEW_FILE_MODE = 0o600
 COMMITTED: list[str] = []
 
 _HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+#: What link() fails with where the file system has no hard links.
+_NO_HARD_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK, errno.ENOSYS}
 
 
 class Signalled(BaseException):
@@ -277,7 +279,15 @@ class AtomicFile:
                 os.replace(self.temp, self.target)
             else:
                 # link() fails if the name was taken meanwhile: an existing file is never replaced.
-                os.link(self.temp, self.target)
+                try:
+                    os.link(self.temp, self.target)
+                except OSError as exc:
+                    # A file system without hard links (FAT on a memory stick): rename instead, if the
+                    # name is still free (the check and the rename are not one step there).
+                    if exc.errno not in _NO_HARD_LINKS or os.path.lexists(self.target):
+                        raise
+                    os.replace(self.temp, self.target)
+                    self.temp = None
         except FileExistsError:
             raise OutputExistsError(f"{self.path}: exists already; nothing was written (use --force to replace it)") from None
         except OSError as exc:

@@ -216,3 +216,18 @@ def test_replace_file_of_a_missing_file_changes_nothing(tmp_path):
         replace_file(str(tmp_path / "p.toml"), b"x")
     assert str(caught.value) == f"{tmp_path / 'p.toml'}: cannot be written: No such file or directory; nothing was changed"
     assert listing(tmp_path) == []
+
+
+def test_without_hard_links_a_new_file_is_renamed_into_place(tmp_path, monkeypatch):
+    # FAT (a memory stick) has no hard links: link() fails with EPERM; the file is renamed instead.
+    monkeypatch.delattr(os, "O_TMPFILE", raising=False)
+
+    def no_links(*_args, **_kwargs):
+        raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+
+    monkeypatch.setattr(output.os, "link", no_links)
+    write_text("whole\n", str(tmp_path / "plan.txt"))
+    assert ((tmp_path / "plan.txt").read_text(), listing(tmp_path)) == ("whole\n", ["plan.txt"])
+    with pytest.raises(OutputExistsError):
+        write_text("new\n", str(tmp_path / "plan.txt"))
+    assert ((tmp_path / "plan.txt").read_text(), listing(tmp_path)) == ("whole\n", ["plan.txt"])
