@@ -467,8 +467,10 @@ def _say(text: str) -> None:
 
 
 from ketaplan.course_cli import register as _register_course  # noqa: E402
+from ketaplan.record_cli import register as _register_record  # noqa: E402
 
 _register_course(app)
+_register_record(app)
 
 
 def _stop(code: int, program: bool) -> None:
