@@ -589,3 +589,38 @@ def test_help_states_the_mode_choices(capsys, command):
     assert "a new file is 0600" in text
     assert "It keeps its permissions; a symbolic link is kept and the file it points to replaced" in text
     assert "anything but a regular file is never replaced" in text
+
+
+# ------------------------------------------------------------------- record: the patient file it changes
+
+RECORD = ("--date", "2026-11-10", "--dose", "36 mg", "-p", str(EXAMPLES / "protocols" / "trd-iv-course.toml"),
+          "--duration", "40 min", "--no-ae")  # fmt: skip
+
+
+def test_record_on_a_full_disk_keeps_every_byte_and_the_mode_of_the_patient_file(tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "patients"
+    folder.mkdir()
+    path = folder / "EX-001.toml"
+    path.write_bytes(Path(TRD_PATIENT).read_bytes())
+    os.chmod(path, 0o640)
+    before = path.read_bytes()
+    with monkeypatch.context() as full:
+        faults.fail_after(full, 100)
+        code, stdout, err = run_cli(capsys, "record", str(path), *RECORD)
+    assert (code, stdout, err) == (2, "", f"error: {path}: cannot be written: No space left on device; nothing was changed\n")
+    assert (path.read_bytes(), stat.S_IMODE(path.stat().st_mode), listing(folder)) == (before, 0o640, ["EX-001.toml"])
+    assert run_cli(capsys, "record", str(path), *RECORD)[0] == 0  # the same command, with room, records
+    after = path.read_bytes()
+    assert after.startswith(before) and len(after) > len(before)
+    assert (stat.S_IMODE(path.stat().st_mode), listing(folder)) == (0o640, ["EX-001.toml"])
+
+
+def test_record_on_a_real_full_disk_changes_nothing(tmp_path, capsys):
+    with faults.tmpfs(tmp_path / "disk") as disk:
+        path = disk / "EX-001.toml"
+        path.write_bytes(Path(TRD_PATIENT).read_bytes())
+        before = path.read_bytes()
+        faults.fill(disk)
+        code, _, err = run_cli(capsys, "record", str(path), *RECORD)
+        assert (code, err) == (2, f"error: {path}: cannot be written: No space left on device; nothing was changed\n")
+        assert (path.read_bytes(), listing(disk)) == (before, ["EX-001.toml", "filler"])
