@@ -26,7 +26,7 @@ import os
 import signal
 import stat
 import sys
-from typing import Iterable, Iterator
+from collections.abc import Iterable
 
 from ketaplan.errors import OutputExistsError, UsageError
 
@@ -91,7 +91,7 @@ def _cause(exc: OSError) -> str:
 
 
 def describe_mode(mode: int) -> str:
-    """What a file that is not a regular file is, in words: \"a FIFO\", \"a folder\"..."""
+    """What a file that is not a regular file is, in words: "a FIFO", "a folder"..."""
     for test, name in (
         (stat.S_ISDIR, "a folder"),
         (stat.S_ISFIFO, "a FIFO"),
@@ -334,7 +334,7 @@ class AtomicFile:
                 pass
             self.temp = None
 
-    def __enter__(self) -> "AtomicFile":
+    def __enter__(self) -> AtomicFile:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -499,7 +499,3 @@ def write_cache_file(path: str, data: bytes) -> bool:
         return False
     finally:
         atomic.discard()
-
-
-def committed_paths() -> Iterator[str]:
-    return iter(COMMITTED)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+
 import pytest
 
 from ketaplan import output
