@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 from fractions import Fraction
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ketaplan import __version__
 from ketaplan.engine import findings as F
@@ -62,7 +62,7 @@ class _Slot(NamedTuple):
     checks: tuple[str, ...]
     titrated_by: str | None
     titration_not_used: tuple[str, ...]
-    dose: object  # the SessionDose of its amount; None when no dose is drafted
+    dose: Any  # the SessionDose of its amount; None when no dose is drafted
     not_drafted_because: str | None = None
 
 
@@ -74,6 +74,20 @@ class Decision:
         "patient", "protocol", "inputs", "continuing", "facts", "cf", "fired", "excluded", "draft", "weights",
         "checks", "dosing", "slots", "verdict", "findings", "unchecked", "first_dose_mg",
     )  # fmt: skip
+
+    facts: Facts
+    cf: Any  # engine.course.CourseFacts
+    fired: list[tuple[Rule, str, bool]]  # (rule, its effect on this plan, unknown), in the protocol's order
+    excluded: bool
+    draft: _Draft
+    weights: LazyWeights
+    checks: dict[str, list[str]]
+    dosing: Dosing | None
+    slots: tuple[_Slot, ...]
+    verdict: str
+    findings: tuple[str, ...]  # every finding's id, in the plan's order
+    unchecked: tuple[str, ...]  # the findings whose rule could not be checked
+    first_dose_mg: Fraction | None
 
     def __init__(self, patient: Patient, protocol: Protocol, inputs: Inputs, continuing: bool) -> None:
         self.patient = patient

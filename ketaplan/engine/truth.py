@@ -51,10 +51,11 @@ class Lists:
                     if on:
                         active |= terms
             self.conditions, self.active = frozenset(found), frozenset(active)
-        self.medications, self.medications_unsure, self.several = _EMPTY, False, ()
+        self.medications, self.medications_unsure = _EMPTY, False
+        self.several: tuple = ()  # the recognised entries naming a second medicine
         if facts.medications is not None:
             found = set()
-            several = []
+            several: list = []
             for med in facts.medications:
                 if med.suspect or med.match is None:
                     self.medications_unsure = True
@@ -278,6 +279,7 @@ class Compiled:
             value = truths[i](facts, lists)
             if value is not False:
                 out[i] = value
+        entries: tuple | None
         for key, index, members in self.groups:
             if key == "condition":
                 entries, terms, unsure = facts.conditions, lists.conditions, lists.conditions_unsure
