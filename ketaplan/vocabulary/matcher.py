@@ -78,7 +78,9 @@ def mixes_scripts(name: str) -> bool:
 
 # A SNOMED CT concept id: 6 to 18 digits, no leading zero, partition "00" or "10" (a concept, in
 # the international or an extension namespace) before the check digit.
-_SNOMED = re.compile(r"[1-9][0-9]{2,14}[01]0[0-9]")
+from ketaplan.formats import SNOMED as _SNOMED_FORM  # noqa: E402 - the pattern the schema gives too
+
+_SNOMED = re.compile(_SNOMED_FORM)
 
 
 def normalise_snomed(code: str) -> str | None:
