@@ -188,6 +188,11 @@ INFUSION_PROTOCOL = r"[a-z0-9-]{1,64}"
 RULE_ID = r"[A-Z0-9]+(-[A-Z0-9]+)*"
 #: A SNOMED CT concept id: 6 to 18 digits, the partition identifier (the 2nd and 3rd from last) 00 or 10.
 SNOMED = r"[1-9][0-9]{2,14}[01]0[0-9]"
+#: An ICD-10 code (matched upper-cased and stripped): "F33.2", "I10".
+ICD10 = r"[A-Z][0-9]{2}(?:\.?[A-Z0-9]{1,4})?"
+#: An IANA time zone name: a relative path of plain segments, nothing that could climb out of the zone folder.
+TIMEZONE = r"[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9][A-Za-z0-9_+-]*)*"
+LONGEST_TIMEZONE = 64
 #: A public holidays region: a country code, optionally with a subdivision ("GB-ENG", "US-NY").
 REGION = r"[A-Z]{2}(-[A-Z0-9]{1,4})?"
 
@@ -236,9 +241,23 @@ def duration_pattern() -> str:
     )
 
 
+#: A session's duration or observation may also be decimal hours that make whole minutes (spec/course.md).
+DECIMAL_HOURS = r"([0-9]+\.[0-9]+)\s*h"
+
+
+def decimal_hours_pattern() -> str:
+    """DECIMAL_HOURS that make whole minutes above zero: a multiple of 0.05 h ("1.5 h" = 90 min, "0.25 h")."""
+    return r"(?=[0-9.]*[1-9])[0-9]+\.(?:[0-9]|[0-9][05])0*\s*h"
+
+
 def anchored(pattern: str) -> str:
     """`pattern` as a JSON Schema `pattern` for a value the loader matches as it stands (an id)."""
     return f"^(?:{pattern})$"
+
+
+def stripped(pattern: str) -> str:
+    """`pattern` as a JSON Schema `pattern` for a value the loader strips of white space first (a code)."""
+    return rf"^\s*(?:{pattern})\s*$"
 
 
 def quantity_schema_pattern(pattern: str) -> str:

@@ -9,6 +9,7 @@ from datetime import date
 # The format's keys, ranges and patterns: ketaplan/formats.py (the schema reads them there too).
 from ketaplan.formats import (  # noqa: F401 - re-exported: the schema reads them here
     ASSESSMENT_KEYS,
+    DECIMAL_HOURS,
     DISSOCIATION_RANGE,
     INFUSION_KEYS,
     INFUSION_PROTOCOL,
@@ -40,7 +41,7 @@ def blood_pressure(t: Table, key: str) -> tuple[int, int]:
     return systolic, diastolic
 
 
-_DECIMAL_HOURS = re.compile(r"\s*(?P<number>[0-9]+\.[0-9]+)\s*h\s*")
+_DECIMAL_HOURS = re.compile(rf"\s*{DECIMAL_HOURS}\s*")
 
 
 def _minutes(t: Table, key: str) -> int | None:
@@ -56,7 +57,7 @@ def _minutes(t: Table, key: str) -> int | None:
     if isinstance(value, str):
         match = _DECIMAL_HOURS.fullmatch(value)
         if match is not None:
-            minutes = Fraction(match["number"]) * 60
+            minutes = Fraction(match[1]) * 60
             if minutes.denominator == 1 and minutes > 0:
                 return int(minutes)
     try:

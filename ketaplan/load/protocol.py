@@ -486,7 +486,9 @@ def timezone_problem(name: str) -> str | None:
 
     hint = 'use an IANA time zone name such as "Europe/London" or "America/New_York"'
     # A key is a relative path of plain segments: nothing that could climb out of the zone folder.
-    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9][A-Za-z0-9_+-]*)*", name) or len(name) > 64:
+    from ketaplan.formats import LONGEST_TIMEZONE, TIMEZONE
+
+    if not re.fullmatch(TIMEZONE, name) or len(name) > LONGEST_TIMEZONE:
         return f"{name!r} is not a time zone name: {hint}"
     # A zone found once is remembered in the cache: zoneinfo is not imported on the drafting path.
     import sys
