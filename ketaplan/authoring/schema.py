@@ -539,7 +539,12 @@ def _patient_schema(P, score_ranges, text, date, texts) -> dict:
         },
         required=("id", "sex", "height", "weight"),
         description="The test patient, written as in a patient file.",
-        extra={"oneOf": [{"required": ["age"]}, {"required": ["date_of_birth"]}]},
+        extra={
+            "oneOf": [{"required": ["age"]}, {"required": ["date_of_birth"]}],
+            # A patient recorded as male is not pregnant or breastfeeding: true is an error, not ignored.
+            "if": {"properties": {"sex": {"const": "male"}}, "required": ["sex"]},
+            "then": {"properties": {"pregnant": {"const": False}, "breastfeeding": {"const": False}}},
+        },
     )
 
 
