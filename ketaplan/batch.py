@@ -31,6 +31,7 @@ class Result(NamedTuple):
     findings: tuple[str, ...]
     first_dose_mg: Fraction | None  # session 1's dose; None when there is none (excluded, not drafted)
     error: str | None
+    unchecked: tuple[str, ...] = ()  # findings whose rule could not be checked (the table marks them)
 
 
 # ---------------------------------------------------------------------------------------------- inputs
@@ -152,7 +153,8 @@ def check_one(work: _Work, loaded_protocol, start: date, now: datetime) -> Resul
         patient_id = loaded.patient.id
         plan = draft(loaded, loaded_protocol, start, now)
         return Result(
-            plan.patient.id, work.source, plan.verdict, tuple(f.rule for f in plan.findings), plan.first_dose_mg, None
+            plan.patient.id, work.source, plan.verdict, tuple(f.rule for f in plan.findings), plan.first_dose_mg, None,
+            tuple(f.rule for f in plan.findings if f.unknown),
         )
     except KetaplanError as exc:
         # A patient file that cannot be used, or a protocol that cannot schedule this patient.
@@ -228,51 +230,87 @@ class _Csv:
 
 
 class _Table:
-    """A fixed-width table printed one row at a time, so that it needs no memory of earlier rows."""
+    """A table for a person at a terminal, printed one row at a time (no memory of earlier rows).
+
+    Each patient: id, verdict and first dose, then the finding ids wrapped between ids (never inside
+    one) to the terminal's width, a "?" after each that could not be checked; the source file under
+    them, broken only after a "/".
+    """
 
     STYLES = {"eligible": "green", "needs-review": "yellow", "excluded": "bold red", "invalid": "bold magenta"}
     ID_WIDTH = 16
     VERDICT_WIDTH = 12
     DOSE_WIDTH = 10
+    GAP = "  "
+    UNCHECKED = "?"
+    MIN_FINDINGS = 30  # narrower than this, the findings go under the row
 
     def __init__(self, out: IO[str]) -> None:
         from rich.console import Console
         from rich.text import Text
 
         self.Text = Text
-        self.console = Console(file=out, highlight=False, emoji=False, soft_wrap=True)
+        self.console = Console(file=out, highlight=False, emoji=False, soft_wrap=True, markup=False)
+        self.width = max(40, self.console.width)
         self.console.print(
             Text.assemble(
                 ("id".ljust(self.ID_WIDTH), "bold"),
-                "  ",
+                self.GAP,
                 ("verdict".ljust(self.VERDICT_WIDTH), "bold"),
-                "  ",
+                self.GAP,
                 ("first dose".rjust(self.DOSE_WIDTH), "bold"),
-                "  ",
+                self.GAP,
                 ("findings", "bold"),
-                "  ",
-                ("source", "bold dim"),
+                (f" ({self.UNCHECKED} could not be checked)", "dim"),
             )
         )
+
+    @staticmethod
+    def _fill(words: list[str], room: int, sep: str) -> list[str]:
+        """`words` joined by `sep` into lines of at most `room` cells; a word is never split (one
+        longer than `room` has a line of its own)."""
+        lines: list[str] = []
+        for word in words:
+            if lines and len(lines[-1]) + len(sep) + len(word) <= room:
+                lines[-1] += sep + word
+            else:
+                lines.append(word)
+        return lines
 
     def write(self, r: Result) -> None:
         from ketaplan.units import fmt_mg
 
         dose = "" if r.first_dose_mg is None else fmt_mg(r.first_dose_mg)
-        detail = _safe(r.error) if r.error is not None else (", ".join(r.findings) or "-")
-        self.console.print(
-            self.Text.assemble(
-                (r.id or "?").ljust(self.ID_WIDTH),
-                "  ",
-                (r.verdict.ljust(self.VERDICT_WIDTH), self.STYLES[r.verdict]),
-                "  ",
-                dose.rjust(self.DOSE_WIDTH),
-                "  ",
-                detail,
-                "  ",
-                (_safe(r.source), "dim"),
-            )
+        lead = self.Text.assemble(
+            _safe(r.id or "?").ljust(self.ID_WIDTH),
+            self.GAP,
+            (r.verdict.ljust(self.VERDICT_WIDTH), self.STYLES[r.verdict]),
+            self.GAP,
+            dose.rjust(self.DOSE_WIDTH),
+            self.GAP,
         )
+        indent = lead.cell_len
+        room = self.width - indent
+        if room < self.MIN_FINDINGS:
+            indent, room = 4, self.width - 4
+        if r.error is not None:
+            detail = self._fill(_safe(r.error).split(" "), room, " ")
+        else:
+            ids = [_safe(rule) + (self.UNCHECKED if rule in r.unchecked else "") for rule in r.findings]
+            words = [f"{i}," for i in ids[:-1]] + ids[-1:]
+            detail = self._fill(words, room, " ") or ["-"]
+        if indent == lead.cell_len:
+            self.console.print(lead.append(detail[0]))
+            detail = detail[1:]
+        else:
+            self.console.print(lead)
+        for line in detail:
+            self.console.print(" " * indent + line)
+        # The path after each "/", so that a long one breaks between folders, never inside a name.
+        parts = _safe(r.source).split("/")
+        pieces = [p + "/" for p in parts[:-1]] + parts[-1:]
+        for line in self._fill(pieces, self.width - 4, ""):
+            self.console.print(self.Text.assemble("    ", (line, "dim")))
 
     def close(self) -> None:
         pass

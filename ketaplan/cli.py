@@ -73,6 +73,7 @@ class PlanFormat(str, Enum):
     json = "json"
     fhir = "fhir"
     ics = "ics"
+    html = "html"
 
 
 def parse_start(value: Optional[str]) -> date:
@@ -144,11 +145,13 @@ def plan(
     protocol: str = typer.Option(..., "--protocol", "-p", help="The clinic's protocol file (TOML)."),
     start: Optional[str] = typer.Option(None, "--start", help="First possible session date, YYYY-MM-DD (default: today)."),
     format: PlanFormat = typer.Option(
-        PlanFormat.text, "--format", "-f", help="text (terminal), markdown, json, fhir (an R4 Bundle) or ics (a calendar)."
+        PlanFormat.text, "--format", "-f", help="text (terminal), markdown, html (a page to print on A4), json, fhir (an R4 Bundle) or ics (a calendar)."
     ),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write to this file (whole or not at all); - for stdout."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
     time: Optional[str] = typer.Option(None, "--time", help="ics: each session's start, HH:MM in the clinic's time zone (default 09:00)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="text: show notes and checklist items whole, not folded to one line."),
+    css: Optional[str] = typer.Option(None, "--css", help="html: use this stylesheet file instead of the built-in print stylesheet."),
 ) -> None:
     """Draft one patient's plan: verdict, findings, doses, dates, holds and checklists.
 
@@ -172,10 +175,25 @@ def plan(
     else:
         from ketaplan.render import renderer_for
 
-        text = renderer_for(format.value, color=use_color(output), width=terminal_width(output)).render(result)
+        stylesheet = _read_css(css, format) if css is not None else None
+        text = renderer_for(
+            format.value, color=use_color(output), width=terminal_width(output), verbose=verbose, css=stylesheet
+        ).render(result)
     from ketaplan.output import write_text
 
     write_text(text, output, force=force)
+
+
+def _read_css(path: str, fmt: PlanFormat) -> str:
+    if fmt is not PlanFormat.html:
+        raise UsageError("--css is for --format html")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise UsageError(f"--css {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--css {path}: cannot be read: {exc}") from None
 
 
 class CheckFormat(str, Enum):

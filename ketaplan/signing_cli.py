@@ -86,8 +86,15 @@ def run_sign(plan_file: str, *, clinician: str, registration: str, acks: list[st
         if os.path.exists(path):
             raise UsageError(f"{path}: a signed plan exists already and is never overwritten; nothing was written")
     text = json.dumps(signed, indent=2, ensure_ascii=False, default=_number) + "\n"
+    try:
+        # The Markdown is laid out from the plan read back from the signed JSON, before either is written.
+        markdown = render_signed(json.loads(text, parse_float=Decimal))
+    except (ValueError, KeyError, TypeError) as exc:
+        message = f"{plan_file}: sign-off refused:\nthe plan cannot be read back to lay it out ({exc})"
+        print(printable(message), file=sys.stderr)
+        return ExitStatus.ATTENTION
     write_text(text, json_path, force=False)
-    write_text(render_signed(json.loads(text, parse_float=Decimal)), md_path, force=False)
+    write_text(markdown, md_path, force=False)
     print(printable(f"signed: {json_path} and {md_path}"), file=sys.stderr)
     return ExitStatus.OK
 

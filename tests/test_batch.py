@@ -193,7 +193,7 @@ def test_table_format_shows_every_patient_id_and_verdict(tmp_path, capsys, proto
     write(folder / "2.toml", REVIEW)
     write(folder / "3.toml", EXCLUDED)
     code, out, _ = run(capsys, str(folder), "--protocol", protocol, "--start", START)
-    rows = [line.split()[:2] for line in out.splitlines()]
+    rows = [line.split()[:2] for line in out.splitlines() if not line.startswith(" ")]
     assert rows == [
         ["id", "verdict"],
         ["P-ELIGIBLE", "eligible"],
@@ -207,6 +207,32 @@ def test_table_format_writes_the_first_dose_the_safe_way(tmp_path, capsys, proto
     _, out, _ = run(capsys, path, "--protocol", protocol, "--start", START)
     # 0.5 mg/kg x 73 kg = 36.5 mg, an exact half: rounded down to 36 mg, never written "36.0 mg".
     assert " 36 mg  NOTE-OFF-LABEL" in out.splitlines()[1]
+
+
+def _no_bp(pid: str) -> str:
+    return "\n".join(line for line in patient(pid).splitlines() if not line.startswith("blood_pressure")) + "\n"
+
+
+def test_table_at_80_columns_breaks_between_ids_and_folders_never_inside_one(tmp_path, capsys, protocol, monkeypatch):
+    import re
+
+    monkeypatch.setenv("COLUMNS", "80")
+    folder = tmp_path.joinpath("a-rather-long-folder-name-for-the-clinic-patients", "and-one-more-folder-below-it")
+    path = write(folder / "review-with-a-long-file-name-that-goes-on.toml", _no_bp("P-1"))
+    _, out, _ = run(capsys, path, "--protocol", protocol, "--start", START)
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert re.findall(r"[A-Z][A-Z-]+[A-Z]\??", " ".join(lines[1:])) == ["REV-BP?", "NOTE-OFF-LABEL"]
+    assert "".join(line.strip() for line in lines[2:]) == path
+    assert all(line.rstrip().endswith("/") for line in lines[2:-1])
+
+
+def test_table_marks_the_findings_that_could_not_be_checked(tmp_path, capsys, protocol):
+    path = write(tmp_path / "p.toml", _no_bp("P-1"))
+    _, out, _ = run(capsys, path, "--protocol", protocol, "--start", START)
+    header, row = out.splitlines()[:2]
+    assert header.endswith("findings (? could not be checked)")
+    assert row.split()[-2:] == ["REV-BP?,", "NOTE-OFF-LABEL"]
 
 
 def test_count_by_verdict_goes_to_stderr_and_nothing_else_when_piped(tmp_path, capsys, protocol):

@@ -168,6 +168,6 @@ def test_every_command_has_help_with_an_example(capsys, command):
 def test_the_dose_calculation_names_the_stock_and_bag_for_the_double_check(capsys):
     code, out, _ = run(capsys, "plan", ELIGIBLE, "--protocol", INDUCTION, "--start", "2026-12-01", "--format", "markdown")
     assert code == 0
-    assert "5. Preparation: draw from the 10 mg/mL stock, into the 100 mL bag (the same volume of diluent removed first)." in out
+    assert "- **Preparation**: 10 mg/mL stock into the 100 mL bag (remove as much diluent first)\n" in out
     code, out, _ = run(capsys, "plan", ELIGIBLE, "--protocol", INDUCTION, "--start", "2026-12-01")
     assert "Preparation: 10 mg/mL stock into the 100 mL bag (remove as much diluent first)" in out

@@ -351,8 +351,8 @@ def test_renderer_for_text_passes_colour_and_width():
 
 
 def test_renderer_for_an_unknown_format_is_a_usage_error():
-    with pytest.raises(UsageError, match="'html'"):
-        renderer_for("html")
+    with pytest.raises(UsageError, match="'pdf'"):
+        renderer_for("pdf")
 
 
 def test_importing_the_renderers_does_not_import_rich():

@@ -88,7 +88,9 @@ def _cells(text: str) -> list[list[str]]:
         elif token.type in ("th_open", "td_open"):
             cell_open = True
         elif token.type == "inline" and cell_open:
-            row.append("".join(c.content for c in token.children if c.type in ("text", "code_inline")))
+            # As a reader sees it: a no-break space (between number and unit) is a space.
+            text = "".join(c.content for c in token.children if c.type in ("text", "code_inline"))
+            row.append(text.replace("\u00a0", " "))
             cell_open = False
         elif token.type in ("th_close", "td_close") and cell_open:
             row.append("")
@@ -132,13 +134,14 @@ def test_renderer_for_markdown_gives_the_markdown_renderer():
     assert isinstance(renderer_for("markdown"), MarkdownRenderer)
 
 
-def test_renderer_renders_the_spec_json_of_the_plan():
-    assert MarkdownRenderer().render(NEEDS_REVIEW) == render_plan_dict(plan_to_dict(NEEDS_REVIEW))
+def test_renderer_renders_the_plan_as_its_json_renders():
+    assert MarkdownRenderer().render(NEEDS_REVIEW) == render_plan_dict(with_digest(plan_to_dict(NEEDS_REVIEW)))
 
 
-def test_numbers_read_back_as_decimals_render_the_same():
-    text = json.dumps(plan_to_dict(RATE))
-    assert render_plan_dict(json.loads(text, parse_float=Decimal)) == _markdown("rate")
+@pytest.mark.parametrize("name", NAMES)
+def test_numbers_read_back_as_decimals_render_the_same(name):
+    text = json.dumps(with_digest(plan_to_dict(ALL_PLANS[name])))
+    assert render_plan_dict(json.loads(text, parse_float=Decimal)) == _markdown(name)
 
 
 def test_title_says_draft_and_names_patient_and_protocol_version():
@@ -149,69 +152,71 @@ def test_title_says_draft_and_names_patient_and_protocol_version():
 
 @pytest.mark.parametrize(
     ("name", "verdict"),
-    [("eligible", "Eligible."), ("needs_review", "Needs review."), ("excluded", "Excluded.")],
+    [("eligible", "ELIGIBLE"), ("needs_review", "NEEDS REVIEW"), ("excluded", "EXCLUDED")],
 )
-def test_verdict_is_stated_before_the_findings_table(name, verdict):
+def test_verdict_is_stated_first_and_last(name, verdict):
     tokens = _parser().parse(_markdown(name))
-    first_table = next(i for i, t in enumerate(tokens) if t.type == "table_open")
-    verdict_at = next(
-        i for i, t in enumerate(tokens) if t.type == "inline" and t.content.startswith(f"**{verdict}**")
-    )
-    assert verdict_at < first_table
+    paragraphs = [t.content for t in tokens if t.type == "inline"]
+    said = [i for i, p in enumerate(paragraphs) if p.startswith(f"**VERDICT: {verdict}** — ")]
+    assert said == [4, len(paragraphs) - 1]
     headings = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open"]
     assert headings[1:3] == ["Verdict", "Findings"]
 
 
-def test_findings_table_has_rule_effect_message_and_evidence():
-    rows = _cells(_markdown("needs_review"))
-    assert rows[0] == ["Rule", "Effect", "Message", "Evidence"]
-    assert rows[1] == [
-        "EXCL-PSYCHOSIS",
-        "review (exclude rule, could not be checked)",
-        "History of psychosis. Source: APA consensus 2017.",
-        "could not be checked: conditions are not recorded",
-    ]
+def test_findings_are_a_list_most_serious_first_with_their_evidence():
+    section = _section(_markdown("needs_review"), "Findings")
+    assert "\n2 need review, 1 hold, most serious first:\n" in section
+    assert (
+        "- **review** · **EXCL-PSYCHOSIS**: could not be checked (an exclude rule): History of psychosis.\n"
+        "  - could not be checked: conditions are not recorded\n"
+        "  - Source: APA consensus 2017\n"
+        "- **review** · **IDEAL-WEIGHT-SHORT-STATURE**: "
+    ) in section
+    assert section.index("IDEAL-WEIGHT-SHORT-STATURE") < section.index("HOLD-BENZODIAZEPINE")
 
 
-def test_schedule_table_has_one_row_per_session_with_every_quantity_and_unit():
-    rows = _cells(_section(_markdown("eligible"), "Schedule"))
-    assert rows[0] == [
-        "Session", "Date", "Day", "Phase", "Dose", "Duration",
-        "Volume to draw", "Concentration", "Volume to infuse", "Pump rate",
-    ]
-    assert rows[1] == [
-        "1", "2026-12-01", "Tue", "induction", "41 mg", "40 min",
-        "4.1 mL", "0.41 mg/mL", "100 mL", "150 mL/h",
-    ]
+def test_schedule_states_what_every_session_shares_then_one_row_per_session():
+    section = _section(_markdown("eligible"), "Schedule")
+    assert (
+        "Every session: Phase induction; Duration 40 min; Volume to draw 4.1 mL; Concentration 0.41 mg/mL; "
+        "Volume to infuse 100 mL; Pump rate 150 mL/h." in section
+    )
+    rows = _cells(section)
+    assert rows[0] == ["Session", "Date", "Day", "Dose", "mg/kg given"]
+    assert rows[1] == ["1", "2026-12-01", "Tue", "41 mg", "0.497 mg/kg"]
     assert len(rows) == 1 + 6
 
 
-def test_rate_schedule_shows_the_hourly_rate_beside_the_session_total():
-    rows = _cells(_section(_markdown("rate"), "Schedule"))
-    assert rows[0][4:6] == ["Dose", "Hourly rate"]
-    assert rows[2][4:7] == ["160 mg", "40 mg/h", "4 h"]
+def test_rate_schedule_shows_the_hourly_rate_beside_the_session_total_and_marks_the_cap():
+    section = _section(_markdown("rate"), "Schedule")
+    rows = _cells(section)
+    assert rows[0] == ["Session", "Date", "Day", "Dose", "mg/kg/h", "Rate", "Draw", "Volume", "Pump"]
+    assert rows[2][3:6] == ["160 mg †", "0.55 mg/kg/h", "40 mg/h"]
+    assert (
+        "Columns: mg/kg/h: mg/kg/h given; Rate: hourly rate; Draw: volume to draw; Volume: volume to infuse; "
+        "Pump: pump rate." in section
+    )
+    assert "† capped: lowered to the 40 mg/h cap (dose.max\\_mg\\_per\\_hour)" in section
 
 
 def test_dose_calculation_names_basis_weight_raw_dose_rounding_and_cap():
     section = _section(_markdown("eligible"), "Dose calculation")
-    assert "1. Dosing weight: actual body weight, 82.5 kg (the protocol's `dose.weight_basis`)." in section
-    assert "an exact half rounds down (the lower dose wins)" in section
-    assert "Cap: 60 mg per session (the protocol's `dose.max_mg`)." in section
+    assert "- **Dosing weight**: 82.5 kg, actual weight (protocol dose.weight\\_basis); no factors" in section
+    assert "- **Rounding**: nearest 1 mg, an exact half down; cap 60 mg (protocol dose.max\\_mg)" in section
     assert (
-        "- Sessions 1 to 6: 0.5 mg/kg of actual body weight, 82.5 kg = 41.25 mg; "
-        "rounded: **41 mg**; no cap lowers it; that is 0.497 mg/kg of actual body weight." in section
+        "* **Sessions 1–6**: 0.5 mg/kg × 82.5 kg = 41.25 mg → rounded to 41 mg → cap 60 mg not reached: "
+        "0.497 mg/kg given" in section
     )
 
 
 def test_rate_calculation_gives_the_hourly_rate_then_the_session_total():
     section = _section(_markdown("rate"), "Dose calculation")
     assert (
-        "- Session 1: 0.5 mg/kg/h of actual body weight, 72.5 kg = 36.25 mg/h; rounded: 36 mg/h; "
-        "no cap lowers it; 36 mg/h for 4 h = **144 mg** in the session; "
-        "that is 0.4966 mg/kg/h of actual body weight.\n"
-        "- Session 2: 0.6 mg/kg/h of actual body weight, 72.5 kg = 43.5 mg/h; rounded: 43 mg/h; "
-        "lowered to 40 mg/h by the cap of the protocol's `dose.max_mg_per_hour`; 40 mg/h for 4 h = "
-        "**160 mg** in the session; that is 0.5517 mg/kg/h of actual body weight." in section
+        "* **Session 1**: 0.5 mg/kg/h × 72.5 kg = 36.25 mg/h → rounded to 36 mg/h → cap 40 mg/h not reached → "
+        "36 mg/h × 4 h = 144 mg per session → cap 200 mg not reached: 0.497 mg/kg/h given\n"
+        "* **Session 2**: 0.6 mg/kg/h × 72.5 kg = 43.5 mg/h → rounded to 43 mg/h → capped at 40 mg/h "
+        "(dose.max\\_mg\\_per\\_hour) → 40 mg/h × 4 h = 160 mg per session → cap 200 mg not reached: "
+        "0.55 mg/kg/h given" in section
     )
 
 
@@ -221,57 +226,64 @@ def test_a_plan_json_without_the_rounding_keys_still_shows_the_cap_that_lowered_
         del plan["sessions"][1][key]
     section = _section(render_plan_dict(plan), "Dose calculation")
     assert (
-        "- Session 2: 0.6 mg/kg/h of actual body weight, 72.5 kg; after rounding, lowered to "
-        "40 mg/h by the cap of the protocol's `dose.max_mg_per_hour`; 40 mg/h for 4 h = "
-        "**160 mg** in the session.\n" in section
+        "* **Session 2**: 0.6 mg/kg/h × 72.5 kg → capped at 40 mg/h (dose.max\\_mg\\_per\\_hour) → "
+        "40 mg/h × 4 h = 160 mg per session" in section
     )
 
 
 def test_calculation_shows_each_factor_with_its_rule_and_the_rule_that_set_basis_and_cap():
-    plan = plan_to_dict(ALL_PLANS["eligible"])
-    plan["dosing"].update(
-        weight_basis="ideal", dosing_weight_kg=56.9, basis_rule="ADJ-BMI-35",
-        factors=[{"rule": "ADJ-AGE-65", "factor": 0.75}], cap_rule="ADJ-AGE-65", cap_mg=30,
+    from fractions import Fraction
+
+    from ketaplan.model.plan import Factor
+
+    plan = ALL_PLANS["eligible"]
+    dosing = plan.dosing._replace(
+        weight_basis="ideal", dosing_weight_kg=Fraction("56.9"), basis_rule="ADJ-BMI-35",
+        factors=(Factor("ADJ-AGE-65", Fraction(3, 4)),), cap_rule="ADJ-AGE-65", cap_mg=Fraction(30),
     )
-    plan["sessions"] = [
-        dict(plan["sessions"][0], raw_dose_mg=21.34, rounded_mg=21, dose_mg=21, capped_by=None,
-             effective_mg_per_kg_actual=0.2545)
-    ]
-    section = _section(render_plan_dict(plan), "Dose calculation")
-    assert "1. Dosing weight: ideal body weight, 56.9 kg (set by rule ADJ-BMI-35)." in section
-    assert "2. Dose factors, which multiply: × 0.75 (ADJ-AGE-65)." in section
-    assert "4. Cap: 30 mg per session (rule ADJ-AGE-65)." in section
+    session = plan.sessions[0]._replace(
+        raw_dose_mg=Fraction("21.3375"), rounded_mg=Fraction(21), dose_mg=Fraction(21),
+        effective_mg_per_kg_actual=Fraction(21) / Fraction("82.5"), given_per_kg=Fraction(21) / Fraction("56.9"),
+    )
+    section = _section(MarkdownRenderer().render(plan._replace(dosing=dosing, sessions=(session,))), "Dose calculation")
+    assert "- **Dosing weight**: 56.9 kg, ideal weight (ADJ-BMI-35)\n" in section
+    assert "- **Factors**: × 0.75 (ADJ-AGE-65)\n" in section
+    assert "; cap 30 mg (ADJ-AGE-65)" in section
     assert (
-        "- Session 1: 0.5 mg/kg of ideal body weight, 56.9 kg × 0.75 (ADJ-AGE-65) = 21.34 mg; "
-        "rounded: **21 mg**; no cap lowers it; that is 0.2545 mg/kg of actual body weight." in section
+        "* **Session 1**: 0.5 mg/kg × 56.9 kg × 0.75 (ADJ-AGE-65) = 21.34 mg → rounded to 21 mg → cap 30 mg not "
+        "reached: 0.37 mg/kg given (0.25 mg/kg of actual weight)" in section
     )
 
 
 def test_a_capped_dose_shows_the_rounded_dose_and_the_cap_that_lowered_it():
-    plan = plan_to_dict(ALL_PLANS["eligible"])
-    plan["sessions"] = [
-        dict(plan["sessions"][0], raw_dose_mg=66.5, rounded_mg=66, dose_mg=60, capped_by="dose.max_mg")
-    ]
-    section = _section(render_plan_dict(plan), "Dose calculation")
-    assert "= 66.5 mg; rounded: 66 mg; lowered to **60 mg** by the cap of the protocol's `dose.max_mg`;" in section
+    from fractions import Fraction
+
+    plan = ALL_PLANS["eligible"]
+    session = plan.sessions[0]._replace(
+        raw_dose_mg=Fraction("66.5"), rounded_mg=Fraction(66), dose_mg=Fraction(60), capped_by="dose.max_mg",
+        given_per_kg=Fraction(60) / Fraction("82.5"),
+    )
+    text = MarkdownRenderer().render(plan._replace(sessions=(session,)))
+    assert "= 66.5 mg → rounded to 66 mg → capped at 60 mg (dose.max\\_mg): 0.73 mg/kg given" in text
+    assert _cells(_section(text, "Schedule"))[1] == ["1", "2026-12-01", "Tue", "60 mg †", "0.73 mg/kg"]
 
 
 def test_where_no_dose_is_drafted_the_plan_says_why():
     text = _markdown("needs_review")
-    assert "1. Dosing weight: ideal body weight (the protocol's `dose.weight_basis`): cannot be set" in text
+    assert "- **Dosing weight**: not set, ideal weight (protocol dose.weight\\_basis)" in text
     assert (
-        "**No dose is drafted for any session.** Why: Ideal body weight is not defined below "
-        "152.4 cm: no dose is drafted; the prescriber sets the dosing weight. "
-        "(IDEAL-WEIGHT-SHORT-STATURE)" in text
+        "**No dose is drafted: there is no ideal weight to dose on for this patient. IDEAL-WEIGHT-SHORT-STATURE: "
+        "Ideal body weight is not defined below 152.4 cm: no dose is drafted; the prescriber sets the dosing "
+        "weight.**" in text
     )
     rows = _cells(_section(text, "Schedule"))
-    assert rows[1][4:] == ["not drafted", "40 min", "not drafted", "not drafted", "not drafted", "not drafted"]
+    assert rows[1][3:] == ["not drafted", "—"]
 
 
 def test_an_excluded_plan_shows_verdict_and_findings_and_drafts_nothing():
     text = _markdown("excluded")
     headings = re.findall(r"^## (.+)$", text, re.M)
-    assert headings == ["Verdict", "Findings"]
+    assert headings == ["Verdict", "Findings", "No plan"]
     assert (
         "No sessions or doses are drafted for this patient under this protocol, "
         "and this plan cannot be signed." in text
@@ -282,7 +294,7 @@ def test_an_excluded_plan_shows_verdict_and_findings_and_drafts_nothing():
 def test_a_hold_to_confirm_says_so_and_why():
     section = _section(_markdown("needs_review"), "Medication holds")
     assert (
-        "- **HOLD-BENZODIAZEPINE**, **to confirm** (medications are not recorded): "
+        "* **HOLD-BENZODIAZEPINE** (medications not named), **TO CONFIRM** (medications are not recorded): "
         "Omit the evening before and the morning of each session if clinically safe" in section
     )
 
@@ -308,9 +320,8 @@ def test_draft_signoff_has_a_reason_line_for_each_finding_to_acknowledge_then_th
 
 
 def test_a_reason_stays_inside_its_numbered_item_past_nine_findings():
-    plan = plan_to_dict(NEEDS_REVIEW)
-    plan["signoff"]["acknowledge"] = [f"REV-{n}" for n in range(1, 12)]
-    tokens = _parser().parse(_section(render_plan_dict(plan), "Sign-off"))
+    plan = NEEDS_REVIEW._replace(acknowledge=tuple(f"REV-{n}" for n in range(1, 12)))
+    tokens = _parser().parse(_section(MarkdownRenderer().render(plan), "Sign-off"))
     lists = [t for t in tokens if t.type == "ordered_list_open"]
     assert len(lists) == 1
 
@@ -335,11 +346,17 @@ def test_footer_is_a_thematic_break_not_a_heading():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_no_error_prone_dose_form_appears(name):
-    assert find_forbidden(_markdown(name)) == []
+    # A no-break space between number and unit is checked as the space it shows as.
+    assert find_forbidden(_markdown(name).replace("\u00a0", " ")) == []
+
+
+def test_a_number_and_its_unit_never_part_in_a_schedule_cell():
+    row = next(line for line in _markdown("rate").splitlines() if line.startswith("| 2 |"))
+    assert "| 160\u00a0mg\u00a0† | 0.55\u00a0mg/kg/h | 40\u00a0mg/h |" in row
 
 
 def test_no_error_prone_dose_form_appears_in_a_signed_plan():
-    assert find_forbidden(render_signed(_signed())) == []
+    assert find_forbidden(render_signed(_signed()).replace("\u00a0", " ")) == []
 
 
 # ------------------------------------------------------------------ inert text
@@ -351,13 +368,15 @@ def test_every_table_row_has_as_many_cells_as_its_header(name):
         assert set(rows) == {rows[0]}
 
 
-def test_a_pipe_and_a_newline_in_patient_text_stay_inside_their_cell():
-    rows = _cells(_section(_markdown("hostile"), "Findings"))
-    assert [len(r) for r in rows] == [4, 4, 4]
-    assert rows[1][3] == (
-        "medication '<script>alert(1)</script> | pipe | [red]markup[/red] `rm -rf` next line' "
-        "is not in the vocabulary"
-    )
+def test_a_pipe_and_a_newline_in_patient_text_stay_inside_their_list_item():
+    tokens = _parser().parse(_section(_markdown("hostile"), "Findings"))
+    items = [t for t in tokens if t.type == "list_item_open"]
+    assert len(items) == 4  # two findings, one piece of evidence under each
+    texts = [t.content for t in tokens if t.type == "inline"]
+    assert (
+        "medication '&lt;script&gt;alert(1)&lt;/script&gt; \\| pipe \\| \\[red\\]markup\\[/red\\] "
+        "\\`rm -rf\\` next line' is not in the vocabulary"
+    ) in texts
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -390,12 +409,12 @@ HOSTILE_TEXT = (
 )
 
 
-def _poisoned(value, keep=("verdict", "mode", "effect")):
-    """Every string in a plan dict with hostile text appended (ids stay distinct and matching)."""
-    if isinstance(value, dict):
-        return {k: v if k in keep else _poisoned(v, keep) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_poisoned(v, keep) for v in value]
+def _poisoned(value, keep=("verdict", "mode", "effect", "rule_effect", "status")):
+    """Every string in a plan with hostile text appended (ids stay distinct and matching)."""
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return value._replace(**{k: _poisoned(getattr(value, k)) for k in value._fields if k not in keep})
+    if isinstance(value, tuple):
+        return tuple(_poisoned(v, keep) for v in value)
     if isinstance(value, str):
         return value + HOSTILE_TEXT
     return value
@@ -404,12 +423,13 @@ def _poisoned(value, keep=("verdict", "mode", "effect")):
 @pytest.mark.parametrize("name", NAMES)
 def test_hostile_text_in_every_field_leaves_the_structure_intact(name):
     clean = _markdown(name)
-    text = render_plan_dict(_poisoned(plan_to_dict(ALL_PLANS[name])))
+    text = MarkdownRenderer().render(_poisoned(ALL_PLANS[name]))
     tokens = _tokens(text)
     types = [t.type for t in tokens]
     assert not set(types) & {"html_block", "html_inline", "link_open", "image", "s_open", "em_open"}
     assert types.count("heading_open") == [t.type for t in _tokens(clean)].count("heading_open")
     assert types.count("table_open") == [t.type for t in _tokens(clean)].count("table_open")
+    assert types.count("list_item_open") == [t.type for t in _tokens(clean)].count("list_item_open")
     assert len(_task_items(text)) == len(_task_items(clean))
     for rows in _tables(text):
         assert set(rows) == {rows[0]}
@@ -470,7 +490,7 @@ def test_signed_markdown_title_says_signed_by_whom_and_when():
 def test_signed_markdown_body_is_the_draft_body():
     draft = _markdown("needs_review")
     signed = render_signed(_signed())
-    for heading in ("Findings", "Patient", "Dose calculation", "Schedule", "Medication holds", "Checklists"):
+    for heading in ("Findings", "Patient and protocol", "Dose calculation", "Schedule", "Medication holds", "Checklists"):
         assert _section(signed, heading) == _section(draft, heading)
 
 

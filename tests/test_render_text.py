@@ -380,3 +380,54 @@ def test_colour_does_not_depend_on_the_terminal_type(monkeypatch):
     monkeypatch.setenv("TERM", "dumb")
     monkeypatch.setenv("NO_COLOR", "1")
     assert "\x1b[1;32mVERDICT: ELIGIBLE" in _view(ELIGIBLE, color=True)
+
+
+# ------------------------------------------------------------------ the presentation model
+
+
+def test_a_later_view_inserts_a_section_where_it_belongs_and_every_view_lays_it_out():
+    from ketaplan.render.html import render_html
+    from ketaplan.render.markdown import render_markdown
+    from ketaplan.render.text import render_view
+    from ketaplan.render.view import Para, Section, build_view, spans
+
+    view = build_view(ELIGIBLE).with_section(Section("given", "Given", (Para(spans("3 sessions given.")),)), after="schedule")
+    assert [s.key for s in view.sections] == ["findings", "patient", "dose", "schedule", "given", "holds", "checklists", "signoff"]
+    text = render_view(view, width=80)
+    assert text.index("Schedule:") < text.index("Given\n  3 sessions given.") < text.index("Medication holds")
+    assert "## Given\n\n3 sessions given." in render_markdown(view)
+    assert '<section id="given"><h2>Given</h2><p>3 sessions given.</p></section>' in render_html(view)
+
+
+def test_a_block_a_view_does_not_know_is_an_error_not_a_silent_gap():
+    from ketaplan.render.text import render_view
+    from ketaplan.render.view import Section, build_view
+
+    view = build_view(ELIGIBLE).with_section(Section("chart", "Response", (object(),)))
+    with pytest.raises(TypeError, match="cannot lay out"):
+        render_view(view)
+
+
+def test_views_compute_nothing_they_format_no_number_themselves():
+    import ketaplan.render.html as html
+    import ketaplan.render.markdown as markdown
+    import ketaplan.render.text as text
+
+    for module in (text, markdown, html):
+        source = open(module.__file__, encoding="utf-8").read()
+        assert "ketaplan.units" not in source and "Fraction" not in source and "digest_of" not in source
+        assert "signing" not in source.replace("render.signed", "")
+
+
+def test_a_titrated_session_is_marked_and_names_its_rule():
+    from fractions import Fraction
+
+    titrated = ELIGIBLE.sessions[1]._replace(
+        amount=Fraction(3, 5), titrated_by="TITRATE-UP", raw_dose_mg=Fraction("49.5"), rounded_mg=Fraction(49),
+        dose_mg=Fraction(49), given_per_kg=Fraction(49) / Fraction("82.5"),
+    )
+    plan = ELIGIBLE._replace(sessions=(ELIGIBLE.sessions[0], titrated))
+    view = _view(plan, width=WIDE)
+    assert _row(plan, 2, 80)[3:6] == ["49 mg", "‡", "0.59 mg/kg"]
+    assert "‡ titrated: the mg/kg set by TITRATE-UP, not the phase's\n" in view
+    assert "• Session 2: 0.6 mg/kg (TITRATE-UP) × 82.5 kg = 49.5 mg → rounded to 49 mg" in view

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from pathlib import Path
 
@@ -350,7 +351,7 @@ def test_bmi_just_below_35_is_shown_as_34_9_in_every_view():
     plan = plan_for(just_below_35(), load_protocol(rest=rule_with("bmi_at_least = 35")))
     assert finding(plan, "R-X") is None
     assert json.loads(renderer_for("json").render(plan))["patient"]["bmi"] == 34.9
-    assert "- Body mass index: 34.9\n" in renderer_for("markdown").render(plan)
+    assert "- **Body size**: BMI 34.9 · " in renderer_for("markdown").render(plan)
     text = renderer_for("text", width=200).render(plan)
     assert "BMI 34.9 " in text and "BMI 35" not in text
 
@@ -545,7 +546,9 @@ def test_verify_reports_a_dose_edited_in_the_signed_markdown(capsys, tmp_path):
     text = md.read_text(encoding="utf-8")
     line = next(n for n, l in enumerate(text.splitlines(), start=1) if "| 1 |" in l)
     original = text.splitlines()[line - 1]
-    md.write_text(text.replace(original, original.replace(" mg", "0 mg", 1)), encoding="utf-8")
+    edited = re.sub(r"(\d)(\s)mg", r"\g<1>0\2mg", original, count=1)  # 36 mg made 360 mg
+    assert edited != original
+    md.write_text(text.replace(original, edited), encoding="utf-8")
     code, _, err = run_cli(capsys, "verify", str(md))
     assert code == 1
     assert f"- the Markdown differs from its signed JSON at line {line}: " in err

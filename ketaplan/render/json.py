@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timezone
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from ketaplan.model.plan import Dosing, Finding, Hold, PatientSummary, Plan, Provenance, Session
+from ketaplan.model.plan import Dosing, Factor, Finding, Hold, PatientSummary, Plan, ProtocolRef, Provenance, Session
 from ketaplan.units import json_number, truncate
 
 PLAN_FORMAT = "ketaplan-plan/1"
@@ -223,3 +224,159 @@ class JsonRenderer:
 
     def render(self, plan: Plan) -> str:
         return plan_json_text(plan)
+
+
+# --------------------------------------------------------------------------- reading a plan back
+
+
+def plan_digest(plan: Plan) -> str:
+    """The digest a draft of this plan carries (ketaplan.signing.digest_of its JSON)."""
+    from ketaplan.signing import digest_of
+
+    return digest_of(plan_to_dict(plan))
+
+
+def _fraction(x: Any) -> Fraction | None:
+    if x is None:
+        return None
+    if isinstance(x, bool) or not isinstance(x, (int, float, Decimal, str)):
+        raise ValueError(f"{x!r} is not a number")
+    return Fraction(str(x))  # the decimal as written (a float by its shortest text)
+
+
+def _text(x: Any, *, optional: bool = False) -> str | None:
+    if x is None and optional:
+        return None
+    if not isinstance(x, str):
+        raise ValueError(f"{x!r} is not text")
+    return x
+
+
+def _texts(x: Any) -> tuple[str, ...]:
+    if not isinstance(x, list):
+        raise ValueError(f"{x!r} is not a list")
+    return tuple(_text(i) for i in x)  # type: ignore[misc]
+
+
+def _when(x: Any) -> datetime:
+    text = _text(x)
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))  # type: ignore[union-attr]
+
+
+def plan_from_dict(d: dict[str, Any]) -> Plan:
+    """The Plan a plan JSON (`plan_to_dict`, read back with Decimals or floats) holds, numbers as the
+    JSON gives them. Raises ValueError (or KeyError, TypeError) on a JSON that is not such a plan."""
+    p, r, g = d["patient"], d["protocol"], d["generated"]
+    drug = r.get("drug") or {}
+    dosing = None
+    if d.get("dosing") is not None:
+        x = d["dosing"]
+        dosing = Dosing(
+            mode=_text(x.get("mode") or "mg_per_kg"),
+            weight_basis=_text(x["weight_basis"]),
+            basis_rule=_text(x.get("basis_rule"), optional=True),
+            dosing_weight_kg=_fraction(x.get("dosing_weight_kg")),
+            factors=tuple(Factor(_text(f["rule"]), _fraction(f["factor"])) for f in x.get("factors") or []),
+            cap_mg=_fraction(x["cap_mg"]),
+            cap_rule=_text(x.get("cap_rule"), optional=True),
+            round_to_mg=_fraction(x["round_to_mg"]),
+            max_mg_per_hour=_fraction(x.get("max_mg_per_hour")),
+        )
+    rate = dosing is not None and dosing.mode == "mg_per_kg_per_hour"
+    sessions = []
+    for s in d.get("sessions") or []:
+        minutes = s["duration_min"]
+        if isinstance(minutes, bool) or not isinstance(minutes, (int, Decimal)) or minutes != int(minutes):
+            raise ValueError(f"{minutes!r} is not whole minutes")
+        sessions.append(
+            Session(
+                number=int(s["number"]),
+                phase=_text(s["phase"]),
+                date=date.fromisoformat(_text(s["date"])),
+                amount=_fraction(s["mg_per_kg_per_hour"] if rate else s["mg_per_kg"]),
+                duration_min=int(minutes),
+                raw_dose_mg=_fraction(s.get("raw_dose_mg")),
+                rounded_mg=_fraction(s.get("rounded_mg")),
+                dose_mg=_fraction(s.get("dose_mg")),
+                capped_by=_text(s.get("capped_by"), optional=True),
+                raw_rate_mg_per_h=_fraction(s.get("raw_rate_mg_per_h")),
+                rounded_rate_mg_per_h=_fraction(s.get("rounded_rate_mg_per_h")),
+                rate_mg_per_h=_fraction(s.get("rate_mg_per_h")),
+                effective_mg_per_kg_actual=_fraction(s.get("effective_mg_per_kg_actual")),
+                effective_mg_per_kg_per_hour_actual=_fraction(s.get("effective_mg_per_kg_per_hour_actual")),
+                given_per_kg=_fraction(s.get("mg_per_kg_per_hour_given" if rate else "mg_per_kg_given")),
+                not_drafted_because=_text(s.get("not_drafted_because"), optional=True),
+                draw_ml=_fraction(s.get("draw_ml")),
+                concentration_mg_per_ml=_fraction(s.get("concentration_mg_per_ml")),
+                volume_ml=_fraction(s.get("volume_ml")),
+                pump_ml_per_h=_fraction(s.get("pump_ml_per_h")),
+                checks=_texts(s.get("checks") or []),
+            )
+        )
+    checklist = d.get("checklist") or {}
+    return Plan(
+        verdict=_text(d["verdict"]),
+        patient=PatientSummary(
+            id=_text(p["id"]),
+            age=int(p["age"]),
+            sex=_text(p["sex"]),
+            height_cm=_fraction(p["height_cm"]),
+            weight_kg=_fraction(p["weight_kg"]),
+            bmi=_fraction(p["bmi"]),  # already cut to 1 decimal: a view shows the same
+            ideal_weight_kg=_fraction(p.get("ideal_weight_kg")),
+            adjusted_weight_kg=_fraction(p.get("adjusted_weight_kg")),
+            lean_weight_kg=_fraction(p["lean_weight_kg"]),
+            weighed_on=date.fromisoformat(p["weighed_on"]) if p.get("weighed_on") else None,
+        ),
+        protocol=ProtocolRef(
+            id=_text(r["id"]),
+            title=_text(r.get("title") or ""),
+            version=_text(r["version"]),
+            sha256=_text(r.get("sha256") or ""),
+            drug=_text(drug.get("name") or ""),
+            route=_text(drug.get("route"), optional=True),
+            approved_by=_text(r.get("approved_by"), optional=True),
+            sources=_texts(r.get("sources") or []),
+            stock_mg_per_ml=_fraction(drug.get("stock_mg_per_ml")),
+            bag_ml=_fraction(drug.get("bag_ml")),
+            final_mg_per_ml=_fraction(drug.get("final_concentration_mg_per_ml")),
+        ),
+        dosing=dosing,
+        sessions=tuple(sessions),
+        findings=tuple(
+            Finding(
+                rule=_text(f["rule"]),
+                effect=_text(f["effect"]),
+                rule_effect=_text(f.get("rule_effect") or f["effect"]),
+                unknown=bool(f.get("unknown")),
+                message=_text(f["message"]),
+                evidence=_texts(f.get("evidence") or []),
+                source=_text(f.get("source"), optional=True),
+            )
+            for f in d.get("findings") or []
+        ),
+        holds=tuple(
+            Hold(
+                rule=_text(h["rule"]),
+                medications=_texts(h.get("medications") or []),
+                instruction=_text(h["instruction"]),
+                to_confirm=bool(h.get("to_confirm")),
+                unknown_because=_texts(h.get("unknown_because") or []),
+            )
+            for h in d.get("holds") or []
+        ),
+        checklist_pre=_texts(checklist.get("pre") or []),
+        checklist_during=_texts(checklist.get("during") or []),
+        checklist_after=_texts(checklist.get("after") or []),
+        acknowledge=_texts((d.get("signoff") or {}).get("acknowledge") or []),
+        generated=Provenance(
+            at=_when(g["at"]),
+            by=_text(g["by"]),
+            vocabulary=_text(g["vocabulary"]),
+            holidays=_text(g.get("holidays"), optional=True),
+            patient_sha256=_text(g["patient_sha256"]),
+            protocol_sha256=_text(g["protocol_sha256"]),
+            start=date.fromisoformat(_text(g["start"])),
+        ),
+        status=_text(d.get("status") or "draft"),
+    )

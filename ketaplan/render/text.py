@@ -127,6 +127,8 @@ class _Layout:
             self.table(block, indent)
         elif isinstance(block, SignOff):
             self.signoff(block, indent)
+        else:
+            raise TypeError(f"the terminal view cannot lay out a {type(block).__name__}")
 
     def items(self, block: Items, indent: int) -> None:
         inner = indent
@@ -234,7 +236,7 @@ class _Layout:
             if value is not None:
                 self.wrapped(_text(value), indent, first=_text((f"{label}: ", "bold")))
         for note in block.notes:
-            self.wrapped(_text((note, "dim")), indent)
+            self.wrapped(_inline(note), indent)
 
     # -------------------------------------------------------------- the view
 

@@ -6,7 +6,10 @@ PlanView is plain text (file text raw, as the file gave it); each view makes it 
 medium, through `ketaplan.errors.printable`, the one table of characters file text may not carry raw.
 
 Later views reuse it: a course view adds sections with `PlanView.with_section(section, after=key)`
-(keys: SECTION_KEYS), an export reads `PlanView.schedule_table()` or the Plan itself.
+(keys: SECTION_KEYS), an export reads `PlanView.schedule_table()` or the Plan itself. A new kind of
+block (a chart, say) is a NamedTuple here and a case in each layout: a layout given a block it does
+not know raises TypeError rather than leave a gap on the page. A new mark in the schedule (titration)
+is a string in MARKS, set by `_mark`, explained by a line of the table's legend.
 """
 
 from __future__ import annotations
@@ -38,8 +41,9 @@ SHORT_STATURE = "IDEAL-WEIGHT-SHORT-STATURE"
 NOT_DRAFTED = "not drafted"
 NONE_SHOWN = "—"
 CAP_MARK = "†"  # a cap set this dose; its meaning is given under the table
-#: Every mark a schedule cell may end with (" †"); titration adds its own.
-MARKS = (CAP_MARK,)
+TITRATION_MARK = "‡"  # a titrate rule set this session's mg/kg (spec/course.md)
+#: Every mark a schedule cell may end with (" †"); a cap, which sets the final dose, wins over a titration.
+MARKS = (CAP_MARK, TITRATION_MARK)
 
 #: The sections of a plan view, in order. A later view inserts its own before, after or between.
 SECTION_KEYS = ("findings", "patient", "dose", "schedule", "holds", "checklists", "signoff")
@@ -139,7 +143,7 @@ class SignOff(NamedTuple):
     intro: str
     items: tuple[tuple[str, str, str | None], ...]  # (rule, message, reason or None: a line to write on)
     lines: tuple[tuple[str, str | None], ...]  # (label, value or None: a line to write on)
-    notes: tuple[str, ...] = ()
+    notes: tuple[Inline, ...] = ()
 
 
 Block = Union[Para, Facts, Items, Findings, Table, SignOff]
@@ -174,8 +178,8 @@ class PlanView(NamedTuple):
     patient_id: str
     protocol: str  # "trd-iv-induction 2026.11"
     title: str
-    about: str  # the protocol's title and drug
-    status_line: str
+    about: Inline  # the protocol, its version and title
+    status_line: Inline  # DRAFT and what that means, or who signed it and when
     verdict: Verdict
     warnings: tuple[str, ...]  # a signed file that no longer verifies
     sections: tuple[Section, ...]
@@ -335,13 +339,13 @@ def _where(rule: str | None, default: str) -> str:
 def _product(s: Session, d: Dosing, rate: bool) -> str:
     weight = fmt_kg(d.dosing_weight_kg) if d.dosing_weight_kg is not None else "the dosing weight"
     factors = "".join(f" × {fmt_number(f.factor, places=4)} ({f.rule})" for f in d.factors)
-    return f"{_per_kg(s.amount, rate)} × {weight}{factors}"
+    by = f" ({s.titrated_by})" if s.titrated_by else ""
+    return f"{_per_kg(s.amount, rate)}{by} × {weight}{factors}"
 
 
 def _given_words(s: Session, d: Dosing, rate: bool) -> str:
     if s.given_per_kg is None:
         return ""
-    what = fmt_mg_per_h(s.rate_mg_per_h) if rate and s.rate_mg_per_h is not None else fmt_mg(s.dose_mg)
     text = f": {given_text(s.given_per_kg, s.amount, rate)} given"
     actual = s.effective_mg_per_kg_per_hour_actual if rate else s.effective_mg_per_kg_actual
     if d.weight_basis != "actual" and actual is not None:
@@ -459,8 +463,10 @@ def _dose(plan: Plan) -> Section:
 
 
 def _mark(s: Session) -> str | None:
-    """What set this session's dose other than the prescribed amount: a cap (titration: issue 12)."""
-    return CAP_MARK if s.capped_by else None
+    """What set this session's dose other than the phase's amount: a cap, else a titrate rule."""
+    if s.capped_by:
+        return CAP_MARK
+    return TITRATION_MARK if s.titrated_by else None
 
 
 def _schedule(plan: Plan) -> Section:
@@ -486,7 +492,8 @@ def _schedule(plan: Plan) -> Section:
         Column("pump", "Pump rate", "Pump"),
     ]
     rows = []
-    marks = set()
+    marks: set[str] = set()
+    titrations: set[str] = set()
     for s in plan.sessions:
         dosed = s.dose_mg is not None
 
@@ -494,8 +501,10 @@ def _schedule(plan: Plan) -> Section:
             return fmt(value) if dosed and value is not None else NONE_SHOWN
 
         mark = _mark(s) if dosed else None
-        if mark:
+        if mark == CAP_MARK:
             marks.add(s.capped_by)
+        elif mark == TITRATION_MARK:
+            titrations.add(s.titrated_by)
         dose = (fmt_mg(s.dose_mg) + (f" {mark}" if mark else "")) if dosed else NOT_DRAFTED
         given = given_text(s.given_per_kg, s.amount, rate) if dosed and s.given_per_kg is not None else NONE_SHOWN
         row = [str(s.number), s.date.isoformat(), s.weekday, s.phase, dose, given]
@@ -514,6 +523,8 @@ def _schedule(plan: Plan) -> Section:
         by = ", ".join(sorted(m for m in marks if m))
         cap = fmt_mg_per_h(d.max_mg_per_hour) if marks == {HOURLY_CAP} and d.max_mg_per_hour else fmt_mg(d.cap_mg)
         legend.append(f"{CAP_MARK} capped: lowered to the {cap} cap ({by})")
+    if titrations:
+        legend.append(f"{TITRATION_MARK} titrated: the mg/kg set by {', '.join(sorted(titrations))}, not the phase's")
     return Section("schedule", "Schedule", (Table(tuple(columns), tuple(rows), tuple(legend)),))
 
 
@@ -565,7 +576,7 @@ def _signoff(plan: Plan, signed: SignedBy | None) -> Section:
         intro = (
             "Each finding below needs review. The clinician records why the plan may go ahead:"
             if plan.acknowledge
-            else "nothing to acknowledge; a clinician checks the plan and signs it."
+            else "No finding needs review; a clinician checks the plan and signs it."
         )
         items = tuple((rule, messages.get(rule, ""), None) for rule in plan.acknowledge)
         lines: tuple = (("Clinician name", None), ("Registration number", None), ("Signature", None), ("Date and time", None))
@@ -587,8 +598,14 @@ def _signoff(plan: Plan, signed: SignedBy | None) -> Section:
             ("Digest of the plan and sign-off", signed.digest),
         )
         notes = (
-            "Check it with ketaplan verify. The digest shows whether the signed file was changed; it is not a "
-            "cryptographic signature: someone who edits the file and recomputes the digest is not detected.",
+            spans(
+                "Check it with ",
+                ("ketaplan verify", "code"),
+                " on this Markdown file (it is rendered again from the signed JSON beside it, the same name ending ",
+                (".json", "code"),
+                ", and compared) or on that JSON file. The digest shows whether the signed file was changed; it is "
+                "not a cryptographic signature: someone who edits the file and recomputes the digest is not detected.",
+            ),
         )
     return Section("signoff", "Sign-off", (SignOff(intro, items, lines, notes),), page_break=True)
 
@@ -597,9 +614,13 @@ def _signoff(plan: Plan, signed: SignedBy | None) -> Section:
 
 
 def _utc(plan: Plan) -> str:
-    from ketaplan.render.json import _utc as utc
+    """"2026-11-27T09:00:00Z": the time the plan was drafted, UTC, whole seconds (as its JSON)."""
+    from datetime import timezone
 
-    return utc(plan.generated.at)
+    at = plan.generated.at
+    if at.tzinfo is not None:
+        at = at.astimezone(timezone.utc)
+    return at.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
 
 
 def build_view(plan: Plan, *, digest: str | None = None, signed: SignedBy | None = None) -> PlanView:
@@ -608,9 +629,17 @@ def build_view(plan: Plan, *, digest: str | None = None, signed: SignedBy | None
     r = plan.protocol
     status = "SIGNED" if signed is not None else plan.status.upper()
     if signed is None:
-        status_line = "DRAFT: not a prescription. A clinician checks every dose and signs below before it is used."
+        status_line = spans(
+            "Status: ",
+            ("DRAFT", "strong"),
+            ". This is not a prescription: a clinician checks every dose and signs below before it is used.",
+        )
     else:
-        status_line = f"SIGNED by {signed.clinician} (registration {signed.registration}) at {signed.signed_at} (UTC)."
+        status_line = spans(
+            "Status: ",
+            ("SIGNED", "strong"),
+            f" by {signed.clinician} (registration {signed.registration}) at {signed.signed_at} (UTC).",
+        )
     sections: list[Section] = [_findings(plan)]
     if plan.verdict == "excluded":
         sections.append(
@@ -638,7 +667,7 @@ def build_view(plan: Plan, *, digest: str | None = None, signed: SignedBy | None
         patient_id=plan.patient.id,
         protocol=f"{r.id} {r.version}",
         title=f"{status} treatment plan for patient {plan.patient.id}",
-        about=f"Protocol {r.id}, version {r.version}: {r.title}",
+        about=spans("Protocol ", (r.id, "strong"), f", version {r.version}" + (f": {r.title}." if r.title else ".")),
         status_line=status_line,
         verdict=_verdict(plan, signed),
         warnings=signed.problems if signed is not None else (),
