@@ -180,6 +180,8 @@ MAX_WHEN_DEPTH = 8
 # ---------------------------------------------------------------------------------------------------
 # Patterns (see the module's note on their dialect)
 
+#: Text: not empty and not only white space (the loader's "must not be empty").
+NOT_BLANK = r"\S"
 PATIENT_ID = r"(?=.*[A-Za-z0-9])[A-Za-z0-9._-]{1,64}"
 PATIENT_ID_HINT = "use 1 to 64 letters, digits, '.', '_' or '-' (a pseudonymous id, never a path or a name)"
 PROTOCOL_ID = r"[a-z0-9]+(-[a-z0-9]+)*"

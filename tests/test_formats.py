@@ -291,3 +291,79 @@ def test_the_schema_and_the_loader_agree_on_every_hostile_patient(path):
         assert (schema_refuses, loader_refuses) == (False, True), f"{path.name}: take it off INHERENT_PATIENTS"
     else:
         assert schema_refuses == loader_refuses
+
+
+# ---------------------------------------------------------------------------------------------------
+# Every key, every kind of wrong value: beyond the hostile corpus
+
+EVERY_KEY = ROOT / "tests/data/formats/every-key-protocol.toml"
+#: Values put in place of each value of EVERY_KEY in turn: text, quantities, numbers, lists, tables, dates.
+PALETTE = ["", " ", "x", "40 min", "10 mg/mL", "160/100", "140/90 mmHg", 0, -1, 1, Decimal("1.5"), Decimal("NaN"),
+           10**13, True, [], ["x"], [""], {}, date(2026, 12, 1), "2026-12-01"]  # fmt: skip
+#: Keys whose value must be a multiple of, below, or as long as another key's (the schema cannot compare keys).
+CROSS_KEY = {
+    "dose.max_mg": "a multiple of round_to",
+    "dose.round_to": "the caps are multiples of it",
+    "rule.N.max_mg": "a multiple of [dose].round_to",
+    "course.response_at_least": "partial_at_least is below it",
+    "schedule.phase.N.sessions": "the phase's per-session list has this many items",
+}
+NAME_KEYS = re.compile(r"drug\.name|protocol\.indications|rule\.N\.when(\.(any\.N|not))*\.(condition|active_condition|medication|allergy)")
+
+
+def _leaves(value, path=()):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, path + (key,))
+    elif isinstance(value, list) and value and isinstance(value[0], dict):
+        for i, item in enumerate(value):
+            yield from _leaves(item, path + (i,))
+    else:
+        yield path, value
+
+
+def _inherent_mutation(where: str, was, value) -> str | None:
+    """Why the schema cannot refuse `value` at `where` (N for any index) though the loader does, or None."""
+    if isinstance(value, Decimal) and value.is_nan():
+        return INHERENT["mg-per-kg-nan.toml"]
+    if isinstance(was, date) and isinstance(value, date):
+        return AGAINST_START  # the [[test]]'s start, or a date of its patient compared with it
+    if isinstance(was, date) != isinstance(value, date) and (isinstance(value, date) or value == "2026-12-01"):
+        return INHERENT["closed-not-a-date.toml"]
+    if NAME_KEYS.fullmatch(where):
+        return VOCABULARY
+    if where in CROSS_KEY:
+        return f"{CROSS_FIELD}: {CROSS_KEY[where]}"
+    if where == "schedule.timezone":
+        return "a time zone name must be in the IANA time zone data on this machine"
+    return None
+
+
+@pytest.mark.slow
+def test_the_schema_and_the_loader_agree_on_every_key_given_every_kind_of_wrong_value():
+    import copy
+
+    from ketaplan.load.protocol import protocol_from_table
+    from ketaplan.load.reader import Source
+
+    text = EVERY_KEY.read_text(encoding="utf-8")
+    base = tomllib.loads(text, parse_float=Decimal)
+    assert _VALIDATOR.is_valid(_json(base)) and protocol_from_table(base, Source(str(EVERY_KEY), text, ProtocolError))
+    disagreements = []
+    for path, was in _leaves(base):
+        where = ".".join("N" if isinstance(p, int) else p for p in path)
+        for value in PALETTE:
+            document = copy.deepcopy(base)
+            parent = document
+            for part in path[:-1]:
+                parent = parent[part]
+            parent[path[-1]] = value
+            try:
+                protocol_from_table(document, Source(str(EVERY_KEY), text, ProtocolError))
+                loader_refuses = False
+            except ProtocolError:
+                loader_refuses = True
+            schema_refuses = not _VALIDATOR.is_valid(_json(document))
+            if schema_refuses != loader_refuses and not (loader_refuses and _inherent_mutation(where, was, value)):
+                disagreements.append(f"{where} = {value!r}: {'schema' if schema_refuses else 'loader'} refuses")
+    assert disagreements == []

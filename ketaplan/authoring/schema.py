@@ -22,7 +22,7 @@ def schema() -> dict[str, Any]:
 
     text = _text
     date = {"type": "string", "format": "date", "description": "A date with no quotes, e.g. 2026-12-01."}
-    texts = {"type": "array", "items": {"type": "string", "minLength": 1}}
+    texts = {"type": "array", "items": _nonblank()}
     weekdays = {"type": "array", "minItems": 1, "items": {"enum": list(WEEKDAYS)}}
     rule_id = {"type": "string", "pattern": L.anchored(L.RULE_ID)}
 
@@ -194,7 +194,7 @@ def schema() -> dict[str, Any]:
         description="Items printed on every plan's checklists.",
     )
 
-    names = {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}
+    names = {"type": "array", "minItems": 1, "items": _nonblank()}
     ref = {"$ref": "#/$defs/when"}
     when_props: dict[str, Any] = {}
     int_words = {
@@ -347,18 +347,22 @@ def schema() -> dict[str, Any]:
             "findings": dict(texts, items=rule_id, description="Finding ids the plan must include."),
             "findings_exact": dict(texts, items=rule_id, description="Exactly these finding ids, no others."),
             "first_dose_mg": {
-                "anyOf": [{"type": "number", "minimum": 0}, {"const": "none"}],
+                "anyOf": [{"type": "number", "minimum": 0, "maximum": L.LARGEST_NUMBER}, {"const": "none"}],
                 "description": "The first session's dose in mg, or \"none\" when no dose is drafted.",
             },
             "dates": {"type": "array", "items": date, "description": "Every session date, in order."},
             "doses_mg": {
                 "type": "array",
-                "items": {"anyOf": [{"type": "number", "minimum": 0}, {"const": "none"}]},
+                "items": {"anyOf": [{"type": "number", "minimum": 0, "maximum": L.LARGEST_NUMBER}, {"const": "none"}]},
                 "description": "Every drafted session's dose in mg, in order (\"none\" where no dose is drafted).",
             },
             "numbers": {
                 "type": "array",
-                "items": {"type": "integer", "minimum": 1},
+                "items": {
+                    "type": "integer",
+                    "minimum": L.INT_RANGES["expect.numbers"][0],
+                    "maximum": L.INT_RANGES["expect.numbers"][1],
+                },
                 "description": "Every drafted session's number, in order (a continued series goes on from the record).",
             },
         },
@@ -484,6 +488,12 @@ def _patient_schema(P, score_ranges, text, date, texts) -> dict:
             "adverse_event_detail": text("Required with the event \"other\": what happened."),
         },
         required=("date", "dose"),
+        # A session stopped early says why; stopped_because is only for a session stopped early.
+        extra={
+            "if": {"required": ["stopped_because"]},
+            "then": {"required": ["completed"], "properties": {"completed": {"const": False}}},
+            "else": {"properties": {"completed": {"const": True}}},
+        },
     )
     assessment = _object(
         "assessment",
@@ -525,12 +535,12 @@ def _patient_schema(P, score_ranges, text, date, texts) -> dict:
             "allergies": dict(texts, description="[] means none; absent means not recorded."),
             "conditions": {
                 "type": "array",
-                "items": {"anyOf": [{"type": "string", "minLength": 1}, condition]},
+                "items": {"anyOf": [_nonblank(), condition]},
                 "description": "[] means none; absent means not recorded.",
             },
             "medications": {
                 "type": "array",
-                "items": {"anyOf": [{"type": "string", "minLength": 1}, medication]},
+                "items": {"anyOf": [_nonblank(), medication]},
                 "description": "[] means none; absent means not recorded.",
             },
             "scores": scores,
@@ -652,10 +662,17 @@ def _object(name: str, keys, properties: dict, *, required=(), description: str 
 
 
 def _text(description: str, *, pattern: str | None = None) -> dict:
-    out: dict[str, Any] = {"type": "string", "minLength": 1, "description": description}
-    if pattern is not None:
-        out["pattern"] = pattern
-    return out
+    from ketaplan.formats import NOT_BLANK
+
+    # Every pattern of formats.py refuses blank text already; without one, NOT_BLANK says it.
+    return {"type": "string", "minLength": 1, "description": description, "pattern": pattern or NOT_BLANK}
+
+
+def _nonblank() -> dict:
+    """An item of a list of text: not empty, not only white space (the loader's "must not be empty")."""
+    from ketaplan.formats import NOT_BLANK
+
+    return {"type": "string", "minLength": 1, "pattern": NOT_BLANK}
 
 
 def _dose_mode_rules() -> list[dict]:
