@@ -59,6 +59,11 @@ INT_RANGES: dict[str, tuple[int, int]] = {
 #: The upper bound of a per-kg dose, by the protocol's dose mode: mg/kg (0, 2], mg/kg/h (0, 7].
 DOSE_UPPER: dict[str, int] = {"mg_per_kg": 2, "mg_per_kg_per_hour": 7}
 
+#: An adjust rule's dose_factor is in (0, DOSE_FACTOR_MAX]: it lowers a dose, never raises it.
+DOSE_FACTOR_MAX = 1
+#: The course's response and partial-response thresholds are % reductions in (0, PERCENT_MAX].
+PERCENT_MAX = 100
+
 #: No number in a protocol is beyond this in size (the loader refuses it as "far outside any plausible
 #: value"; the schema gives it as the `maximum` of the numbers with no upper limit of their own).
 LARGEST_NUMBER = 10**12

@@ -101,10 +101,10 @@ def schema() -> dict[str, Any]:
         "dose",
         L.DOSE_KEYS,
         {
-            "mg_per_kg": number("Total per session, mg/kg, above 0 and at most 2. Exactly one of mg_per_kg and "
-                                "mg_per_kg_per_hour.", gt=0, le=L.DOSE_UPPER["mg_per_kg"]),  # fmt: skip
+            "mg_per_kg": number(f"Total per session, mg/kg, above 0 and at most {L.DOSE_UPPER['mg_per_kg']}. Exactly "
+                                "one of mg_per_kg and mg_per_kg_per_hour.", gt=0, le=L.DOSE_UPPER["mg_per_kg"]),  # fmt: skip
             "mg_per_kg_per_hour": number(
-                "An hourly rate, mg/kg/h, above 0 and at most 7 (a rate protocol).",
+                f"An hourly rate, mg/kg/h, above 0 and at most {L.DOSE_UPPER['mg_per_kg_per_hour']} (a rate protocol).",
                 gt=0,
                 le=L.DOSE_UPPER["mg_per_kg_per_hour"],
             ),
@@ -285,7 +285,9 @@ def schema() -> dict[str, Any]:
         "when": {"$ref": "#/$defs/when"},
         "message": text("Required. What the finding says."),
         "source": text("The citation for this rule."),
-        "dose_factor": number("adjust: multiplies the dose, above 0 and at most 1.", gt=0, le=1),
+        "dose_factor": number(
+            f"adjust: multiplies the dose, above 0 and at most {L.DOSE_FACTOR_MAX}.", gt=0, le=L.DOSE_FACTOR_MAX
+        ),
         "weight_basis": {"enum": list(WEIGHT_BASES), "description": "adjust: replaces the protocol's weight basis."},
         "max_mg": number("adjust: a lower cap for one session, mg.", gt=0),
         "hold": text("hold: what to do with the matched medicines."),
@@ -476,8 +478,8 @@ def _patient_schema(P, score_ranges, text, date, texts) -> dict:
             "completed": {"type": "boolean", "description": "false = stopped early (then stopped_because). Absent = completed."},
             "stopped_because": text("Why the session was stopped early."),
             "vitals": {"type": "array", "items": vital, "description": "Readings during the session, in time order."},
-            "sedation": integer("MOAA/S at its deepest, 0 to 5 (5 = awake).", *C.SEDATION_RANGE),
-            "dissociation": integer("CADSS total at its peak, 0 to 92.", *C.DISSOCIATION_RANGE),
+            "sedation": integer("MOAA/S at its deepest, {} to {} (5 = awake).".format(*C.SEDATION_RANGE), *C.SEDATION_RANGE),
+            "dissociation": integer("CADSS total at its peak, {} to {}.".format(*C.DISSOCIATION_RANGE), *C.DISSOCIATION_RANGE),
             "observed": text("Observation after the infusion ended: \"95 min\".", pattern=session_minutes),
             "adverse_events": {
                 "type": "array",
@@ -522,9 +524,9 @@ def _patient_schema(P, score_ranges, text, date, texts) -> dict:
             "date_of_birth": dict(date, description="Exactly one of date_of_birth and age."),
             "age": integer("Whole years. Exactly one of age and date_of_birth.", *P.LIMITS["age"]),
             "sex": {"enum": list(P.SEXES), "description": "Required. Sex recorded at birth."},
-            "height": text("Required. e.g. \"165 cm\", \"5 ft 10 in\" (40 to 250 cm).",
+            "height": text("Required. e.g. \"165 cm\", \"5 ft 10 in\" ({} to {} cm).".format(*P.LIMITS["height_cm"]),
                            pattern=P.quantity_schema_pattern(P.height_pattern())),
-            "weight": text("Required. e.g. \"82.5 kg\", \"182 lb\" (2 to 400 kg).",
+            "weight": text("Required. e.g. \"82.5 kg\", \"182 lb\" ({} to {} kg).".format(*P.LIMITS["weight_kg"]),
                            pattern=P.quantity_schema_pattern(P.quantity_pattern(P.WEIGHT_UNITS))),
             "weighed_on": dict(date, description="The date of that weight."),
             "pregnant": {"type": "boolean", "description": "Absent means unknown."},
@@ -608,16 +610,25 @@ def _course_when(integer, number, text, blood_pressure: str) -> dict:
 def _course_table(integer, number) -> dict:
     from ketaplan import formats as K
     from ketaplan.formats import SCORE_RANGES
+    from ketaplan.model.protocol import CourseSettings
+
+    default = CourseSettings()  # the spec's defaults, as the loader fills them in
+    remission = ", ".join(f"{k} = {v}" for k, v in sorted(default.remission_below, key=lambda kv: kv[0]))
 
     return _object(
         "course",
         K.COURSE_TABLE_KEYS,
         {
             "restart_after_days": integer(
-                "A gap longer than this (days) ends a series. Default 56.", *K.INT_RANGES["course.restart_after_days"]
+                f"A gap longer than this (days) ends a series. Default {default.restart_after_days}.",
+                *K.INT_RANGES["course.restart_after_days"],
             ),
-            "response_at_least": number("% reduction from baseline that is a response. Default 50.", gt=0, le=100),
-            "partial_at_least": number("% reduction that is a partial response. Default 25.", gt=0, le=100),
+            "response_at_least": number(
+                f"% reduction from baseline that is a response. Default {default.response_at_least}.", gt=0, le=K.PERCENT_MAX
+            ),
+            "partial_at_least": number(
+                f"% reduction that is a partial response. Default {default.partial_at_least}.", gt=0, le=K.PERCENT_MAX
+            ),
             "remission_below": {
                 "type": "object",
                 "additionalProperties": False,
@@ -625,7 +636,7 @@ def _course_table(integer, number) -> dict:
                     k: {"type": "integer", "minimum": lo + 1, "maximum": hi + 1, "description": f"Remission: {k} below this."}
                     for k, (lo, hi) in SCORE_RANGES.items()
                 },
-                "description": "The latest score below this is remission. Default { madrs = 10, phq9 = 5 }.",
+                "description": f"The latest score below this is remission. Default {{ {remission} }}.",
             },
             "vitals_at_minutes": {
                 "type": "array",
@@ -635,7 +646,8 @@ def _course_table(integer, number) -> dict:
                     "minimum": K.INT_RANGES["course.vitals_at_minutes"][0],
                     "maximum": K.INT_RANGES["course.vitals_at_minutes"][1],
                 },
-                "description": "Minutes at which the session sheet asks for vitals. Default [0, 15, 30, 40, 60, 90].",
+                "description": "Minutes at which the session sheet asks for vitals. Default "
+                f"[{', '.join(map(str, default.vitals_at_minutes))}].",
             },
         },
         description="The course of treatment: series, response thresholds, session sheet.",

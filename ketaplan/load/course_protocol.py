@@ -13,6 +13,7 @@ from ketaplan.formats import (  # noqa: F401 - re-exported: the protocol loader 
     COURSE_WHEN_KEYS,
     DOSE_UPPER,
     INT_RANGES,
+    PERCENT_MAX,
     RESPONSE_RANGE,
     SCORE_RANGES,
     TITRATE_KEYS,
@@ -28,8 +29,8 @@ def course_settings(top: Table) -> CourseSettings:
     if t is None:
         return default
     restart = t.integer("restart_after_days", *INT_RANGES["course.restart_after_days"])
-    response = t.number("response_at_least", gt=0, le=100)
-    partial = t.number("partial_at_least", gt=0, le=100)
+    response = t.number("response_at_least", gt=0, le=PERCENT_MAX)
+    partial = t.number("partial_at_least", gt=0, le=PERCENT_MAX)
     response = default.response_at_least if response is None else response
     partial = default.partial_at_least if partial is None else partial
     if partial >= response:

@@ -38,6 +38,7 @@ from ketaplan.model.protocol import (
 # The format's keys, ranges and patterns: ketaplan/formats.py (the schema reads them there too).
 from ketaplan.formats import (  # noqa: E402,F401 - re-exported: the schema, lint and tests read them here
     CHECKLIST_KEYS,
+    DOSE_FACTOR_MAX,
     DOSE_KEYS,
     DOSE_UPPER,
     DRUG_KEYS,
@@ -558,7 +559,7 @@ def _rule(rt: Table, vocabulary, dose: Dose | None) -> Rule:
         when = _when(rt.src, rt.path + ("when",), rt.data["when"], vocabulary)
     dose_factor = weight_basis = max_mg = hold = stage = item = titrate = None
     if effect == "adjust":
-        dose_factor = rt.number("dose_factor", gt=0, le=1)
+        dose_factor = rt.number("dose_factor", gt=0, le=DOSE_FACTOR_MAX)
         weight_basis = rt.choice("weight_basis", WEIGHT_BASES)
         max_mg = rt.number("max_mg", gt=0)
         if max_mg is not None and dose is not None:
