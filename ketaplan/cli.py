@@ -410,8 +410,10 @@ def verify(
 
 
 from ketaplan.course_cli import register as _register_course  # noqa: E402
+from ketaplan.record_cli import register as _register_record  # noqa: E402
 
 _register_course(app)
+_register_record(app)
 
 
 def main(argv: Optional[List[str]] = None) -> None:

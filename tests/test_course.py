@@ -456,10 +456,12 @@ def test_course_json_is_the_plan_contract_plus_course(capsys):
 def test_course_text_shows_verdict_given_response_and_next(capsys):
     code, out, _ = run_cli(capsys, "course", EXAMPLE_PATIENT, "--protocol", EXAMPLE_PROTOCOL, "--start", "2026-12-01")
     assert code == 0
-    assert out.startswith("COURSE  ELIGIBLE  patient EX-022  protocol trd-iv-course\n")
-    assert "1  2026-11-20  36 mg  0.4932 mg/kg  completed  130/82     152/94   nausea" in out
-    assert "MADRS  32 (2026-11-13)  21 (2026-11-30)  34.3 %  partial" in out
-    assert "4  2026-12-01  Tue  induction  0.75 mg/kg  55 mg  TITRATE-0-75-AFTER-3" in out
+    # The course view (render/course.py): verdict first, Given, Response with a chart per scale, Next.
+    assert out.startswith("DRAFT COURSE — EX-022 — trd-iv-course 2026.12\nVERDICT: ELIGIBLE")
+    assert "  1  2026-11-20  36 mg  0.49 mg/kg  130/82 → 152/94   completed  nausea\n" in out
+    assert "  MADRS        32      21  2026-11-30  34.3 % lower  partial\n" in out
+    assert "Sessions 4–6: 0.75 mg/kg, set by titration rule TITRATE-0-75-AFTER-3" in out
+    assert "  4  2026-12-01  Tue  55 mg  ‡  0.753 mg/kg\n" in out
 
 
 def test_the_plan_json_of_a_v1_plan_has_no_course_keys(capsys):
