@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from datetime import date, datetime, timezone
 from fractions import Fraction
 from itertools import chain, islice
 from typing import IO, Iterable, Iterator, NamedTuple
 
-from ketaplan.errors import InputError, KetaplanError, OutputExistsError, PatientError, UsageError
+from ketaplan.errors import InputError, KetaplanError, PatientError, UsageError
 
 FORMATS = ("table", "jsonl", "csv")
 FAIL_ON = ("needs-review", "excluded")
@@ -73,9 +72,25 @@ def _toml_files_below(folder: str) -> Iterator[tuple[str, str | None]]:
             if entry.is_dir(follow_symlinks=False):
                 yield from _toml_files_below(path)
             elif entry.name.lower().endswith((".toml", ".json")):
-                yield path, None  # a broken link too: reading it then reports it, never a silent skip
+                # Only regular files are read: a FIFO would block the run for ever, a device never end.
+                # A broken link is yielded too: reading it then reports it, never a silent skip.
+                kind = _not_regular(path)
+                yield path, None if kind is None else f"{path}: is {kind}, not a patient file; only regular files are read"
         except OSError as exc:
             yield path, f"{path}: cannot be read: {exc.strerror}"
+
+
+def _not_regular(path: str) -> str | None:
+    """What `path` is when it exists and is not a regular file (links followed); else None."""
+    import stat
+
+    from ketaplan.output import describe_mode
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    return None if stat.S_ISREG(mode) else describe_mode(mode)
 
 
 def _count_toml_below(folder: str) -> int:
@@ -149,7 +164,16 @@ def check_one(work: _Work, loaded_protocol, start: date, now: datetime) -> Resul
 
             loaded = row_patient(work.row, start)
         else:
-            loaded = load_toml_patient(work.path, start, work.data)
+            data = work.data
+            if data is None and work.path.lower().endswith(".json"):
+                kind = _not_regular(work.path)  # a bundle is read by its own reader, with its size limit
+                if kind is not None:
+                    raise PatientError(f"is {kind}, not a patient file; only regular files are read", file=work.path)
+            elif data is None:
+                from ketaplan.load.reader import read_regular_file
+
+                data = read_regular_file(work.path, PatientError, "patient")
+            loaded = load_toml_patient(work.path, start, data)
         patient_id = loaded.patient.id
         plan = draft(loaded, loaded_protocol, start, now)
         return Result(
@@ -324,62 +348,6 @@ def _writer(fmt: str, out: IO[str]):
     return _Table(out)
 
 
-class _Sink:
-    """Standard output, or a file written whole or not at all (a temporary file renamed at the end)."""
-
-    def __init__(self, path: str | None, force: bool) -> None:
-        self.path = None if path in (None, "-") else path
-        self.force = force
-        self.temp: str | None = None
-        if self.path is None:
-            self.handle: IO[str] = sys.stdout
-            return
-        if os.path.isdir(self.path):
-            raise UsageError(f"{self.path}: is a folder; give a file name for --output")
-        if os.path.exists(self.path) and not force:
-            raise OutputExistsError(f"{self.path}: exists already; nothing was written (use --force to replace it)")
-        folder = os.path.dirname(os.path.abspath(self.path))
-        try:
-            fd, self.temp = tempfile.mkstemp(prefix=".ketaplan-", suffix=".tmp", dir=folder)
-        except OSError as exc:
-            raise UsageError(f"{self.path}: cannot write there: {exc.strerror}") from None
-        self.handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.path is None and _isatty(sys.stdout)
-
-    def commit(self) -> None:
-        if self.path is None:
-            self.handle.flush()
-            return
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
-        self.handle.close()
-        if self.force:
-            os.replace(self.temp, self.path)
-        else:
-            # link() fails if the name was taken meanwhile: an existing file is never replaced.
-            try:
-                os.link(self.temp, self.path)
-            except FileExistsError:
-                raise OutputExistsError(
-                    f"{self.path}: exists already; nothing was written (use --force to replace it)"
-                ) from None
-            except OSError:
-                if os.path.exists(self.path):
-                    raise OutputExistsError(f"{self.path}: exists already; nothing was written") from None
-                os.replace(self.temp, self.path)
-
-    def discard(self) -> None:
-        if self.temp is None:
-            return
-        if not self.handle.closed:
-            self.handle.close()
-        if os.path.exists(self.temp):
-            os.unlink(self.temp)
-
-
 def _isatty(stream) -> bool:
     try:
         return stream.isatty()
@@ -445,17 +413,72 @@ IN_FLIGHT_PER_JOB = 3
 _STATE: tuple | None = None
 
 
-def _init_worker(protocol_data: bytes, protocol_name: str, sha256: str, start: date, now: datetime) -> None:
+def _init_worker(
+    protocol_data: bytes, protocol_name: str, sha256: str, start: date, now: datetime, parent: int | None = None
+) -> None:
     global _STATE
     import signal
 
     # Ctrl-C is the main process's to handle: it stops the run and writes no output file.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    # The parent forks with these signals blocked (_submit): until here, the parent's handlers
+    # were this worker's, and a Ctrl-C then would have killed it with a traceback.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+    _die_with_parent(parent)
+    # A worker writes nothing itself: it must not hold the parent's stdout or stderr open, or a
+    # reader waiting for the end of the output would wait as long as the worker lives.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    os.close(devnull)
     if _STATE is not None and _STATE[0].sha256 == sha256:
         return  # forked: the protocol loaded by the main process is already here
     from ketaplan.load.protocol import read_protocol_bytes
 
     _STATE = (read_protocol_bytes(protocol_data, protocol_name), start, now)
+
+
+def _die_with_parent(parent: int | None) -> None:
+    """Have the kernel kill this worker when its parent dies, however it dies (SIGKILL included)."""
+    import signal
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            PR_SET_PDEATHSIG = 1
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)  # the parent died before the line above: nobody is waiting for this worker
+
+
+def _stop_workers(pool) -> None:
+    """End a pool now: queued chunks are cancelled and running workers killed, not waited for."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        try:
+            process.kill()
+        except (OSError, ValueError, AttributeError):
+            pass
+    for process in processes:
+        try:
+            process.join(timeout=5)
+        except (OSError, ValueError, AttributeError, AssertionError):
+            pass
+
+
+def _submit(pool, chunk: list[_Work]):
+    """pool.submit, with SIGINT/SIGTERM/SIGHUP held: a worker forked here starts with them blocked
+    (it unblocks them once its own handlers are set), and no signal lands inside the pool's locks."""
+    from ketaplan.output import hold_signals
+
+    with hold_signals():
+        return pool.submit(_check_chunk, chunk)
 
 
 def _check_chunk(chunk: list[_Work]) -> list[Result]:
@@ -491,19 +514,25 @@ def _results(work: Iterable[_Work], protocol_data: bytes, jobs: int) -> Iterator
     from collections import deque
     from concurrent.futures import ProcessPoolExecutor
 
-    initargs = (protocol_data, loaded_protocol.name, loaded_protocol.sha256, start, now)
+    initargs = (protocol_data, loaded_protocol.name, loaded_protocol.sha256, start, now, os.getpid())
     pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=initargs)
     pending: deque = deque()
+    finished = False
     try:
         for chunk in _chunks(work, CHUNK):
-            pending.append(pool.submit(_check_chunk, chunk))
+            pending.append(_submit(pool, chunk))
             # A bounded window of chunks: the oldest is written before more are read.
             while len(pending) >= jobs * IN_FLIGHT_PER_JOB:
                 yield from pending.popleft().result()
         while pending:
             yield from pending.popleft().result()
+        finished = True
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if finished:
+            pool.shutdown(wait=True)
+        else:
+            # An error, Ctrl-C, SIGTERM or a closed pipe: no worker outlives the run.
+            _stop_workers(pool)
 
 
 def _read_protocol(path: str) -> bytes:
@@ -555,7 +584,9 @@ def run_check(
     for kind, path in inputs:
         if kind == "csv":
             check_csv_header(path)
-    sink = _Sink(output, force)
+    from ketaplan.output import TextStream
+
+    sink = TextStream(output, force=force)
 
     # One time stamp for the whole run: every plan of the batch was drafted "now".
     now = datetime.now(timezone.utc).replace(microsecond=0)
@@ -564,9 +595,10 @@ def run_check(
     threshold = ORDER.index(fail_on)
     attention = False
     progress = None
+    results = None
     try:
-        writer = _writer(fmt, sink.handle)
-        show_bar = _isatty(sys.stderr) and not sink.is_terminal
+        writer = _writer(fmt, sink)
+        show_bar = _isatty(sys.stderr) and not sink.isatty()
         if show_bar and all(kind != "csv" for kind, _ in inputs):
 
             def total() -> int:
@@ -575,11 +607,12 @@ def run_check(
         else:
             total = None
         progress = _Progress(show_bar, total)
-        flush_each = sink.is_terminal
-        for result in _results(_work(inputs), protocol_data, jobs):
+        flush_each = sink.isatty()
+        results = _results(_work(inputs), protocol_data, jobs)
+        for result in results:
             writer.write(result)
             if flush_each:
-                sink.handle.flush()
+                sink.flush()
             counts[result.verdict] += 1
             if ORDER.index(result.verdict) >= threshold:
                 attention = True
@@ -588,9 +621,11 @@ def run_check(
         progress.stop()
         sink.commit()
     finally:
+        if results is not None:
+            results.close()  # stops the worker processes now, whatever stopped the run
         if progress is not None:
             progress.stop()
-        # After a commit this removes the temporary name only; after a failure, all that was written.
+        # After a commit this closes the file; after a failure or a signal, all that was written goes.
         sink.discard()
     print(summary(counts), file=sys.stderr)
     return 1 if attention else 0

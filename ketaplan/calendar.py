@@ -1,8 +1,9 @@
 """Public holidays from the `holidays` package, cached on disk so that drafting a plan starts fast.
 
 The `holidays` package takes about 0.2 s to import, as long as the rest of ketaplan's start-up.
-Its answers are cached per holidays version, region and year (ketaplan.cache). A cache that
-cannot be read is ignored: the dates are then computed again, never guessed.
+Its answers are cached per holidays version, region and year (ketaplan.cache). An entry that
+cannot be read, or fails its checks (format, what it was computed from, digest), is not
+believed: the dates are then computed again, never guessed.
 """
 
 from __future__ import annotations
@@ -42,11 +43,16 @@ def holidays_version() -> str | None:
         return None
 
 
+def _source(name: str) -> dict:
+    """What a holidays entry is computed from: the package version and the region (or "regions")."""
+    return {"holidays": holidays_version(), "entry": name}
+
+
 def _read_cache(name: str):
     from ketaplan.cache import read_json
 
     version = holidays_version()
-    return None if version is None else read_json(f"holidays-{version}-{name}.json")
+    return None if version is None else read_json(f"holidays-{version}-{name}.json", _source(name))
 
 
 def _write_cache(name: str, value) -> None:
@@ -54,7 +60,7 @@ def _write_cache(name: str, value) -> None:
 
     version = holidays_version()
     if version is not None:
-        write_json(f"holidays-{version}-{name}.json", value)
+        write_json(f"holidays-{version}-{name}.json", _source(name), value)
 
 
 def _split(region: str) -> tuple[str, str | None]:
@@ -65,7 +71,11 @@ def _split(region: str) -> tuple[str, str | None]:
 def supported_regions() -> dict[str, list[str]]:
     """Country code -> its subdivision codes, as the installed holidays package knows them."""
     cached = _read_cache("regions")
-    if isinstance(cached, dict) and all(isinstance(v, list) for v in cached.values()):
+    if (
+        isinstance(cached, dict)
+        and cached
+        and all(isinstance(v, list) and all(isinstance(s, str) for s in v) for v in cached.values())
+    ):
         return cached
     import holidays
 

@@ -4,6 +4,7 @@
 # string annotations would have to be evaluated again each time.
 import functools
 import gc
+import io
 import os
 import sys
 import traceback
@@ -14,6 +15,14 @@ from typing import List, Optional
 import typer
 
 from ketaplan.errors import ExitStatus, KetaplanError, UsageError, printable
+
+#: Exit code when the reader of standard output went away (`ketaplan check ... | head -1`).
+CLOSED_PIPE = 141
+#: The --force help of every command that writes an output file (spec/decisions.md, issue 10).
+FORCE_HELP = (
+    "Replace an existing output file. It keeps its permissions; a symbolic link is kept and the file it "
+    "points to replaced; anything but a regular file is never replaced."
+)
 
 app = typer.Typer(
     name="ketaplan",
@@ -147,8 +156,10 @@ def plan(
     format: PlanFormat = typer.Option(
         PlanFormat.text, "--format", "-f", help="text (terminal), markdown, html (a page to print on A4), json, fhir (an R4 Bundle) or ics (a calendar)."
     ),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write to this file (whole or not at all); - for stdout."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
+    output: Optional[str] = typer.Option(
+        None, "--output", "-o", help="Write to this file (whole or not at all; a new file is 0600); - for stdout."
+    ),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     time: Optional[str] = typer.Option(None, "--time", help="ics: each session's start, HH:MM in the clinic's time zone (default 09:00)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="text: show notes and checklist items whole, not folded to one line."),
     css: Optional[str] = typer.Option(None, "--css", help="html: use this stylesheet file instead of the built-in print stylesheet."),
@@ -227,8 +238,10 @@ def check(
     start: Optional[str] = typer.Option(None, "--start", help="First possible session date, YYYY-MM-DD (default: today)."),
     format: CheckFormat = typer.Option(CheckFormat.table, "--format", "-f", help="table, jsonl or csv."),
     fail_on: FailOn = typer.Option(FailOn.excluded, "--fail-on", help="Exit 1 if any patient is at or above this verdict."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write results to this file; - for stdout."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
+    output: Optional[str] = typer.Option(
+        None, "--output", "-o", help="Write results to this file (whole or not at all; a new file is 0600); - for stdout."
+    ),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Worker processes (output keeps the input order)."),
 ) -> None:
     """Check many patients against one protocol: one line per patient, a count by verdict at the end.
@@ -264,7 +277,7 @@ def import_fhir(
     max_age_days: int = typer.Option(30, "--max-age-days", min=0, max=3650, help="Vital signs, pregnancy status and scores older than this many days before --as-of are not imported."),
     patient: Optional[str] = typer.Option(None, "--patient", help="Which Patient, when the bundle holds several: its id, Patient/ID or fullUrl."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the patient file here (whole or not at all); - for stdout."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Write a patient file (format v1) from a FHIR R4 Bundle: nothing invented, names never copied.
 
@@ -360,6 +373,8 @@ def vocab(term: Optional[str] = typer.Argument(None, help="A name to look up; wi
 def init(folder: str = typer.Argument(".", help="Where to write the starter files (never overwritten).")) -> None:
     """Write a starter protocol and patient to adapt, with comments that teach the format.
 
+    Both files are written, or neither; they are created 0600 (chmod them to share).
+
     Example:
 
         ketaplan init my-clinic
@@ -382,7 +397,8 @@ def sign(
     """Record sign-off of a draft plan: refuses an altered or excluded plan and any unacknowledged finding.
 
     Writes two files, the signed JSON (PLAN.signed.json) and its Markdown beside it (PLAN.signed.md).
-    A signed plan is never overwritten: if either file exists, nothing is written.
+    A signed plan is never overwritten: if either file exists, nothing is written. Both files are
+    written, or neither (a full disk, a signal); they are created 0600.
 
     Example:
 
@@ -409,11 +425,66 @@ def verify(
     raise typer.Exit(run_verify(signed_file))
 
 
+def _run(args: List[str]):
+    """The command's exit code. typer's own entry point is not used: it turns Ctrl-C into a silent
+    exit 130 and a closed pipe into exit 1 before any handler here could see them."""
+    from typer.main import get_command
+
+    command = get_command(app)
+    try:
+        with command.make_context("ketaplan", args) as ctx:
+            return command.invoke(ctx)
+    except typer.Exit as exc:
+        return exc.exit_code
+
+
+def _nothing_written() -> str:
+    from ketaplan.output import COMMITTED
+
+    if COMMITTED:
+        return "written whole before it: " + ", ".join(COMMITTED) + "; nothing else was written"
+    return "no output file was written"
+
+
+def _closed_pipe(stream=None) -> None:
+    """The reader went away: later writes and the final flush go nowhere, quietly."""
+    stream = sys.stdout if stream is None else stream
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass
+
+
+def _say(text: str) -> None:
+    """A message on stderr; if nobody reads stderr any more, the exit code still tells."""
+    try:
+        print(text, file=sys.stderr)
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        _closed_pipe(sys.stderr)
+
+
 from ketaplan.course_cli import register as _register_course  # noqa: E402
 from ketaplan.record_cli import register as _register_record  # noqa: E402
 
 _register_course(app)
 _register_record(app)
+
+
+def _stop(code: int, program: bool) -> None:
+    """End a run that was stopped (a signal, a closed pipe). Its clean-up has run (temporary files
+    gone, workers killed); as the program itself, it exits now: no exit handler of a library (the
+    process pool's joins) may keep it alive or print, and output still buffered for a stream that
+    was cut short anyway is not waited for. A caller in the same process gets SystemExit."""
+    if program:
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        os._exit(code)
+    sys.exit(code)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -428,39 +499,75 @@ def main(argv: Optional[List[str]] = None) -> None:
     debug = "--debug" in args or os.environ.get("KETAPLAN_DEBUG") == "1"
     args = [a for a in args if a != "--debug"]
     _register_import(args)
+    import signal
+
+    from ketaplan import output
+
+    output.PENDING.clear()
+    output.COMMITTED.clear()
+    sys.unraisablehook = output.quiet_unraisable
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        try:
+            if signal.getsignal(signum) is signal.SIG_IGN:
+                continue  # ignored by whoever started us (nohup, a background job): stays ignored
+            previous[signum] = signal.signal(signum, output.on_signal)
+        except (ValueError, OSError):  # not the main thread: leave the signals alone
+            pass
     try:
-        code = app(args=args, prog_name="ketaplan", standalone_mode=False)
+        code = _run(args)
+        output.flush_stdout()
+        output.check_signals()  # a signal that landed where it could not stop the command
     except KetaplanError as exc:
         if debug:  # the traceback as well, and the same exit code as without --debug
             traceback.print_exc()
-        print(printable(exc.render()), file=sys.stderr)
+        _say(printable(exc.render()))
         sys.exit(int(exc.exit_status))
     except KeyboardInterrupt:
-        print("interrupted; no output file was written", file=sys.stderr)
-        sys.exit(130)
+        _say(f"interrupted; {_nothing_written()}")
+        _stop(130, argv is None)
+    except output.Signalled as exc:
+        name = "terminated" if exc.signum == signal.SIGTERM else "hung up"
+        _say(f"{name}; {_nothing_written()}")
+        _stop(128 + exc.signum, argv is None)
+    except SystemExit as exc:
+        if not isinstance(exc.__context__, BrokenPipeError):
+            raise
+        # rich's Console meets a closed pipe with SystemExit(1) ("needs attention" to a script).
+        _closed_pipe(sys.stdout)
+        _closed_pipe(sys.stderr)
+        _stop(CLOSED_PIPE, argv is None)
     except BrokenPipeError:
-        # The reader went away (e.g. `| head`): not an error of ours.
-        try:
-            sys.stdout = open(os.devnull, "w")
-        finally:
-            sys.exit(0)
+        # The reader went away (e.g. `| head`): not a finding (exit 1), not done either (exit 0).
+        # 141 is what a shell reports for a program ended by SIGPIPE (spec/cli.md).
+        _closed_pipe(sys.stdout)
+        _closed_pipe(sys.stderr)
+        _stop(CLOSED_PIPE, argv is None)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: never a traceback for users
         # typer vendors click: its exceptions are reached through typer's public names.
-        if isinstance(exc, typer.Exit):
-            sys.exit(exc.exit_code)
         if isinstance(exc, typer.Abort):
-            print("aborted", file=sys.stderr)
+            _say("aborted")
             sys.exit(1)
         if isinstance(exc, typer.TyperException) and hasattr(exc, "show"):
-            exc.show(file=sys.stderr)
+            try:
+                exc.show(file=sys.stderr)
+            except (OSError, ValueError):
+                _closed_pipe(sys.stderr)
             sys.exit(getattr(exc, "exit_code", ExitStatus.USAGE))
         if debug:
             traceback.print_exc()
-        print(
+        if isinstance(exc, OSError) and exc.filename:
+            # An I/O failure outside the writer: named, with its cause, not reported as a defect.
+            _say(f"error: {printable(str(exc.filename))}: {exc.strerror}; nothing was written")
+            sys.exit(ExitStatus.USAGE)
+        _say(
             f"internal error: {type(exc).__name__}: {printable(str(exc))}\n"
             "Nothing was written. This is a defect in ketaplan: please report it with the command you ran "
-            "(run it again with --debug to see the traceback).",
-            file=sys.stderr,
+            "(run it again with --debug to see the traceback)."
         )
         sys.exit(ExitStatus.USAGE)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        sys.unraisablehook = sys.__unraisablehook__
     sys.exit(int(code or 0))

@@ -26,7 +26,7 @@ import os
 import signal
 import stat
 import sys
-from typing import Iterable, Iterator
+from collections.abc import Iterable
 
 from ketaplan.errors import OutputExistsError, UsageError
 
@@ -37,6 +37,49 @@ NEW_FILE_MODE = 0o600
 COMMITTED: list[str] = []
 
 _HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+#: What link() fails with where the file system has no hard links.
+_NO_HARD_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK, errno.ENOSYS}
+
+
+class Signalled(BaseException):
+    """SIGTERM or SIGHUP, raised where the program is, so that every `finally` runs: temporary
+    files go, worker processes are stopped, nothing half-written is left."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+#: Signals received in this run. An exception raised by a signal handler is lost when the signal
+#: lands in code that cannot raise (a fork handler, a __del__): what was received is kept here
+#: too, and checked again before anything is linked into place and before each piece is written.
+PENDING: list[int] = []
+
+
+def _raise_for(signum: int):
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Signalled(signum)
+
+
+def on_signal(signum, _frame) -> None:
+    """The handler ketaplan.cli.main installs for SIGINT, SIGTERM and SIGHUP."""
+    PENDING.append(signum)
+    _raise_for(signum)
+
+
+def quiet_unraisable(unraisable) -> None:
+    """sys.unraisablehook: a signal's exception lost where it landed prints no traceback (it is in
+    PENDING and raised again at the next check); anything else is reported as Python would."""
+    if isinstance(unraisable.exc_value, (Signalled, KeyboardInterrupt)):
+        return
+    sys.__unraisablehook__(unraisable)
+
+
+def check_signals() -> None:
+    """Raise for a signal received but swallowed where it landed."""
+    if PENDING:
+        _raise_for(PENDING[0])
 
 
 class OutputError(UsageError):
@@ -47,7 +90,8 @@ def _cause(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def _kind(mode: int) -> str:
+def describe_mode(mode: int) -> str:
+    """What a file that is not a regular file is, in words: "a FIFO", "a folder"..."""
     for test, name in (
         (stat.S_ISDIR, "a folder"),
         (stat.S_ISFIFO, "a FIFO"),
@@ -122,6 +166,11 @@ class _HoldSignals:
             signal.pthread_sigmask(signal.SIG_SETMASK, self.old)
 
 
+def hold_signals() -> _HoldSignals:
+    """A `with` block during which SIGINT, SIGTERM and SIGHUP wait (they arrive when it ends)."""
+    return _HoldSignals()
+
+
 def resolve_target(path: str, *, force: bool, exists_message: str | None = None) -> tuple[str, os.stat_result | None]:
     """The file to write for `path` and its current status (None when it does not exist).
 
@@ -147,7 +196,7 @@ def resolve_target(path: str, *, force: bool, exists_message: str | None = None)
                 f"{path}: is a symbolic link to {target}, which cannot be replaced: {_cause(exc)}; nothing was written"
             ) from None
     if not stat.S_ISREG(st.st_mode):
-        raise OutputError(f"{path}: is {_kind(st.st_mode)}, not a regular file; it is never replaced; nothing was written")
+        raise OutputError(f"{path}: is {describe_mode(st.st_mode)}, not a regular file; it is never replaced; nothing was written")
     return target, st
 
 
@@ -160,9 +209,10 @@ class AtomicFile:
 
     def __init__(
         self, path: str, *, replace: bool = False, target: str | None = None, old: os.stat_result | None = None,
-        what: str = "nothing was written",
+        what: str = "nothing was written", record: bool = True,
     ) -> None:
         self.path = path
+        self.record = record  # listed in COMMITTED (the cache's files are not outputs)
         self.target = target or path
         self.replace = replace
         self.old = old
@@ -215,6 +265,7 @@ class AtomicFile:
 
     def link(self) -> None:
         """Put the file under its name (call with signals held when part of a set)."""
+        check_signals()
         try:
             if self.temp is None:
                 source = f"/proc/self/fd/{self.fd}"
@@ -228,13 +279,22 @@ class AtomicFile:
                 os.replace(self.temp, self.target)
             else:
                 # link() fails if the name was taken meanwhile: an existing file is never replaced.
-                os.link(self.temp, self.target)
+                try:
+                    os.link(self.temp, self.target)
+                except OSError as exc:
+                    # A file system without hard links (FAT on a memory stick): rename instead, if the
+                    # name is still free (the check and the rename are not one step there).
+                    if exc.errno not in _NO_HARD_LINKS or os.path.lexists(self.target):
+                        raise
+                    os.replace(self.temp, self.target)
+                    self.temp = None
         except FileExistsError:
             raise OutputExistsError(f"{self.path}: exists already; nothing was written (use --force to replace it)") from None
         except OSError as exc:
             raise self.error(exc) from None
         self.committed = True
-        COMMITTED.append(self.path)
+        if self.record:
+            COMMITTED.append(self.path)
         _fsync_folder(self.folder)
 
     def commit(self) -> None:
@@ -274,7 +334,7 @@ class AtomicFile:
                 pass
             self.temp = None
 
-    def __enter__(self) -> "AtomicFile":
+    def __enter__(self) -> AtomicFile:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -299,8 +359,10 @@ class TextStream:
             self.file = AtomicFile(self.path, replace=old is not None, target=target, old=old)
 
     def write(self, text: str) -> int:
+        check_signals()
         if self.file is None:
-            return sys.stdout.write(text)
+            _stdout(sys.stdout.write, text)
+            return len(text)
         self.pending.append(text)
         self.size += len(text)
         if self.size >= self.BUFFER:
@@ -309,7 +371,7 @@ class TextStream:
 
     def flush(self) -> None:
         if self.file is None:
-            sys.stdout.flush()
+            flush_stdout()
             return
         if self.pending:
             data = "".join(self.pending).encode("utf-8")
@@ -369,11 +431,29 @@ def write_bytes(data: bytes, path: str, *, force: bool = False) -> None:
     write_files([(path, data)], force=force)
 
 
+def _stdout(action, *args) -> None:
+    try:
+        action(*args)
+    except BrokenPipeError:
+        raise  # the reader went away: ketaplan.cli.main ends quietly (exit 141)
+    except OSError as exc:
+        raise OutputError(f"standard output: cannot be written: {_cause(exc)}") from None
+
+
+def write_stdout(text: str) -> None:
+    """Write and flush standard output; a failure other than a closed pipe is an OutputError."""
+    _stdout(sys.stdout.write, text)
+    _stdout(sys.stdout.flush)
+
+
+def flush_stdout() -> None:
+    _stdout(sys.stdout.flush)
+
+
 def write_text(text: str, path: str | None, *, force: bool = False) -> None:
     """`None` or `-` writes standard output; a file is written whole or not at all (UTF-8, \\n)."""
     if path is None or path == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        write_stdout(text)
         return
     write_bytes(text.encode("utf-8"), path, force=force)
 
@@ -408,7 +488,7 @@ def write_cache_file(path: str, data: bytes) -> bool:
         if old is not None and not stat.S_ISREG(old.st_mode):
             os.unlink(path)  # a FIFO or a link where an entry belongs is not ours to keep
             old = None
-        atomic = AtomicFile(path, replace=True, old=old if old is not None else None)
+        atomic = AtomicFile(path, replace=True, old=old, record=False)
     except (OSError, UsageError):
         return False
     try:
@@ -419,7 +499,3 @@ def write_cache_file(path: str, data: bytes) -> bool:
         return False
     finally:
         atomic.discard()
-
-
-def committed_paths() -> Iterator[str]:
-    return iter(COMMITTED)

@@ -57,7 +57,7 @@ def _signed_paths(plan_file: str, output: str | None) -> tuple[str, str]:
 
 
 def run_sign(plan_file: str, *, clinician: str, registration: str, acks: list[str], output: str | None) -> int:
-    from ketaplan.output import write_text
+    from ketaplan.output import write_files
     from ketaplan.render.markdown import render_signed
     from ketaplan.signing import sign
 
@@ -93,8 +93,11 @@ def run_sign(plan_file: str, *, clinician: str, registration: str, acks: list[st
         message = f"{plan_file}: sign-off refused:\nthe plan cannot be read back to lay it out ({exc})"
         print(printable(message), file=sys.stderr)
         return ExitStatus.ATTENTION
-    write_text(text, json_path, force=False)
-    write_text(markdown, md_path, force=False)
+    # Both files or neither: half a pair would block a retry and could be filed as the whole.
+    write_files(
+        [(json_path, text.encode("utf-8")), (md_path, markdown.encode("utf-8"))],
+        exists_message=lambda path: f"{path}: a signed plan exists already and is never overwritten; nothing was written",
+    )
     print(printable(f"signed: {json_path} and {md_path}"), file=sys.stderr)
     return ExitStatus.OK
 

@@ -124,6 +124,20 @@ def index_file(cache: Path) -> Path:
     return path
 
 
+def read_index(path: Path) -> dict:
+    """The index a cache entry holds (ketaplan.cache: a header line, then the value)."""
+    return json.loads(path.read_bytes().split(b"\n", 1)[1])
+
+
+def write_index(path: Path, index: dict) -> None:
+    """Store `index` as the entry at `path` with a good header (its digest matches): only the
+    index's own checks can then refuse it."""
+    from ketaplan import cache
+
+    header = json.loads(path.read_bytes().split(b"\n", 1)[0])
+    cache.write_json(path.name, header["source"], index)
+
+
 def test_the_index_is_cached_and_a_second_start_reads_it_without_building(cache, monkeypatch):
     first = _load_builtin()
     assert same(first, built_from_the_file())
@@ -147,7 +161,7 @@ def test_the_cache_is_keyed_by_the_vocabulary_files_own_digest(cache):
         digest = sha256_hex(f.read())
     path = index_file(cache)
     assert digest[:32] in path.name
-    assert json.loads(path.read_text())["sha256"] == digest
+    assert read_index(path)["sha256"] == digest
 
 
 def test_a_changed_builder_is_a_new_cache_entry(cache, monkeypatch, tmp_path):
@@ -224,12 +238,13 @@ BROKEN = [
 def test_an_index_that_is_not_whole_and_consistent_is_built_again_and_rewritten(cache, damage):
     good = _load_builtin()
     path = index_file(cache)
-    index = json.loads(path.read_text())
+    index = read_index(path)
     damage(index)
-    path.write_text(json.dumps(index))
+    write_index(path, index)
+    assert read_index(path) == index  # the damaged index is in place, under a good digest
     again = _load_builtin()
     assert same(again, good)
-    assert json.loads(index_file(cache).read_text()) != index  # replaced by a whole one
+    assert read_index(index_file(cache)) != index  # replaced by a whole one
     assert same(_load_builtin(), good)
 
 

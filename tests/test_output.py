@@ -8,13 +8,13 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import subprocess
 
 import pytest
 
 from ketaplan import output
 from ketaplan.errors import OutputExistsError
 from ketaplan.output import OutputError, replace_file, write_files, write_text
+from tests import faults
 
 
 def listing(folder) -> list[str]:
@@ -31,39 +31,14 @@ def temp_kind(request, monkeypatch):
     return request.param
 
 
-def fail_after(monkeypatch, allowed: int, err: int = errno.ENOSPC) -> None:
-    """os.write in ketaplan.output accepts `allowed` bytes in all, then fails with `err`."""
-    left = [allowed]
-    real = os.write
-
-    def write(fd, data):
-        if left[0] <= 0:
-            raise OSError(err, os.strerror(err))
-        n = real(fd, bytes(data[: left[0]]))
-        left[0] -= n
-        return n
-
-    monkeypatch.setattr(output.os, "write", write)
-
-
 @pytest.fixture
 def tmpfs(tmp_path):
-    """A mounted 64 KB tmpfs, unmounted afterwards; skipped where mounting is not possible."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "tmpfs", str(disk)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
+    with faults.tmpfs(tmp_path / "disk") as disk:
         yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
-def remount_read_only(disk) -> None:
-    subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+fail_after = faults.fail_after
+remount_read_only = faults.remount_read_only
 
 
 # ------------------------------------------------------------------------------------------- modes
@@ -242,3 +217,18 @@ def test_replace_file_of_a_missing_file_changes_nothing(tmp_path):
         replace_file(str(tmp_path / "p.toml"), b"x")
     assert str(caught.value) == f"{tmp_path / 'p.toml'}: cannot be written: No such file or directory; nothing was changed"
     assert listing(tmp_path) == []
+
+
+def test_without_hard_links_a_new_file_is_renamed_into_place(tmp_path, monkeypatch):
+    # FAT (a memory stick) has no hard links: link() fails with EPERM; the file is renamed instead.
+    monkeypatch.delattr(os, "O_TMPFILE", raising=False)
+
+    def no_links(*_args, **_kwargs):
+        raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+
+    monkeypatch.setattr(output.os, "link", no_links)
+    write_text("whole\n", str(tmp_path / "plan.txt"))
+    assert ((tmp_path / "plan.txt").read_text(), listing(tmp_path)) == ("whole\n", ["plan.txt"])
+    with pytest.raises(OutputExistsError):
+        write_text("new\n", str(tmp_path / "plan.txt"))
+    assert ((tmp_path / "plan.txt").read_text(), listing(tmp_path)) == ("whole\n", ["plan.txt"])

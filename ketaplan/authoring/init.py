@@ -20,7 +20,7 @@ def starter_text(name: str) -> str:
 
 def run_init(folder: str) -> int:
     """Write both starter files into `folder` (created if missing), or neither: an existing file is an error."""
-    from ketaplan.output import write_text
+    from ketaplan.output import write_files
 
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise UsageError(f"{folder}: is a file, not a folder; nothing was written")
@@ -32,19 +32,24 @@ def run_init(folder: str) -> int:
                 "another folder)"
             )
     texts = [starter_text(name) for name in STARTER_FILES]
+    created = not os.path.isdir(folder)
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"{folder}: cannot create the folder: {exc.strerror}") from None
-    written: list[str] = []
+        raise UsageError(f"{folder}: cannot create the folder: {exc.strerror}; nothing was written") from None
     try:
-        for path, text in zip(targets, texts):
-            write_text(text, path)
-            written.append(path)
-    except BaseException:
         # Both or neither: a half-written starter would be mistaken for a whole one.
-        for path in written:
-            os.unlink(path)
+        write_files(
+            [(path, text.encode("utf-8")) for path, text in zip(targets, texts)],
+            exists_message=lambda path: f"{path}: exists already; nothing was written (init never overwrites: move it "
+            "away or choose another folder)",
+        )
+    except BaseException:
+        if created:
+            try:
+                os.rmdir(folder)  # the folder made for them goes too (only if it is still empty)
+            except OSError:
+                pass
         raise
     protocol, patient = targets
     print(

@@ -497,7 +497,8 @@ def timezone_problem(name: str) -> str | None:
     from ketaplan.cache import read_json, write_json
 
     key = f"timezone-{name.replace('/', '~')}-py{sys.version_info[0]}.{sys.version_info[1]}.json"
-    if read_json(key) == name:
+    source = {"timezone": name, "python": f"{sys.version_info[0]}.{sys.version_info[1]}"}
+    if read_json(key, source) == name:
         return None
     import zoneinfo
 
@@ -505,7 +506,7 @@ def timezone_problem(name: str) -> str | None:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         return f"{name!r} is not a known time zone: {hint}"
-    write_json(key, name)
+    write_json(key, source, name)
     return None
 
 

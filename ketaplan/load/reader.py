@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -90,6 +91,35 @@ def read_input_file(path: str, error_type: type[InputError], what: str) -> bytes
         raise error_type(f"is a folder, not a {what} file", file=path) from None
     except OSError as exc:
         raise error_type(f"cannot be read: {exc.strerror}", file=path) from None
+
+
+def read_regular_file(path: str, error_type: type[InputError], what: str) -> bytes:
+    """Like read_input_file, for a regular file only: a FIFO, device or socket is refused without
+    waiting on it (it is opened non-blocking and looked at before anything is read)."""
+    import stat
+
+    from ketaplan.output import describe_mode
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise error_type("no such file", file=path) from None
+    except IsADirectoryError:
+        raise error_type(f"is a folder, not a {what} file", file=path) from None
+    except OSError as exc:
+        raise error_type(f"cannot be read: {exc.strerror}", file=path) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise error_type(f"is {describe_mode(mode)}, not a {what} file; only regular files are read", file=path)
+        with os.fdopen(fd, "rb") as handle:
+            fd = None
+            return handle.read()
+    except OSError as exc:
+        raise error_type(f"cannot be read: {exc.strerror}", file=path) from None
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 def decode(data: bytes, name: str, error_type: type[InputError]) -> str:

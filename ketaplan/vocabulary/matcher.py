@@ -562,10 +562,12 @@ def _load_builtin() -> Vocabulary:
     except OSError:  # no source to key the index by (an unusual install): never use a cached one
         return _Builder(tomllib.loads(raw.decode("utf-8"), parse_float=_reject_number)).build()
     name = f"vocabulary-index{_INDEX_FORMAT}-{digest[:32]}-{code[:16]}.json"
-    vocabulary = _from_index(read_json(name), digest, code)
+    # What the entry is computed from: ketaplan.cache checks it, and the entry's own digest, on read.
+    source = {"vocabulary_sha256": digest, "code_sha256": code, "index_format": _INDEX_FORMAT}
+    vocabulary = _from_index(read_json(name, source), digest, code)
     if vocabulary is None:
         vocabulary = _Builder(tomllib.loads(raw.decode("utf-8"), parse_float=_reject_number)).build()
-        write_json(name, _to_index(vocabulary, digest, code))
+        write_json(name, source, _to_index(vocabulary, digest, code))
     return vocabulary
 
 
