@@ -10,9 +10,11 @@ protocol to the schema and to the loader and fails where they disagree. Plain tu
 this module is imported on every start (no dataclasses, no compiled patterns at import).
 
 Patterns are written in the common subset of Python `re` and ECMA-262 (what JSON Schema validators use):
-ASCII classes (`[0-9]`, never `\\d`), no inline flags (case-insensitive units are spelt `[kK][gG]`), lookahead
-allowed. The loader matches them with `re.fullmatch` after stripping the value; the schema anchors them
-with `^\\s*...\\s*$`.
+ASCII classes (`[0-9]`, never `\\d`), no inline flags (case-insensitive units are spelt `[kK][gG]`). What the
+schema is given has no lookaround either (Taplo, the editors' TOML checker, does not support it): a rule
+that needs two conditions is given as two patterns, both of which must match. The loader matches a pattern
+with `re.fullmatch`, after stripping the value where it strips it; the schema anchors it (`anchored`,
+`stripped`, `quantity_schema_pattern`).
 """
 
 # ---------------------------------------------------------------------------------------------------
@@ -187,7 +189,10 @@ MAX_WHEN_DEPTH = 8
 
 #: Text: not empty and not only white space (the loader's "must not be empty").
 NOT_BLANK = r"\S"
-PATIENT_ID = r"(?=.*[A-Za-z0-9])[A-Za-z0-9._-]{1,64}"
+#: A patient id: 1 to 64 of these characters, at least one of them a letter or digit (never ".", "..").
+PATIENT_ID_CHARS = r"[A-Za-z0-9._-]{1,64}"
+PATIENT_ID_ALNUM = r"[A-Za-z0-9]"
+PATIENT_ID = rf"(?=.*{PATIENT_ID_ALNUM}){PATIENT_ID_CHARS}"  # the loader's one pattern (Python; lookahead)
 PATIENT_ID_HINT = "use 1 to 64 letters, digits, '.', '_' or '-' (a pseudonymous id, never a path or a name)"
 PROTOCOL_ID = r"[a-z0-9]+(-[a-z0-9]+)*"
 #: The protocol id an infusion was given under (an older, looser form than PROTOCOL_ID, kept valid).
@@ -222,16 +227,22 @@ def any_case(word: str) -> str:
     return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in word)
 
 
+#: A NUMBER above zero: a digit 1-9 before the point, or after it.
+POSITIVE_NUMBER = r"(?:[0-9]*[1-9][0-9]*(?:\.[0-9]+)?|[0-9]+\.[0-9]*[1-9][0-9]*)"
+
+
 def quantity_pattern(units: tuple[str, ...]) -> str:
     """A positive number, an optional single space, one of `units` (any case): the form `units._simple` reads."""
     unit = "|".join(any_case(u) for u in sorted(units, key=len, reverse=True))
-    return rf"(?=[0-9.]*[1-9]){NUMBER} ?(?:{unit})"
+    return rf"{POSITIVE_NUMBER} ?(?:{unit})"
 
 
 def height_pattern() -> str:
-    """A height: a quantity in HEIGHT_UNITS, or whole feet with inches below 12 ("5 ft 10 in", "5 ft")."""
-    inches = r"(?:0*(?:1[01]|[0-9]))(?:\.[0-9]+)?"
-    feet = rf"(?=[0-9. a-zA-Z]*[1-9])[0-9]+ ?{any_case('ft')}(?: ?{inches} ?{any_case('in')})?"
+    """A height: a quantity in HEIGHT_UNITS, or whole feet with inches below 12 ("5 ft 10 in", "5 ft"), above 0."""
+    ft, inch = any_case("ft"), any_case("in")
+    inches = r"0*(?:1[01]|[0-9])(?:\.[0-9]+)?"
+    some_inches = r"(?:0*(?:1[01]|[1-9])(?:\.[0-9]+)?|0+\.[0-9]*[1-9][0-9]*)"
+    feet = rf"(?:[0-9]*[1-9][0-9]* ?{ft}(?: ?{inches} ?{inch})?|0+ ?{ft} ?{some_inches} ?{inch})"
     return rf"(?:{feet}|{quantity_pattern(HEIGHT_UNITS)})"
 
 
@@ -254,7 +265,7 @@ DECIMAL_HOURS = r"([0-9]+\.[0-9]+)\s*h"
 
 def decimal_hours_pattern() -> str:
     """DECIMAL_HOURS that make whole minutes above zero: a multiple of 0.05 h ("1.5 h" = 90 min, "0.25 h")."""
-    return r"(?=[0-9.]*[1-9])[0-9]+\.(?:[0-9]|[0-9][05])0*\s*h"
+    return r"(?:[0-9]*[1-9][0-9]*\.(?:[0-9]|[0-9][05])|[0-9]+\.(?:[1-9]|[1-9][05]|05))0*\s*h"
 
 
 def anchored(pattern: str) -> str:
@@ -267,7 +278,8 @@ def stripped(pattern: str) -> str:
     return rf"^\s*(?:{pattern})\s*$"
 
 
-def quantity_schema_pattern(pattern: str) -> str:
-    """A quantity's `pattern` for the schema: the white space around it is stripped (as `units` does), and
-    then it is at most LONGEST_QUANTITY characters (a lookahead: the first non-space and what follows it)."""
-    return rf"^\s*(?=\S.{{0,{LONGEST_QUANTITY - 1}}}\s*$)(?:{pattern})\s*$"
+def quantity_schema_pattern(pattern: str) -> tuple[str, str]:
+    """A quantity's patterns for the schema, both to match: its form, with the white space around it that
+    `units` strips; and at most LONGEST_QUANTITY characters once stripped (a first and a last non-space
+    character with at most LONGEST_QUANTITY - 2 between them)."""
+    return stripped(pattern), rf"^\s*(?:\S|\S.{{0,{LONGEST_QUANTITY - 2}}}\S)\s*$"

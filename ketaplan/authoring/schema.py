@@ -520,7 +520,7 @@ def _patient_schema(P, score_ranges, text, date, texts) -> dict:
         P.PATIENT_KEYS,
         {
             "id": text("Required. A pseudonymous id: 1 to 64 letters, digits, '.', '_' or '-'.",
-                       pattern=P.anchored(P.PATIENT_ID)),
+                       pattern=(P.anchored(P.PATIENT_ID_CHARS), P.PATIENT_ID_ALNUM)),
             "date_of_birth": dict(date, description="Exactly one of date_of_birth and age."),
             "age": integer("Whole years. Exactly one of age and date_of_birth.", *P.LIMITS["age"]),
             "sex": {"enum": list(P.SEXES), "description": "Required. Sex recorded at birth."},
@@ -673,11 +673,17 @@ def _object(name: str, keys, properties: dict, *, required=(), description: str 
     return out
 
 
-def _text(description: str, *, pattern: str | None = None) -> dict:
+def _text(description: str, *, pattern: str | tuple[str, ...] | None = None) -> dict:
+    """Text; `pattern` one pattern, or several that must all match (a JSON Schema gives one per schema)."""
     from ketaplan.formats import NOT_BLANK
 
     # Every pattern of formats.py refuses blank text already; without one, NOT_BLANK says it.
-    return {"type": "string", "minLength": 1, "description": description, "pattern": pattern or NOT_BLANK}
+    out = {"type": "string", "minLength": 1, "description": description}
+    if isinstance(pattern, tuple):
+        out["allOf"] = [{"pattern": p} for p in pattern]
+    else:
+        out["pattern"] = pattern or NOT_BLANK
+    return out
 
 
 def _nonblank() -> dict:
