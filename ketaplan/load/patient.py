@@ -156,6 +156,10 @@ def _bmi_within(weight: Fraction, height_cm: Fraction, lo: int, hi: int) -> bool
 
 def _within(value, limit: str) -> bool:
     lo, hi = LIMITS[limit]
+    if type(value) is Fraction:
+        # In integers, the same exact comparison (the limits are whole; the denominator is above 0).
+        n, d = value.numerator, value.denominator
+        return lo * d <= n <= hi * d
     return lo <= value <= hi
 
 
