@@ -22,7 +22,7 @@ All functions here are pure: no files, no clock (``now`` is an argument).
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -171,7 +171,7 @@ def _utc_stamp(now: datetime) -> str:
     if now.tzinfo is None or now.utcoffset() is None:
         # A sign-off time without a zone cannot be placed on the record's timeline.
         raise ValueError("now must be a timezone-aware datetime")
-    return now.astimezone(timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return now.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def sign(

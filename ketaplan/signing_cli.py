@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from ketaplan.errors import ExitStatus, RefusedError, UsageError, printable
@@ -75,7 +75,7 @@ def run_sign(plan_file: str, *, clinician: str, registration: str, acks: list[st
             clinician=clinician,
             registration=registration,
             acks=_parse_acks(acks),
-            now=datetime.now(timezone.utc).replace(microsecond=0),
+            now=datetime.now(UTC).replace(microsecond=0),
         )
     except RefusedError as exc:
         print(printable(f"{plan_file}: sign-off refused:\n{exc}"), file=sys.stderr)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
 from itertools import combinations
-from typing import Iterator
 
 from ketaplan.model.protocol import WEEKDAYS, Clause, Phase, Protocol, When
 
@@ -52,9 +52,8 @@ class LintWarning:
 def run_protocol_check(path: str, strict: bool = False) -> int:
     """Every load error it can find (up to 20) to stderr, exit 2; else warnings to stderr, exit 1 on
     warnings with --strict."""
-    from ketaplan.load.protocol import MAX_ERRORS, check_protocol_file
-
     from ketaplan.authoring import printable
+    from ketaplan.load.protocol import MAX_ERRORS, check_protocol_file
 
     loaded, errors = check_protocol_file(path)
     if errors:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 from fractions import Fraction
 
 from ketaplan.errors import InputError
@@ -78,7 +78,7 @@ def run_case(case: TestCase, loaded: LoadedProtocol, holidays=None, holidays_ver
     # (no START-IN-PAST note appears as the calendar moves on).
     inputs = Inputs(
         start=case.start,
-        now=datetime.combine(case.start, time(0), tzinfo=timezone.utc),
+        now=datetime.combine(case.start, time(0), tzinfo=UTC),
         protocol_sha256=loaded.sha256,
         holidays=holidays,
         holidays_version=holidays_version,

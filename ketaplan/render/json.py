@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -46,7 +46,7 @@ def _day(d: date | None) -> str | None:
 def _utc(at: datetime) -> str:
     """"2026-11-27T09:00:00Z": UTC, whole seconds. A time without a zone is taken as UTC."""
     if at.tzinfo is not None:
-        at = at.astimezone(timezone.utc)
+        at = at.astimezone(UTC)
     return at.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
 
 

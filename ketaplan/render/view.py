@@ -14,8 +14,9 @@ is a string in MARKS, set by `_mark`, explained by a line of the table's legend.
 
 from __future__ import annotations
 
+from datetime import UTC
 from fractions import Fraction
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 from ketaplan.errors import printable
 from ketaplan.model.plan import Dosing, Finding, Plan, Session
@@ -146,7 +147,7 @@ class SignOff(NamedTuple):
     notes: tuple[Inline, ...] = ()
 
 
-Block = Union[Para, Facts, Items, Findings, Table, SignOff]
+Block = Para | Facts | Items | Findings | Table | SignOff
 
 
 class Section(NamedTuple):
@@ -497,7 +498,7 @@ def _schedule(plan: Plan) -> Section:
     for s in plan.sessions:
         dosed = s.dose_mg is not None
 
-        def shown(value, fmt) -> str:
+        def shown(value, fmt, dosed: bool = dosed) -> str:
             return fmt(value) if dosed and value is not None else NONE_SHOWN
 
         mark = _mark(s) if dosed else None
@@ -615,11 +616,10 @@ def _signoff(plan: Plan, signed: SignedBy | None) -> Section:
 
 def _utc(plan: Plan) -> str:
     """"2026-11-27T09:00:00Z": the time the plan was drafted, UTC, whole seconds (as its JSON)."""
-    from datetime import timezone
 
     at = plan.generated.at
     if at.tzinfo is not None:
-        at = at.astimezone(timezone.utc)
+        at = at.astimezone(UTC)
     return at.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
 
 
