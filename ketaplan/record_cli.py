@@ -189,7 +189,7 @@ def build_tables(req: RecordRequest) -> tuple[dict[str, Any], dict[str, Any] | N
             raise UsageError('--ae-detail: describes an event ticked "other"; give --ae other with it')
         infusion["adverse_event_detail"] = _one_line(req.adverse_event_detail, "--ae-detail").strip()
 
-    assessment = None
+    assessment: dict[str, object] | None = None
     if req.scores:
         assessment = {"date": day}
         for key in SCORE_OPTIONS:
@@ -370,14 +370,15 @@ def _record(path: str, req: RecordRequest, *, today: date | None = None) -> Reco
                 f"--date: a session on {day}{under} is already recorded (infusions[{i + 1}] in {path}); "
                 "nothing was changed. Use --force to record a second one."
             )
-    last = max((g["date"] for g in infusions if isinstance(g, dict) and isinstance(g.get("date"), date)), default=None)
+    recorded: list[date] = [g["date"] for g in infusions if isinstance(g, dict) and isinstance(g.get("date"), date)]
+    last = max(recorded, default=None)
     if last is not None and day < last:
         raise UsageError(
             f"--date: {day} is before the last session recorded ({last}); sessions are kept oldest first, "
             "so an earlier session must be added by hand in its place. Nothing was changed."
         )
     if assessment is not None:
-        dates = [a.get("date") for a in assessments if isinstance(a, dict) and isinstance(a.get("date"), date)]
+        dates: list[date] = [a["date"] for a in assessments if isinstance(a, dict) and isinstance(a.get("date"), date)]
         if dates and day < max(dates):
             raise UsageError(
                 f"--date: the scores would be dated {day}, before the last assessment recorded ({max(dates)}); "

@@ -309,7 +309,9 @@ _SIGNOFF_WORDS = {
 def _words(part: str, signed: dict, *, whole: bool = False) -> str:
     """A part's name in a clinician's words, e.g. 'session 2 (its date, dose, ...)';
     ``whole``: the part was added or removed, so only its name, not what in it changed."""
-    plan = signed.get("plan") if isinstance(signed.get("plan"), dict) else {}
+    plan = signed.get("plan")
+    if not isinstance(plan, dict):
+        plan = {}
     if part == "plan":
         return "the plan"
     if part == "signoff":
@@ -451,7 +453,7 @@ def verify(signed: Any, duplicates: list[str] | None = None) -> list[str]:
         problems.append("the signed file has no sign-off")
     if not isinstance(digest, str):
         problems.append("the signed file has no digest")
-    if problems:
+    if problems or not isinstance(plan, dict) or not isinstance(signoff, dict):
         return problems
     problems.extend(_envelope_problems(signed))
 

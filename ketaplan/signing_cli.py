@@ -149,6 +149,8 @@ def _markdown_problems(md_file: str, signed: object) -> list[str]:
     """The signed Markdown rendered again from its verified JSON, compared line by line."""
     from ketaplan.render.markdown import render_signed
 
+    if not isinstance(signed, dict):  # verify() has refused it already
+        return ["the file does not hold a signed plan (a JSON object)"]
     try:
         text = _read_bytes(md_file).decode("utf-8")
     except UnicodeDecodeError:
