@@ -86,7 +86,9 @@ def supported_regions() -> dict[str, list[str]]:
 
 def region_problem(region: str) -> str | None:
     """None when `region` (e.g. "GB-ENG", "US", "US-CA") is known; else what is wrong with it."""
-    if not re.fullmatch(r"[A-Z]{2}(-[A-Z0-9]{1,4})?", region):
+    from ketaplan.formats import REGION
+
+    if not re.fullmatch(REGION, region):
         return f"{region!r} is not a region code: write a country code, optionally with a subdivision (\"GB-ENG\", \"US-NY\")"
     country, subdiv = _split(region)
     regions = supported_regions()

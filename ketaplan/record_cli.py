@@ -16,6 +16,7 @@ from typing import Any
 import typer
 
 from ketaplan.errors import InputError, KetaplanError, PatientError, UsageError, printable
+from ketaplan.formats import BLOOD_PRESSURE, INFUSION_PROTOCOL
 
 #: The scales `record` takes as options, in the order the patient format lists them.
 SCORE_OPTIONS = {"phq9": "--phq9", "madrs": "--madrs", "gad7": "--gad7", "pain_nrs": "--pain-nrs"}
@@ -36,7 +37,7 @@ INFUSION_OPTIONS = {
     "adverse_event_detail": "--ae-detail",
 }
 
-_PROTOCOL_ID = r"[a-z0-9-]{1,64}"
+_PROTOCOL_ID = INFUSION_PROTOCOL  # what the patient reader takes in `[[infusions]] protocol`
 _VITALS_FORM = (
     'write MINUTE:BP,HEART_RATE,SPO2 with the minute from the start of the infusion (0 = before it), '
     'e.g. "0:132/84,78,98", "40:158/96,90" or "100:136/86"; leave out what was not measured'
@@ -114,7 +115,7 @@ def parse_vitals(value: str) -> dict[str, Any]:
     entry: dict[str, Any] = {"minute": int(minute_text)}
     bp, heart_rate, spo2 = parts
     if bp:
-        if not re.fullmatch(r"[0-9]{1,3} */ *[0-9]{1,3}", bp, re.A):
+        if not re.fullmatch(BLOOD_PRESSURE, bp, re.A):  # the form the patient reader takes
             raise UsageError(f"{option}: {bp!r} is not a blood pressure such as 132/84 (mmHg); {_VITALS_FORM}")
         entry["blood_pressure"] = re.sub(r" ", "", bp)
     for key, text, what in (("heart_rate", heart_rate, "a heart rate in beats per minute, e.g. 78"),

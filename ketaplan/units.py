@@ -5,6 +5,8 @@ from functools import lru_cache
 from decimal import Decimal
 from fractions import Fraction
 
+from ketaplan import formats as _formats
+
 __all__ = [
     "QuantityError",
     "parse_weight",
@@ -313,21 +315,23 @@ _CONCENTRATION = _Kind("a concentration", "a number and a unit", '"10 mg/mL"', "
 _DURATION = _Kind(
     "a duration", "whole minutes or hours", '"40 min", "4 h" or "1 h 30 min"', "units: min, h"
 )
-_BLOOD_PRESSURE = _Kind("a blood pressure", "systolic/diastolic in whole mmHg", '"138/86"', "units: mmHg")
+_BLOOD_PRESSURE = _Kind("a blood pressure", "systolic/diastolic in whole mmHg", '"138/86"', "no unit written")
 
-_LONGEST_QUANTITY = 40  # nobody writes a longer one; also keeps huge numbers out of the arithmetic
-_NUMBER = r"[0-9]+(?:\.[0-9]+)?"
+# The forms, units and the longest quantity are ketaplan/formats.py's (the schema reads them there too).
+_LONGEST_QUANTITY = _formats.LONGEST_QUANTITY  # also keeps huge numbers out of the arithmetic
+_NUMBER = _formats.NUMBER
 # ASCII only: a Kelvin sign that folds to "k", or Arabic-Indic digits, are not a weight.
 _SIMPLE = re.compile(rf"(?P<number>{_NUMBER}) ?(?P<unit>[a-z]+(?:/[a-z]+)?)", re.A | re.I)
 _FEET_INCHES = re.compile(rf"(?P<feet>[0-9]+) ?ft(?: ?(?P<inches>{_NUMBER}) ?in)?", re.A | re.I)
 _HOURS_MINUTES = re.compile(r"(?:(?P<hours>[0-9]+) ?h)?(?: ?(?P<minutes>[0-9]+) ?min)?", re.A | re.I)
 _DECIMAL_DURATION = re.compile(rf"(?P<number>{_NUMBER}) ?(?P<unit>h|min)", re.A | re.I)
-_BLOOD_PRESSURE_FORM = re.compile(r"(?P<systolic>[0-9]{1,4}) */ *(?P<diastolic>[0-9]{1,4})(?: ?mmhg)?", re.A | re.I)
+_BLOOD_PRESSURE_FORM = re.compile(_formats.BLOOD_PRESSURE, re.A)
 
 _INCH = Fraction("2.54")
 _POUND = Fraction("0.45359237")  # kg, exact by the international yard and pound agreement (1959)
 _WEIGHT_UNITS = {"kg": Fraction(1), "lb": _POUND, "lbs": _POUND}
 _HEIGHT_UNITS = {"cm": Fraction(1), "m": Fraction(100), "in": _INCH}
+assert tuple(_WEIGHT_UNITS) == _formats.WEIGHT_UNITS and tuple(_HEIGHT_UNITS) == _formats.HEIGHT_UNITS
 
 
 def _shown(value: object) -> str:
@@ -403,17 +407,17 @@ def parse_height(text: str) -> Fraction:
 
 def parse_mass_mg(text: str) -> Fraction:
     """A dose in mg: "41 mg"."""
-    return _simple(text, _DOSE, {"mg": Fraction(1)})
+    return _simple(text, _DOSE, {_formats.MASS_UNITS[0]: Fraction(1)})
 
 
 def parse_volume_ml(text: str) -> Fraction:
     """A volume in mL: "100 mL"."""
-    return _simple(text, _VOLUME, {"ml": Fraction(1)})
+    return _simple(text, _VOLUME, {_formats.VOLUME_UNITS[0]: Fraction(1)})
 
 
 def parse_concentration(text: str) -> Fraction:
     """A concentration in mg/mL: "10 mg/mL"."""
-    return _simple(text, _CONCENTRATION, {"mg/ml": Fraction(1)})
+    return _simple(text, _CONCENTRATION, {_formats.CONCENTRATION_UNITS[0]: Fraction(1)})
 
 
 def parse_duration_min(text: str) -> int:
@@ -445,5 +449,7 @@ def parse_blood_pressure(text: str) -> tuple[int, int]:
     stripped = _text(text, _BLOOD_PRESSURE)
     match = _BLOOD_PRESSURE_FORM.fullmatch(stripped)
     if match is None:
-        raise _error(text, _BLOOD_PRESSURE)
-    return int(match["systolic"]), int(match["diastolic"])
+        # "138/86 mmHg": the spec's form is "S/D" with no unit (docs/spec/decisions.md, issue 14).
+        unit = re.fullmatch(_formats.BLOOD_PRESSURE + " *mmhg", stripped, re.A | re.I)
+        raise _error(text, _BLOOD_PRESSURE, f'leave out the unit: "{unit[1]}/{unit[2]}"' if unit else None)
+    return int(match[1]), int(match[2])

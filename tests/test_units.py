@@ -238,12 +238,12 @@ def test_a_bad_duration_is_refused_with_the_accepted_units(spelling):
 # Blood pressure
 
 
-@pytest.mark.parametrize("spelling", ["138/86", "138 / 86", " 138/86 ", "138/86 mmHg"])
+@pytest.mark.parametrize("spelling", ["138/86", "138 / 86", " 138/86 "])
 def test_blood_pressure_is_systolic_then_diastolic(spelling):
     assert parse_blood_pressure(spelling) == (138, 86)
 
 
-@pytest.mark.parametrize("spelling", ["138-86", "138/86.5", "138", "138/86/70", "-138/86", "138/86 kPa"])
+@pytest.mark.parametrize("spelling", ["138-86", "138/86.5", "138", "138/86/70", "-138/86", "138/86 kPa", "138/86 mmHg"])
 def test_a_blood_pressure_in_another_form_is_refused(spelling):
     with pytest.raises(QuantityError, match=r'e\.g\. "138/86"'):
         parse_blood_pressure(spelling)

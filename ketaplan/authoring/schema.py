@@ -1,4 +1,6 @@
-"""`ketaplan protocol schema`: the JSON Schema of the protocol format, built from the loader's own key lists."""
+"""`ketaplan protocol schema`: the JSON Schema of the protocol format, built from ketaplan/formats.py, the
+keys, ranges and patterns the loader validates with. The loader stays the only validator: the schema is for
+editors, and tests/test_formats.py fails where the two disagree on something a schema can express."""
 
 from __future__ import annotations
 
@@ -13,18 +15,16 @@ DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 
 def schema() -> dict[str, Any]:
-    """The schema as a dict. Every table's properties are exactly the loader's key tuple."""
-    from ketaplan.load import patient as P
-    from ketaplan.load import protocol as L
-    from ketaplan.model.patient import SCORE_RANGES
-    from ketaplan.model.plan import VERDICTS
-    from ketaplan.model.protocol import EFFECTS, STAGES, WEEKDAYS, WEIGHT_BASES
+    """The schema as a dict. Every table's properties are exactly the format's key tuple (ketaplan/formats.py)."""
+    from ketaplan import formats as L
+    from ketaplan.formats import EFFECTS, SCORE_RANGES, STAGES, WEEKDAYS, WEIGHT_BASES
+    from ketaplan.model.plan import BUILTIN_IDS, VERDICTS
 
     text = _text
     date = {"type": "string", "format": "date", "description": "A date with no quotes, e.g. 2026-12-01."}
-    texts = {"type": "array", "items": {"type": "string", "minLength": 1}}
+    texts = {"type": "array", "items": _nonblank()}
     weekdays = {"type": "array", "minItems": 1, "items": {"enum": list(WEEKDAYS)}}
-    rule_id = {"type": "string", "pattern": f"^{L.RULE_ID}$"}
+    rule_id = {"type": "string", "pattern": L.anchored(L.RULE_ID)}
 
     def number(description: str, *, gt=None, le=None, ge=None) -> dict:
         out: dict[str, Any] = {"type": "number", "description": description}
@@ -32,8 +32,8 @@ def schema() -> dict[str, Any]:
             out["exclusiveMinimum"] = gt
         if ge is not None:
             out["minimum"] = ge
-        if le is not None:
-            out["maximum"] = le
+        # A number with no limit of its own is still refused beyond LARGEST_NUMBER (and so is 1e400).
+        out["maximum"] = L.LARGEST_NUMBER if le is None else le
         return out
 
     def integer(description: str, lo=None, hi=None) -> dict:
@@ -52,7 +52,7 @@ def schema() -> dict[str, Any]:
         "protocol",
         L.PROTOCOL_KEYS,
         {
-            "id": text("Required. The protocol's id: lowercase letters, digits and -.", pattern=f"^{L.PROTOCOL_ID}$"),
+            "id": text("Required. The protocol's id: lowercase letters, digits and -.", pattern=L.anchored(L.PROTOCOL_ID)),
             "title": text("Required. The protocol's title, for people."),
             "version": text("Required. The version the medical lead approved, e.g. \"2026.11\"."),
             "indication": text("Free text, for people."),
@@ -71,20 +71,26 @@ def schema() -> dict[str, Any]:
         required=("id", "title", "version"),
         description="Who wrote the protocol, which version, and where its numbers come from.",
     )
+    concentration = L.quantity_schema_pattern(L.quantity_pattern(L.CONCENTRATION_UNITS))
+    duration = L.quantity_schema_pattern(L.duration_pattern())
     drug = _object(
         "drug",
         L.DRUG_KEYS,
         {
             "name": text("Required. A vocabulary name, e.g. \"ketamine\"."),
             "route": text("e.g. \"IV\"."),
-            "stock": text("Stock concentration, e.g. \"10 mg/mL\": volume to draw = dose / stock."),
+            "stock": text(
+                "Stock concentration, e.g. \"10 mg/mL\": volume to draw = dose / stock.", pattern=concentration
+            ),
             "bag": text(
                 "The bag's final volume, e.g. \"100 mL\": pump rate = bag / duration. At most one of bag and "
-                "final_concentration."
+                "final_concentration.",
+                pattern=L.quantity_schema_pattern(L.quantity_pattern(L.VOLUME_UNITS)),
             ),
             "final_concentration": text(
                 "A fixed concentration, e.g. \"1 mg/mL\": pump rate = (mg/h) / concentration. At most one of bag "
-                "and final_concentration."
+                "and final_concentration.",
+                pattern=concentration,
             ),
         },
         required=("name",),
@@ -95,12 +101,14 @@ def schema() -> dict[str, Any]:
         "dose",
         L.DOSE_KEYS,
         {
-            "mg_per_kg": number("Total per session, mg/kg, above 0 and at most 2. Exactly one of mg_per_kg and "
-                                "mg_per_kg_per_hour.", gt=0, le=2),  # fmt: skip
+            "mg_per_kg": number(f"Total per session, mg/kg, above 0 and at most {L.DOSE_UPPER['mg_per_kg']}. Exactly "
+                                "one of mg_per_kg and mg_per_kg_per_hour.", gt=0, le=L.DOSE_UPPER["mg_per_kg"]),  # fmt: skip
             "mg_per_kg_per_hour": number(
-                "An hourly rate, mg/kg/h, above 0 and at most 7 (a rate protocol).", gt=0, le=7
+                f"An hourly rate, mg/kg/h, above 0 and at most {L.DOSE_UPPER['mg_per_kg_per_hour']} (a rate protocol).",
+                gt=0,
+                le=L.DOSE_UPPER["mg_per_kg_per_hour"],
             ),
-            "duration": text("Whole minutes: \"40 min\", \"4 h\", \"1 h 30 min\"."),
+            "duration": text("Whole minutes: \"40 min\", \"4 h\", \"1 h 30 min\".", pattern=duration),
             "weight_basis": {
                 "enum": list(WEIGHT_BASES),
                 "description": "The weight the dose is computed on: actual, ideal (Devine), adjusted or lean "
@@ -114,8 +122,7 @@ def schema() -> dict[str, Any]:
                                "Default 1.", gt=0),  # fmt: skip
             "weight_valid_days": integer(
                 "How old (days) a weight may be at session 1; older, or no weighed_on, gives WEIGHT-OUT-OF-DATE.",
-                1,
-                3650,
+                *L.INT_RANGES["dose.weight_valid_days"],
             ),
         },
         required=("duration", "max_mg"),
@@ -127,23 +134,23 @@ def schema() -> dict[str, Any]:
         L.PHASE_KEYS,
         {
             "name": text("Required. The phase's name, e.g. \"induction\"; unique."),
-            "sessions": integer("Required. The number of sessions in the phase.", 1, 200),
+            "sessions": integer("Required. The number of sessions in the phase.", *L.INT_RANGES["phase.sessions"]),
             "min_gap_days": integer(
                 "Required. Days after the previous session (also across phases, and after the patient's last "
                 "recorded infusion).",
-                1,
-                366,
+                *L.INT_RANGES["phase.min_gap_days"],
             ),
             "within_days": integer(
                 "The phase's last date minus its first may be at most this; else SCHEDULE-OVERRUN (needs-review).",
-                1,
-                3660,
+                *L.INT_RANGES["phase.within_days"],
             ),
             "mg_per_kg": per_session(
-                "Optional: one number, or one per session, for a mg_per_kg protocol; else the [dose] value.", 2
+                "Optional: one number, or one per session, for a mg_per_kg protocol; else the [dose] value.",
+                L.DOSE_UPPER["mg_per_kg"],
             ),
             "mg_per_kg_per_hour": per_session(
-                "Optional: one number, or one per session, for a rate protocol; else the [dose] value.", 7
+                "Optional: one number, or one per session, for a rate protocol; else the [dose] value.",
+                L.DOSE_UPPER["mg_per_kg_per_hour"],
             ),
             "days": dict(weekdays, description="Weekdays this phase's sessions may fall on (else the schedule's)."),
         },
@@ -156,10 +163,16 @@ def schema() -> dict[str, Any]:
         {
             "days": dict(weekdays, description="Weekdays sessions may fall on: mon tue wed thu fri sat sun. Default "
                          "mon to fri."),  # fmt: skip
-            "holidays": text("A region whose public holidays are closed, e.g. \"GB-ENG\"."),
+            "holidays": text("A region whose public holidays are closed, e.g. \"GB-ENG\".", pattern=L.anchored(L.REGION)),
             "closed": {"type": "array", "items": date, "description": "The clinic's own closed dates."},
-            "timezone": text("The clinic's IANA time zone, for calendar files (default \"Europe/London\")."),
-            "observation": text("Observation after each session, whole minutes: \"60 min\" (calendar events include it)."),
+            "timezone": dict(
+                text("The clinic's IANA time zone, for calendar files (default \"Europe/London\").",
+                     pattern=L.anchored(L.TIMEZONE)),
+                maxLength=L.LONGEST_TIMEZONE,
+            ),  # fmt: skip
+            "observation": text(
+                "Observation after each session, whole minutes: \"60 min\" (calendar events include it).", pattern=duration
+            ),
             "phase": {
                 "type": "array",
                 "minItems": 1,
@@ -181,7 +194,7 @@ def schema() -> dict[str, Any]:
         description="Items printed on every plan's checklists.",
     )
 
-    names = {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}
+    names = {"type": "array", "minItems": 1, "items": _nonblank()}
     ref = {"$ref": "#/$defs/when"}
     when_props: dict[str, Any] = {}
     int_words = {
@@ -224,11 +237,12 @@ def schema() -> dict[str, Any]:
         },
     }
     state = {"enum": [True, False, "unknown"]}
+    blood_pressure = L.quantity_schema_pattern(L.BLOOD_PRESSURE)
     when_props.update(
         {
-            "sex": {"enum": ["female", "male"], "description": "The sex recorded at birth."},
+            "sex": {"enum": list(L.SEXES), "description": "The sex recorded at birth."},
             "blood_pressure_at_least": text(
-                "\"S/D\": systolic at least S or diastolic at least D.", pattern=r"^\s*\d+\s*/\s*\d+\s*$"
+                "\"S/D\": systolic at least S or diastolic at least D (no unit: mmHg).", pattern=blood_pressure
             ),
             "pregnant": dict(state, description="true, false or \"unknown\" (not recorded). A test of true or false "
                              "on an unrecorded state is unknown."),  # fmt: skip
@@ -245,17 +259,23 @@ def schema() -> dict[str, Any]:
             "not": ref,
         }
     )
-    when_props.update(_course_when(integer, number, text))
+    when_props.update(_course_when(integer, number, text, blood_pressure))
     when = _object(
         "when",
         L.WHEN_KEYS,
         when_props,
         description="The conditions of a rule: all keys given must hold. Missing data fails closed: a test on an "
         "absent value is unknown, not false.",
+        extra={"minProperties": 1},  # an empty `when` would hold for every patient: a rule left half-written
     )
 
     rule_props = {
-        "id": dict(rule_id, description="Required, unique: capital letters, digits and -, e.g. EXCL-PSYCHOSIS."),
+        "id": dict(
+            rule_id,
+            description="Required, unique: capital letters, digits and -, e.g. EXCL-PSYCHOSIS. The ids of the "
+            "findings ketaplan adds itself are reserved.",
+            **{"not": {"enum": list(BUILTIN_IDS)}},
+        ),
         "effect": {
             "enum": list(EFFECTS),
             "description": "exclude | review | adjust | hold | check | note | titrate. Unknown conditions act toward the "
@@ -265,7 +285,9 @@ def schema() -> dict[str, Any]:
         "when": {"$ref": "#/$defs/when"},
         "message": text("Required. What the finding says."),
         "source": text("The citation for this rule."),
-        "dose_factor": number("adjust: multiplies the dose, above 0 and at most 1.", gt=0, le=1),
+        "dose_factor": number(
+            f"adjust: multiplies the dose, above 0 and at most {L.DOSE_FACTOR_MAX}.", gt=0, le=L.DOSE_FACTOR_MAX
+        ),
         "weight_basis": {"enum": list(WEIGHT_BASES), "description": "adjust: replaces the protocol's weight basis."},
         "max_mg": number("adjust: a lower cap for one session, mg.", gt=0),
         "hold": text("hold: what to do with the matched medicines."),
@@ -281,7 +303,10 @@ def schema() -> dict[str, Any]:
     }
     effect_rules = [
         {"if": _effect_is("adjust"), "then": {"anyOf": [{"required": [k]} for k in L.EFFECT_FIELDS["adjust"]]}},
-        {"if": _effect_is("hold"), "then": {"required": ["hold", "when"]}},
+        {
+            "if": _effect_is("hold"),
+            "then": {"required": ["hold", "when"], "properties": {"when": {"$ref": "#/$defs/names_medication"}}},
+        },
         {"if": _effect_is("check"), "then": {"required": ["stage", "item"]}},
         {"if": _effect_is("titrate"), "then": {"oneOf": [{"required": [k]} for k in L.EFFECT_FIELDS["titrate"]]}},
     ]
@@ -315,7 +340,7 @@ def schema() -> dict[str, Any]:
         description="Names added to the built-in vocabulary.",
     )
 
-    patient = _patient_schema(P, SCORE_RANGES, text, date, texts)
+    patient = _patient_schema(L, SCORE_RANGES, text, date, texts)
     expect = _object(
         "test.expect",
         L.EXPECT_KEYS,
@@ -324,18 +349,22 @@ def schema() -> dict[str, Any]:
             "findings": dict(texts, items=rule_id, description="Finding ids the plan must include."),
             "findings_exact": dict(texts, items=rule_id, description="Exactly these finding ids, no others."),
             "first_dose_mg": {
-                "anyOf": [{"type": "number", "minimum": 0}, {"const": "none"}],
+                "anyOf": [{"type": "number", "minimum": 0, "maximum": L.LARGEST_NUMBER}, {"const": "none"}],
                 "description": "The first session's dose in mg, or \"none\" when no dose is drafted.",
             },
             "dates": {"type": "array", "items": date, "description": "Every session date, in order."},
             "doses_mg": {
                 "type": "array",
-                "items": {"anyOf": [{"type": "number", "minimum": 0}, {"const": "none"}]},
+                "items": {"anyOf": [{"type": "number", "minimum": 0, "maximum": L.LARGEST_NUMBER}, {"const": "none"}]},
                 "description": "Every drafted session's dose in mg, in order (\"none\" where no dose is drafted).",
             },
             "numbers": {
                 "type": "array",
-                "items": {"type": "integer", "minimum": 1},
+                "items": {
+                    "type": "integer",
+                    "minimum": L.INT_RANGES["expect.numbers"][0],
+                    "maximum": L.INT_RANGES["expect.numbers"][1],
+                },
                 "description": "Every drafted session's number, in order (a continued series goes on from the record).",
             },
         },
@@ -380,7 +409,7 @@ def schema() -> dict[str, Any]:
         "$schema": DRAFT,
         "title": "ketaplan protocol, format v1",
         **top,
-        "$defs": {"when": when},
+        "$defs": {"when": when, "names_medication": _names_medication()},
     }
 
 
@@ -390,17 +419,25 @@ def schema_text() -> str:
 
 
 def _patient_schema(P, score_ranges, text, date, texts) -> dict:
+    """The patient of a [[test]], as in a patient file (`P` is ketaplan.formats)."""
+
     def integer(description: str, lo: int, hi: int) -> dict:
         return {"type": "integer", "minimum": lo, "maximum": hi, "description": description}
+
+    blood_pressure = P.quantity_schema_pattern(P.BLOOD_PRESSURE)
+    icd10 = P.ICD10.replace("A-Z", "A-Za-z")  # matched upper-cased
+    # A session's duration: a protocol's duration, or decimal hours that make whole minutes.
+    session_minutes = P.quantity_schema_pattern(f"{P.duration_pattern()}|{P.decimal_hours_pattern()}")
 
     condition = _object(
         "condition",
         P.CONDITION_KEYS,
         {
             "name": text("Required. The condition's name."),
-            "code": text("An ICD-10 code, e.g. \"F33.2\"."),
-            "status": {"enum": ["active", "history"], "description": "Default active."},
-            "snomed": text("A SNOMED CT concept id, e.g. \"370143000\" (digits only).", pattern="^[1-9][0-9]{5,17}$"),
+            "code": text("An ICD-10 code, e.g. \"F33.2\".", pattern=P.stripped(icd10)),
+            "status": {"enum": list(P.CONDITION_STATUSES), "description": "Default active."},
+            "snomed": text("A SNOMED CT concept id, e.g. \"370143000\" (digits only).",
+                           pattern=P.stripped(P.SNOMED)),
         },
         required=("name",),
     )
@@ -415,17 +452,17 @@ def _patient_schema(P, score_ranges, text, date, texts) -> dict:
         },
         required=("name",),
     )
-    from ketaplan.load import course as C
     from ketaplan.vocabulary.adverse_events import ADVERSE_EVENTS
 
+    C = P
     vital = _object(
         "vital",
         C.VITAL_KEYS,
         {
             "minute": integer("Required. Minutes from the start of the infusion; 0 = before it.", 0, C.MAX_MINUTE),
-            "blood_pressure": text("mmHg, e.g. \"132/84\"."),
-            "heart_rate": integer("Beats per minute.", 20, 250),
-            "spo2": integer("Percent.", 50, 100),
+            "blood_pressure": text("mmHg, e.g. \"132/84\" (no unit).", pattern=blood_pressure),
+            "heart_rate": integer("Beats per minute.", *P.LIMITS["heart_rate"]),
+            "spo2": integer("Percent.", *P.LIMITS["spo2"]),
         },
         required=("minute",),
     )
@@ -434,15 +471,16 @@ def _patient_schema(P, score_ranges, text, date, texts) -> dict:
         P.INFUSION_KEYS,
         {
             "date": dict(date, description="Required. The date of the infusion."),
-            "dose": text("Required. e.g. \"41 mg\"."),
-            "protocol": text("The protocol id it was given under (needed to count towards a series)."),
-            "duration": text("As given: \"40 min\", \"1 h\"."),
+            "dose": text("Required. e.g. \"41 mg\".", pattern=P.quantity_schema_pattern(P.quantity_pattern(P.MASS_UNITS))),
+            "protocol": text("The protocol id it was given under (needed to count towards a series).",
+                             pattern=P.anchored(P.INFUSION_PROTOCOL)),
+            "duration": text("As given: \"40 min\", \"1 h\", \"1.5 h\".", pattern=session_minutes),
             "completed": {"type": "boolean", "description": "false = stopped early (then stopped_because). Absent = completed."},
             "stopped_because": text("Why the session was stopped early."),
             "vitals": {"type": "array", "items": vital, "description": "Readings during the session, in time order."},
-            "sedation": integer("MOAA/S at its deepest, 0 to 5 (5 = awake).", *C.SEDATION_RANGE),
-            "dissociation": integer("CADSS total at its peak, 0 to 92.", *C.DISSOCIATION_RANGE),
-            "observed": text("Observation after the infusion ended: \"95 min\"."),
+            "sedation": integer("MOAA/S at its deepest, {} to {} (5 = awake).".format(*C.SEDATION_RANGE), *C.SEDATION_RANGE),
+            "dissociation": integer("CADSS total at its peak, {} to {}.".format(*C.DISSOCIATION_RANGE), *C.DISSOCIATION_RANGE),
+            "observed": text("Observation after the infusion ended: \"95 min\".", pattern=session_minutes),
             "adverse_events": {
                 "type": "array",
                 "uniqueItems": True,
@@ -452,6 +490,12 @@ def _patient_schema(P, score_ranges, text, date, texts) -> dict:
             "adverse_event_detail": text("Required with the event \"other\": what happened."),
         },
         required=("date", "dose"),
+        # A session stopped early says why; stopped_because is only for a session stopped early.
+        extra={
+            "if": {"required": ["stopped_because"]},
+            "then": {"required": ["completed"], "properties": {"completed": {"const": False}}},
+            "else": {"properties": {"completed": {"const": True}}},
+        },
     )
     assessment = _object(
         "assessment",
@@ -464,7 +508,7 @@ def _patient_schema(P, score_ranges, text, date, texts) -> dict:
     )
     scores = _object(
         "scores",
-        (*score_ranges, "scored_on"),
+        P.SCORES_KEYS,
         {
             **{k: integer(f"{k} score, {lo} to {hi}.", lo, hi) for k, (lo, hi) in score_ranges.items()},
             "scored_on": dict(date, description="The date of the baseline scores."),
@@ -475,27 +519,30 @@ def _patient_schema(P, score_ranges, text, date, texts) -> dict:
         "patient",
         P.PATIENT_KEYS,
         {
-            "id": text("Required. A pseudonymous id: 1 to 64 letters, digits, '.', '_' or '-'."),
+            "id": text("Required. A pseudonymous id: 1 to 64 letters, digits, '.', '_' or '-'.",
+                       pattern=(P.anchored(P.PATIENT_ID_CHARS), P.PATIENT_ID_ALNUM)),
             "date_of_birth": dict(date, description="Exactly one of date_of_birth and age."),
-            "age": integer("Whole years. Exactly one of age and date_of_birth.", 0, 120),
-            "sex": {"enum": ["female", "male"], "description": "Required. Sex recorded at birth."},
-            "height": text("Required. e.g. \"165 cm\", \"5 ft 10 in\"."),
-            "weight": text("Required. e.g. \"82.5 kg\", \"182 lb\"."),
+            "age": integer("Whole years. Exactly one of age and date_of_birth.", *P.LIMITS["age"]),
+            "sex": {"enum": list(P.SEXES), "description": "Required. Sex recorded at birth."},
+            "height": text("Required. e.g. \"165 cm\", \"5 ft 10 in\" ({} to {} cm).".format(*P.LIMITS["height_cm"]),
+                           pattern=P.quantity_schema_pattern(P.height_pattern())),
+            "weight": text("Required. e.g. \"82.5 kg\", \"182 lb\" ({} to {} kg).".format(*P.LIMITS["weight_kg"]),
+                           pattern=P.quantity_schema_pattern(P.quantity_pattern(P.WEIGHT_UNITS))),
             "weighed_on": dict(date, description="The date of that weight."),
             "pregnant": {"type": "boolean", "description": "Absent means unknown."},
             "breastfeeding": {"type": "boolean", "description": "Absent means unknown."},
-            "blood_pressure": text("Baseline, mmHg, e.g. \"138/86\"."),
-            "heart_rate": integer("Beats per minute.", 20, 250),
-            "spo2": integer("Percent.", 50, 100),
+            "blood_pressure": text("Baseline, mmHg, e.g. \"138/86\" (no unit).", pattern=blood_pressure),
+            "heart_rate": integer("Beats per minute.", *P.LIMITS["heart_rate"]),
+            "spo2": integer("Percent.", *P.LIMITS["spo2"]),
             "allergies": dict(texts, description="[] means none; absent means not recorded."),
             "conditions": {
                 "type": "array",
-                "items": {"anyOf": [{"type": "string", "minLength": 1}, condition]},
+                "items": {"anyOf": [_nonblank(), condition]},
                 "description": "[] means none; absent means not recorded.",
             },
             "medications": {
                 "type": "array",
-                "items": {"anyOf": [{"type": "string", "minLength": 1}, medication]},
+                "items": {"anyOf": [_nonblank(), medication]},
                 "description": "[] means none; absent means not recorded.",
             },
             "scores": scores,
@@ -504,14 +551,19 @@ def _patient_schema(P, score_ranges, text, date, texts) -> dict:
         },
         required=("id", "sex", "height", "weight"),
         description="The test patient, written as in a patient file.",
-        extra={"oneOf": [{"required": ["age"]}, {"required": ["date_of_birth"]}]},
+        extra={
+            "oneOf": [{"required": ["age"]}, {"required": ["date_of_birth"]}],
+            # A patient recorded as male is not pregnant or breastfeeding: true is an error, not ignored.
+            "if": {"properties": {"sex": {"const": "male"}}, "required": ["sex"]},
+            "then": {"properties": {"pregnant": {"const": False}, "breastfeeding": {"const": False}}},
+        },
     )
 
 
-def _course_when(integer, number, text) -> dict:
+def _course_when(integer, number, text, blood_pressure: str) -> dict:
     """The `when` keys over the course (spec/course.md)."""
-    from ketaplan.load import course_protocol as K
-    from ketaplan.model.patient import SCORE_RANGES
+    from ketaplan import formats as K
+    from ketaplan.formats import SCORE_RANGES
     from ketaplan.vocabulary.adverse_events import ADVERSE_EVENTS
 
     pct = {
@@ -519,7 +571,12 @@ def _course_when(integer, number, text) -> dict:
         "minProperties": 1,
         "additionalProperties": False,
         "properties": {
-            k: {"type": "number", "minimum": -100, "maximum": 100, "description": f"The {k} % reduction from baseline."}
+            k: {
+                "type": "number",
+                "minimum": K.RESPONSE_RANGE[0],
+                "maximum": K.RESPONSE_RANGE[1],
+                "description": f"The {k} % reduction from baseline.",
+            }
             for k in SCORE_RANGES
         },
     }
@@ -536,7 +593,7 @@ def _course_when(integer, number, text) -> dict:
             "response_at_least": dict(pct, description="e.g. { madrs = 50 }: every listed scale's % reduction is at least this."),
             "peak_blood_pressure_at_least": text(
                 "\"S/D\": a reading during a session of the series had systolic at least S or diastolic at least D.",
-                pattern=r"^\s*\d+\s*/\s*\d+\s*$",
+                pattern=blood_pressure,
             ),
             "adverse_event": {
                 "type": "array",
@@ -551,16 +608,27 @@ def _course_when(integer, number, text) -> dict:
 
 
 def _course_table(integer, number) -> dict:
-    from ketaplan.load import course_protocol as K
-    from ketaplan.model.patient import SCORE_RANGES
+    from ketaplan import formats as K
+    from ketaplan.formats import SCORE_RANGES
+    from ketaplan.model.protocol import CourseSettings
+
+    default = CourseSettings()  # the spec's defaults, as the loader fills them in
+    remission = ", ".join(f"{k} = {v}" for k, v in sorted(default.remission_below, key=lambda kv: kv[0]))
 
     return _object(
         "course",
         K.COURSE_TABLE_KEYS,
         {
-            "restart_after_days": integer("A gap longer than this (days) ends a series. Default 56.", 1, 3650),
-            "response_at_least": number("% reduction from baseline that is a response. Default 50.", gt=0, le=100),
-            "partial_at_least": number("% reduction that is a partial response. Default 25.", gt=0, le=100),
+            "restart_after_days": integer(
+                f"A gap longer than this (days) ends a series. Default {default.restart_after_days}.",
+                *K.INT_RANGES["course.restart_after_days"],
+            ),
+            "response_at_least": number(
+                f"% reduction from baseline that is a response. Default {default.response_at_least}.", gt=0, le=K.PERCENT_MAX
+            ),
+            "partial_at_least": number(
+                f"% reduction that is a partial response. Default {default.partial_at_least}.", gt=0, le=K.PERCENT_MAX
+            ),
             "remission_below": {
                 "type": "object",
                 "additionalProperties": False,
@@ -568,13 +636,18 @@ def _course_table(integer, number) -> dict:
                     k: {"type": "integer", "minimum": lo + 1, "maximum": hi + 1, "description": f"Remission: {k} below this."}
                     for k, (lo, hi) in SCORE_RANGES.items()
                 },
-                "description": "The latest score below this is remission. Default { madrs = 10, phq9 = 5 }.",
+                "description": f"The latest score below this is remission. Default {{ {remission} }}.",
             },
             "vitals_at_minutes": {
                 "type": "array",
                 "minItems": 1,
-                "items": {"type": "integer", "minimum": 0, "maximum": 1440},
-                "description": "Minutes at which the session sheet asks for vitals. Default [0, 15, 30, 40, 60, 90].",
+                "items": {
+                    "type": "integer",
+                    "minimum": K.INT_RANGES["course.vitals_at_minutes"][0],
+                    "maximum": K.INT_RANGES["course.vitals_at_minutes"][1],
+                },
+                "description": "Minutes at which the session sheet asks for vitals. Default "
+                f"[{', '.join(map(str, default.vitals_at_minutes))}].",
             },
         },
         description="The course of treatment: series, response thresholds, session sheet.",
@@ -600,11 +673,24 @@ def _object(name: str, keys, properties: dict, *, required=(), description: str 
     return out
 
 
-def _text(description: str, *, pattern: str | None = None) -> dict:
-    out: dict[str, Any] = {"type": "string", "minLength": 1, "description": description}
-    if pattern is not None:
-        out["pattern"] = pattern
+def _text(description: str, *, pattern: str | tuple[str, ...] | None = None) -> dict:
+    """Text; `pattern` one pattern, or several that must all match (a JSON Schema gives one per schema)."""
+    from ketaplan.formats import NOT_BLANK
+
+    # Every pattern of formats.py refuses blank text already; without one, NOT_BLANK says it.
+    out = {"type": "string", "minLength": 1, "description": description}
+    if isinstance(pattern, tuple):
+        out["allOf"] = [{"pattern": p} for p in pattern]
+    else:
+        out["pattern"] = pattern or NOT_BLANK
     return out
+
+
+def _nonblank() -> dict:
+    """An item of a list of text: not empty, not only white space (the loader's "must not be empty")."""
+    from ketaplan.formats import NOT_BLANK
+
+    return {"type": "string", "minLength": 1, "pattern": NOT_BLANK}
 
 
 def _dose_mode_rules() -> list[dict]:
@@ -630,6 +716,16 @@ def _dose_mode_rules() -> list[dict]:
             },
         },
     ]
+
+
+def _names_medication() -> dict:
+    """A `when` that names medications, at its top or inside an `any` (not under `not`): what a hold rule needs."""
+    return {
+        "anyOf": [
+            {"required": ["medication"]},
+            {"required": ["any"], "properties": {"any": {"contains": {"$ref": "#/$defs/names_medication"}}}},
+        ]
+    }
 
 
 def _effect_is(effect: str) -> dict:

@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, TypeGuard
 
+from ketaplan import formats as _formats
 from ketaplan.errors import PatientError, printable
 
 #: A record export may be larger than a hand-written patient file; still refused before parsing.
@@ -46,7 +47,7 @@ SPO2 = ("59408-5", "2708-6")
 PREGNANCY = ("82810-3",)
 PREGNANCY_ANSWERS = {"LA15173-0": True, "LA26683-5": False}  # LA4489-6 "unknown": left absent
 SCORES = {"44261-6": "phq9", "70274-6": "gad7"}
-SCORE_RANGES = {"phq9": (0, 27), "gad7": (0, 21)}
+SCORE_RANGES = {scale: _formats.SCORE_RANGES[scale] for scale in SCORES.values()}  # the patient format's
 NO_KNOWN_ALLERGY = {(SNOMED, "716186003")}
 
 HEIGHT_UNITS = {"cm": "cm", "m": "m", "[in_i]": "in"}

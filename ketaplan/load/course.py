@@ -6,20 +6,22 @@ from __future__ import annotations
 import re
 from datetime import date
 
+# The format's keys, ranges and patterns: ketaplan/formats.py (the schema reads them there too).
+from ketaplan.formats import (  # noqa: F401 - re-exported: the schema reads them here
+    ASSESSMENT_KEYS,
+    DECIMAL_HOURS,
+    DISSOCIATION_RANGE,
+    INFUSION_KEYS,
+    INFUSION_PROTOCOL,
+    LIMITS,
+    MAX_MINUTE,
+    SCORE_RANGES,
+    SEDATION_RANGE,
+    V1_INFUSION_KEYS,
+    VITAL_KEYS,
+)
 from ketaplan.load.reader import Table, type_name
-from ketaplan.model.patient import SCORE_RANGES, Assessment, Infusion, Vital
-
-INFUSION_KEYS = (
-    "date", "dose", "protocol", "duration", "completed", "stopped_because", "vitals", "sedation", "dissociation",
-    "observed", "adverse_events", "adverse_event_detail",
-)  # fmt: skip
-VITAL_KEYS = ("minute", "blood_pressure", "heart_rate", "spo2")
-ASSESSMENT_KEYS = ("date", *SCORE_RANGES)
-#: MOAA/S 0..5 (5 = awake); CADSS total 0..92 (23 items x 0..4): clinical-facts.md section 9.
-SEDATION_RANGE = (0, 5)
-DISSOCIATION_RANGE = (0, 92)
-#: A reading more than a day after the start of the infusion is not a reading of that session.
-MAX_MINUTE = 1440
+from ketaplan.model.patient import Assessment, Infusion, Vital
 
 
 def blood_pressure(t: Table, key: str) -> tuple[int, int]:
@@ -30,16 +32,16 @@ def blood_pressure(t: Table, key: str) -> tuple[int, int]:
         systolic, diastolic = units.parse_blood_pressure(t.data[key])
     except units.QuantityError as exc:
         t.fail(key, str(exc))
-    if not 50 <= systolic <= 300:
-        t.fail(key, f"systolic {systolic} mmHg is outside 50..300")
-    if not 20 <= diastolic <= 200:
-        t.fail(key, f"diastolic {diastolic} mmHg is outside 20..200")
+    for name, reading in (("systolic", systolic), ("diastolic", diastolic)):
+        lo, hi = LIMITS[name]
+        if not lo <= reading <= hi:
+            t.fail(key, f"{name} {reading} mmHg is outside {lo}..{hi}")
     if diastolic >= systolic:
         t.fail(key, f"diastolic {diastolic} must be below systolic {systolic}")
     return systolic, diastolic
 
 
-_DECIMAL_HOURS = re.compile(r"\s*(?P<number>[0-9]+\.[0-9]+)\s*h\s*")
+_DECIMAL_HOURS = re.compile(rf"\s*{DECIMAL_HOURS}\s*")
 
 
 def _minutes(t: Table, key: str) -> int | None:
@@ -55,7 +57,7 @@ def _minutes(t: Table, key: str) -> int | None:
     if isinstance(value, str):
         match = _DECIMAL_HOURS.fullmatch(value)
         if match is not None:
-            minutes = Fraction(match["number"]) * 60
+            minutes = Fraction(match[1]) * 60
             if minutes.denominator == 1 and minutes > 0:
                 return int(minutes)
     try:
@@ -75,7 +77,7 @@ def _vitals(item: Table) -> tuple[Vital, ...] | None:
         v = Table(item.src, item.path + ("vitals", i), raw, VITAL_KEYS, what="reading, e.g. { minute = 0, blood_pressure = \"132/84\" }")
         minute = v.integer("minute", 0, MAX_MINUTE, required=True)
         bp = blood_pressure(v, "blood_pressure") if "blood_pressure" in v else None
-        reading = Vital(minute, bp, v.integer("heart_rate", 20, 250), v.integer("spo2", 50, 100))
+        reading = Vital(minute, bp, v.integer("heart_rate", *LIMITS["heart_rate"]), v.integer("spo2", *LIMITS["spo2"]))
         if reading[1:] == (None, None, None):
             v.fail("minute", "a reading needs at least one of blood_pressure, heart_rate, spo2")
         if out and minute < out[-1].minute:
@@ -119,7 +121,7 @@ def infusion(item: Table, start: date) -> Infusion:
         dose = units.parse_mass_mg(item.require("dose"))
     except units.QuantityError as exc:
         item.fail("dose", str(exc))
-    protocol = item.text("protocol", pattern=r"[a-z0-9-]{1,64}", hint="a protocol id: lowercase letters, digits, -")
+    protocol = item.text("protocol", pattern=INFUSION_PROTOCOL, hint="a protocol id: lowercase letters, digits, -")
     completed = item.boolean("completed")
     stopped = item.text("stopped_because")
     if completed is False and stopped is None:
@@ -141,9 +143,6 @@ def infusion(item: Table, start: date) -> Infusion:
         adverse_events=events,
         adverse_event_detail=detail,
     )
-
-
-V1_INFUSION_KEYS = ("date", "dose", "protocol")
 
 
 def infusions(t: Table, start: date) -> tuple[Infusion, ...]:

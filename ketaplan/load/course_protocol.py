@@ -6,22 +6,20 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
+# The format's keys, ranges and patterns: ketaplan/formats.py (the schema reads them there too).
+from ketaplan.formats import (  # noqa: F401 - re-exported: the protocol loader and the schema read them here
+    COURSE_INT_KEYS,
+    COURSE_TABLE_KEYS,
+    COURSE_WHEN_KEYS,
+    DOSE_UPPER,
+    INT_RANGES,
+    PERCENT_MAX,
+    RESPONSE_RANGE,
+    SCORE_RANGES,
+    TITRATE_KEYS,
+)
 from ketaplan.load.reader import Source, Table, check_int, check_number, type_name
-from ketaplan.model.patient import SCORE_RANGES
 from ketaplan.model.protocol import CourseSettings
-
-COURSE_TABLE_KEYS = ("restart_after_days", "response_at_least", "partial_at_least", "remission_below", "vitals_at_minutes")
-#: New `when` keys (evaluated by engine.course_rules); the int ones with their ranges.
-COURSE_INT_KEYS = {
-    "series_sessions_at_least": (0, 1000),
-    "dissociation_at_least": (0, 92),  # CADSS total 0..92
-    "sedation_at_most": (0, 5),  # MOAA/S 0..5
-}
-COURSE_WHEN_KEYS = (
-    *COURSE_INT_KEYS, "response_below", "response_at_least", "peak_blood_pressure_at_least", "adverse_event",
-    "stopped_early",
-)  # fmt: skip
-TITRATE_KEYS = ("mg_per_kg", "mg_per_kg_per_hour")
 
 
 def course_settings(top: Table) -> CourseSettings:
@@ -30,9 +28,9 @@ def course_settings(top: Table) -> CourseSettings:
     default = CourseSettings()
     if t is None:
         return default
-    restart = t.integer("restart_after_days", 1, 3650)
-    response = t.number("response_at_least", gt=0, le=100)
-    partial = t.number("partial_at_least", gt=0, le=100)
+    restart = t.integer("restart_after_days", *INT_RANGES["course.restart_after_days"])
+    response = t.number("response_at_least", gt=0, le=PERCENT_MAX)
+    partial = t.number("partial_at_least", gt=0, le=PERCENT_MAX)
     response = default.response_at_least if response is None else response
     partial = default.partial_at_least if partial is None else partial
     if partial >= response:
@@ -52,7 +50,8 @@ def course_settings(top: Table) -> CourseSettings:
         raw = t.data["vitals_at_minutes"]
         if not isinstance(raw, list) or not raw:
             t.fail("vitals_at_minutes", f"expected a list of minutes such as [0, 15, 30, 40, 60, 90], found {type_name(raw)}")
-        minutes = tuple(check_int(t.src, t.path + ("vitals_at_minutes", i), m, 0, 1440) for i, m in enumerate(raw))
+        lo, hi = INT_RANGES["course.vitals_at_minutes"]
+        minutes = tuple(check_int(t.src, t.path + ("vitals_at_minutes", i), m, lo, hi) for i, m in enumerate(raw))
         for i in range(1, len(minutes)):
             if minutes[i] <= minutes[i - 1]:
                 t.fail(("vitals_at_minutes", i), "list the minutes in increasing order, each once")
@@ -78,7 +77,9 @@ def course_clause(src: Source, path, key: str, value: Any, t: Table):
         if not value:
             src.fail(p, "give at least one scale, e.g. { madrs = 25 }")
         return key, tuple(
-            (name, check_number(src, p + (name,), value[name], ge=-100, le=100)) for name in SCORE_RANGES if name in st
+            (name, check_number(src, p + (name,), value[name], ge=RESPONSE_RANGE[0], le=RESPONSE_RANGE[1]))
+            for name in SCORE_RANGES
+            if name in st
         )
     if key == "peak_blood_pressure_at_least":
         try:
@@ -110,8 +111,7 @@ def titrate_amount(rt: Table, dose) -> Fraction:
         rt.fail(other, f"this protocol doses by {dose.mode}: a titrate rule gives {dose.mode}")
     if dose.mode not in rt:
         rt.fail("effect", f"a titrate rule needs {dose.mode} = ..., the per-kg dose for the sessions still to be given")
-    upper = 2 if dose.mode == "mg_per_kg" else 7
-    return rt.number(dose.mode, gt=0, le=upper)
+    return rt.number(dose.mode, gt=0, le=DOSE_UPPER[dose.mode])
 
 
 def _n(x: Fraction) -> str:

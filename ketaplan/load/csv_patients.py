@@ -8,20 +8,18 @@ from datetime import date
 from typing import Any, Iterator, NamedTuple
 
 from ketaplan.errors import PatientError
+from ketaplan.formats import CSV_COLUMNS, SCORE_RANGES
+from ketaplan.formats import CSV_REQUIRED as REQUIRED_COLUMNS
 from ketaplan.load.patient import ID_PATTERN, LoadedPatient, patient_from_table
 from ketaplan.load.reader import Path, Source, sha256_hex, suggest
 
-SCORE_COLUMNS = ("phq9", "madrs", "gad7", "pain_nrs")
-COLUMNS = (
-    "id", "age", "date_of_birth", "sex", "height", "weight", "weighed_on", "pregnant", "breastfeeding",
-    "blood_pressure", "heart_rate", "spo2", *SCORE_COLUMNS, "allergies", "conditions", "medications", "infusions",
-)  # fmt: skip
-INTEGER_COLUMNS = ("age", "heart_rate", "spo2", *SCORE_COLUMNS)
-BOOLEAN_COLUMNS = ("pregnant", "breastfeeding")
-DATE_COLUMNS = ("date_of_birth", "weighed_on")
-LIST_COLUMNS = ("allergies", "conditions", "medications")
-#: Columns without which no row could ever be a usable patient: missing one fails the whole file.
-REQUIRED_COLUMNS = ("id", "sex", "height", "weight")
+# The columns and what each holds: ketaplan/formats.py (CSV_COLUMNS), beside the patient file's keys.
+SCORE_COLUMNS = tuple(SCORE_RANGES)
+COLUMNS = tuple(CSV_COLUMNS)
+INTEGER_COLUMNS = tuple(c for c, kind in CSV_COLUMNS.items() if kind == "integer")
+BOOLEAN_COLUMNS = tuple(c for c, kind in CSV_COLUMNS.items() if kind == "boolean")
+DATE_COLUMNS = tuple(c for c, kind in CSV_COLUMNS.items() if kind == "date")
+LIST_COLUMNS = tuple(c for c, kind in CSV_COLUMNS.items() if kind == "list")
 
 _INTEGER = re.compile(r"[+-]?[0-9]{1,9}")
 _DECIMAL_INTEGER = re.compile(r"[+-]?[0-9]{1,9}\.0*")

@@ -5,19 +5,13 @@ from fractions import Fraction
 from typing import Any, NamedTuple
 
 from ketaplan.errors import PatientError
-from ketaplan.load.course import INFUSION_KEYS  # noqa: F401 - the schema reads it here (spec/course.md)
+# The format's keys, ranges and patterns: ketaplan/formats.py (the schema and the CSV columns read them there too).
+from ketaplan.formats import CONDITION_KEYS, CONDITION_STATUSES, INFUSION_KEYS, LIMITS, MEDICATION_KEYS  # noqa: F401
+from ketaplan.formats import PATIENT_ID as ID_PATTERN
+from ketaplan.formats import PATIENT_ID_HINT as ID_HINT
+from ketaplan.formats import PATIENT_KEYS, SCORE_RANGES, SCORES_KEYS, SEXES
 from ketaplan.load.reader import Source, Table, decode, parse_toml, read_input_file, sha256_hex, type_name
-from ketaplan.model.patient import SCORE_RANGES, Condition, Medication, Patient, whole_years
-
-PATIENT_KEYS = (
-    "id", "date_of_birth", "age", "sex", "height", "weight", "weighed_on", "pregnant", "breastfeeding",
-    "blood_pressure", "heart_rate", "spo2", "allergies", "conditions", "medications", "scores", "infusions",
-    "assessments",
-)  # fmt: skip
-CONDITION_KEYS = ("name", "code", "status", "snomed")
-MEDICATION_KEYS = ("name", "dose", "schedule", "as_needed")
-ID_PATTERN = r"(?=.*[A-Za-z0-9])[A-Za-z0-9._-]{1,64}"
-ID_HINT = "use 1 to 64 letters, digits, '.', '_' or '-' (a pseudonymous id, never a path or a name)"
+from ketaplan.model.patient import Condition, Medication, Patient, whole_years
 
 
 class LoadedPatient(NamedTuple):
@@ -61,7 +55,7 @@ def patient_from_table(data: Any, src: Source, start: date) -> Patient:
     patient_id = t.text("id", required=True, pattern=ID_PATTERN, hint=ID_HINT)
     if patient_id in {".", ".."} or set(patient_id) <= {"."}:
         t.fail("id", f"{patient_id!r} is not allowed here: {ID_HINT}")
-    sex = t.choice("sex", ("female", "male"), required=True)
+    sex = t.choice("sex", SEXES, required=True)
 
     if ("age" in t) == ("date_of_birth" in t):
         t.fail("age" if "age" in t else "date_of_birth", "give exactly one of 'age' and 'date_of_birth'")
@@ -70,10 +64,10 @@ def patient_from_table(data: Any, src: Source, start: date) -> Patient:
         if born > start:
             t.fail("date_of_birth", f"{born} is after the plan's start date {start}")
         age = whole_years(born, start)
-        if age > 120:
-            t.fail("date_of_birth", f"gives an age of {age} on {start}, outside 0..120")
+        if not LIMITS["age"][0] <= age <= LIMITS["age"][1]:
+            t.fail("date_of_birth", f"gives an age of {age} on {start}, outside {_range('age')}")
     else:
-        age = t.integer("age", 0, 120)
+        age = t.integer("age", *LIMITS["age"])
 
     def quantity(key: str, parse) -> Fraction:
         value = t.require(key)
@@ -84,16 +78,16 @@ def patient_from_table(data: Any, src: Source, start: date) -> Patient:
 
     height = quantity("height", units.parse_height)
     weight = quantity("weight", units.parse_weight)
-    if not 40 <= height <= 250:
-        t.fail("height", f"{units.fmt_cm(height)} is outside 40..250 cm (was it written in the wrong unit?)")
-    if not 2 <= weight <= 400:
-        t.fail("weight", f"{units.fmt_kg(weight)} is outside 2..400 kg (was it written in the wrong unit?)")
+    if not _within(height, "height_cm"):
+        t.fail("height", f"{units.fmt_cm(height)} is outside {_range('height_cm')} cm (was it written in the wrong unit?)")
+    if not _within(weight, "weight_kg"):
+        t.fail("weight", f"{units.fmt_kg(weight)} is outside {_range('weight_kg')} kg (was it written in the wrong unit?)")
     bmi = weight / (height / 100) ** 2
-    if not 10 <= bmi <= 100:
+    if not _within(bmi, "bmi"):
         t.fail(
             "height",
             f"height {units.fmt_cm(height)} and weight {units.fmt_kg(weight)} give a BMI of "
-            f"{units.fmt_number(bmi, 2)}, outside 10..100: check the units of both",
+            f"{units.fmt_number(bmi, 2)}, outside {_range('bmi')}: check the units of both",
         )
     weighed_on = t.day("weighed_on")
     if weighed_on is not None and weighed_on > start:
@@ -107,34 +101,21 @@ def patient_from_table(data: Any, src: Source, start: date) -> Patient:
                 t.fail(key, "is true for a patient recorded as male: check sex and this field")
         pregnant = breastfeeding = False
 
-    blood_pressure = None
-    if "blood_pressure" in t:
-        value = t.data["blood_pressure"]
-        try:
-            systolic, diastolic = units.parse_blood_pressure(value)
-        except units.QuantityError as exc:
-            t.fail("blood_pressure", str(exc))
-        if not 50 <= systolic <= 300:
-            t.fail("blood_pressure", f"systolic {systolic} mmHg is outside 50..300")
-        if not 20 <= diastolic <= 200:
-            t.fail("blood_pressure", f"diastolic {diastolic} mmHg is outside 20..200")
-        if diastolic >= systolic:
-            t.fail("blood_pressure", f"diastolic {diastolic} must be below systolic {systolic}")
-        blood_pressure = (systolic, diastolic)
+    from ketaplan.load import course
+
+    blood_pressure = course.blood_pressure(t, "blood_pressure") if "blood_pressure" in t else None
 
     allergies = t.texts("allergies")
     conditions = None if "conditions" not in t else _conditions(t)
     medications = None if "medications" not in t else _medications(t)
 
     scores: list[tuple[str, int]] = []
-    score_table = t.table("scores", (*SCORE_RANGES, "scored_on"))
+    score_table = t.table("scores", SCORES_KEYS)
     if score_table is not None:
         for key, (lo, hi) in SCORE_RANGES.items():
             value = score_table.integer(key, lo, hi)
             if value is not None:
                 scores.append((key, value))
-
-    from ketaplan.load import course
 
     infusions = course.infusions(t, start)
     baseline_on = course.scored_on(score_table, start)
@@ -151,8 +132,8 @@ def patient_from_table(data: Any, src: Source, start: date) -> Patient:
         pregnant=pregnant,
         breastfeeding=breastfeeding,
         blood_pressure=blood_pressure,
-        heart_rate=t.integer("heart_rate", 20, 250),
-        spo2=t.integer("spo2", 50, 100),
+        heart_rate=t.integer("heart_rate", *LIMITS["heart_rate"]),
+        spo2=t.integer("spo2", *LIMITS["spo2"]),
         allergies=allergies,
         conditions=conditions,
         medications=medications,
@@ -162,6 +143,15 @@ def patient_from_table(data: Any, src: Source, start: date) -> Patient:
         assessments=assessments,
         scored_on=baseline_on,
     )
+
+
+def _within(value, limit: str) -> bool:
+    lo, hi = LIMITS[limit]
+    return lo <= value <= hi
+
+
+def _range(limit: str) -> str:
+    return "{}..{}".format(*LIMITS[limit])
 
 
 def _list(t: Table, key: str) -> list:
@@ -189,7 +179,7 @@ def _conditions(t: Table) -> tuple[Condition, ...]:
             if normal is None:
                 c.fail("code", f"{code!r} does not look like an ICD-10 code (e.g. \"F33.2\", \"I10\")")
             code = normal
-        status = c.choice("status", ("active", "history")) or "active"
+        status = c.choice("status", CONDITION_STATUSES) or "active"
         snomed = c.text("snomed")
         if snomed is not None:
             from ketaplan.vocabulary import normalise_snomed

@@ -5,7 +5,7 @@ from fractions import Fraction
 from typing import Any, NamedTuple
 
 from ketaplan.errors import ProtocolError
-from ketaplan.load.course_protocol import COURSE_WHEN_KEYS, TITRATE_KEYS
+from ketaplan.load.course_protocol import COURSE_WHEN_KEYS
 from ketaplan.load.reader import (
     Source,
     Table,
@@ -17,7 +17,7 @@ from ketaplan.load.reader import (
     sha256_hex,
     type_name,
 )
-from ketaplan.model.patient import LIMITS, SCORE_RANGES
+from ketaplan.formats import LIMITS, SCORE_RANGES
 from ketaplan.model.plan import BUILTIN_IDS, VERDICTS
 from ketaplan.model.protocol import (
     EFFECTS,
@@ -35,66 +35,34 @@ from ketaplan.model.protocol import (
     When,
 )
 
-TOP_KEYS = ("protocol", "drug", "dose", "schedule", "checklist", "rule", "vocabulary", "test", "course")
-PROTOCOL_KEYS = ("id", "title", "version", "indication", "indications", "approved_by", "review_due", "sources")
-DRUG_KEYS = ("name", "route", "stock", "bag", "final_concentration")
-DOSE_KEYS = (
-    "mg_per_kg", "mg_per_kg_per_hour", "duration", "weight_basis", "max_mg", "max_mg_per_hour", "round_to",
-    "weight_valid_days",
-)  # fmt: skip
-SCHEDULE_KEYS = ("days", "holidays", "closed", "phase", "timezone", "observation")
-PHASE_KEYS = ("name", "sessions", "min_gap_days", "within_days", "mg_per_kg", "mg_per_kg_per_hour", "days")
-CHECKLIST_KEYS = STAGES
-RULE_KEYS = (
-    "id", "effect", "when", "message", "source", "dose_factor", "weight_basis", "max_mg", "hold", "stage", "item",
-    *TITRATE_KEYS,
-)  # fmt: skip
-VOCABULARY_KEYS = ("conditions", "drugs")
-TEST_KEYS = ("name", "start", "patient", "expect", "course")
-EXPECT_KEYS = ("verdict", "findings", "findings_exact", "first_dose_mg", "dates", "doses_mg", "numbers")
-
-#: Effect-specific fields of a rule, so that a field given to the wrong effect is an error, not ignored.
-EFFECT_FIELDS = {
-    "adjust": ("dose_factor", "weight_basis", "max_mg"),
-    "hold": ("hold",),
-    "check": ("stage", "item"),
-    "titrate": TITRATE_KEYS,
-}
-
-#: Every threshold is held to the patient format's plausibility limits (LIMITS): "180/1000" or
-#: `bmi_at_least = 500` is a typo that would make a rule never (or always) fire, silently.
-WHEN_NUMBER_KEYS = {
-    "weight_kg_at_least": LIMITS["weight_kg"],
-    "weight_kg_below": LIMITS["weight_kg"],
-    "bmi_at_least": LIMITS["bmi"],
-    "bmi_below": LIMITS["bmi"],
-}
-WHEN_INT_KEYS = {
-    "age_at_least": LIMITS["age"],
-    "age_below": LIMITS["age"],
-    "systolic_at_least": LIMITS["systolic"],
-    "diastolic_at_least": LIMITS["diastolic"],
-    "heart_rate_at_least": LIMITS["heart_rate"],
-    "heart_rate_below": LIMITS["heart_rate"],
-    "spo2_below": LIMITS["spo2"],
-    "sessions_given_at_least": (0, 1000),
-    "days_since_last_infusion_below": (1, 100000),
-}
-WHEN_NAME_KEYS = ("condition", "active_condition", "medication", "allergy")
-WHEN_KEYS = (
-    *WHEN_INT_KEYS, *WHEN_NUMBER_KEYS, *WHEN_NAME_KEYS, "sex", "blood_pressure_at_least", "pregnant",
-    "breastfeeding", "score_at_least", "score_below", "missing", "any", "not", *COURSE_WHEN_KEYS,
-)  # fmt: skip
-#: Fields a `missing` test may name. Not pregnant/breastfeeding: their absence already means
-#: "unknown", which `pregnant = "unknown"` tests directly; not the required fields.
-MISSING_FIELDS = (
-    "date_of_birth", "weighed_on", "blood_pressure", "heart_rate", "spo2", "allergies", "conditions",
-    "medications", "scores", "infusions", *(f"scores.{s}" for s in SCORE_RANGES),
-)  # fmt: skip
-
-
-RULE_ID = r"[A-Z0-9]+(-[A-Z0-9]+)*"
-PROTOCOL_ID = r"[a-z0-9]+(-[a-z0-9]+)*"
+# The format's keys, ranges and patterns: ketaplan/formats.py (the schema reads them there too).
+from ketaplan.formats import (  # noqa: E402,F401 - re-exported: the schema, lint and tests read them here
+    CHECKLIST_KEYS,
+    DOSE_FACTOR_MAX,
+    DOSE_KEYS,
+    DOSE_UPPER,
+    DRUG_KEYS,
+    EFFECT_FIELDS,
+    EXPECT_KEYS,
+    INT_RANGES,
+    MAX_WHEN_DEPTH,
+    MISSING_FIELDS,
+    PHASE_KEYS,
+    PROTOCOL_ID,
+    PROTOCOL_KEYS,
+    REGION,
+    RULE_ID,
+    RULE_KEYS,
+    SCHEDULE_KEYS,
+    SEXES,
+    TEST_KEYS,
+    TOP_KEYS,
+    VOCABULARY_KEYS,
+    WHEN_INT_KEYS,
+    WHEN_KEYS,
+    WHEN_NAME_KEYS,
+    WHEN_NUMBER_KEYS,
+)
 
 
 class LoadedProtocol(NamedTuple):
@@ -322,8 +290,7 @@ def _dose(top: Table) -> Dose:
             "give exactly one of 'mg_per_kg' (per session) and 'mg_per_kg_per_hour' (an hourly rate)",
         )
     mode = "mg_per_kg" if "mg_per_kg" in dose_t else "mg_per_kg_per_hour"
-    upper = 2 if mode == "mg_per_kg" else 7
-    amount = dose_t.number(mode, gt=0, le=upper)
+    amount = dose_t.number(mode, gt=0, le=DOSE_UPPER[mode])
     duration = _quantity(dose_t, "duration", units.parse_duration_min, units, required=True)
     round_to = dose_t.number("round_to", gt=0) or Fraction(1)
     max_mg = dose_t.number("max_mg", gt=0, required=True)
@@ -342,7 +309,7 @@ def _dose(top: Table) -> Dose:
         max_mg=max_mg,
         max_mg_per_hour=max_mg_per_hour,
         round_to=round_to,
-        weight_valid_days=dose_t.integer("weight_valid_days", 1, 3650),
+        weight_valid_days=dose_t.integer("weight_valid_days", *INT_RANGES["dose.weight_valid_days"]),
     )
     return dose
 
@@ -520,7 +487,9 @@ def timezone_problem(name: str) -> str | None:
 
     hint = 'use an IANA time zone name such as "Europe/London" or "America/New_York"'
     # A key is a relative path of plain segments: nothing that could climb out of the zone folder.
-    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9][A-Za-z0-9_+-]*)*", name) or len(name) > 64:
+    from ketaplan.formats import LONGEST_TIMEZONE, TIMEZONE
+
+    if not re.fullmatch(TIMEZONE, name) or len(name) > LONGEST_TIMEZONE:
         return f"{name!r} is not a time zone name: {hint}"
     # A zone found once is remembered in the cache: zoneinfo is not imported on the drafting path.
     import sys
@@ -548,9 +517,9 @@ def _phase(st: Table, index: int, item: Any, mode: str | None, names: set[str], 
     if name in names:
         pt.fail("name", f"phase {name!r} is named twice")
     names.add(name)
-    sessions = pt.integer("sessions", 1, 200, required=True)
+    sessions = pt.integer("sessions", *INT_RANGES["phase.sessions"], required=True)
     other = "mg_per_kg_per_hour" if mode == "mg_per_kg" else "mg_per_kg"
-    upper = 2 if mode == "mg_per_kg" else 7
+    upper = DOSE_UPPER.get(mode)
     if mode is not None and other in pt:
         pt.fail(other, f"this protocol doses by {mode}: use that key")
     amounts = None
@@ -567,8 +536,8 @@ def _phase(st: Table, index: int, item: Any, mode: str | None, names: set[str], 
     return Phase(
         name=name,
         sessions=sessions,
-        min_gap_days=pt.integer("min_gap_days", 1, 366, required=True),
-        within_days=pt.integer("within_days", 1, 3660),
+        min_gap_days=pt.integer("min_gap_days", *INT_RANGES["phase.min_gap_days"], required=True),
+        within_days=pt.integer("within_days", *INT_RANGES["phase.within_days"]),
         amounts=amounts,
         days=_weekdays(pt, "days"),
     )
@@ -591,7 +560,7 @@ def _rule(rt: Table, vocabulary, dose: Dose | None) -> Rule:
         when = _when(rt.src, rt.path + ("when",), rt.data["when"], vocabulary)
     dose_factor = weight_basis = max_mg = hold = stage = item = titrate = None
     if effect == "adjust":
-        dose_factor = rt.number("dose_factor", gt=0, le=1)
+        dose_factor = rt.number("dose_factor", gt=0, le=DOSE_FACTOR_MAX)
         weight_basis = rt.choice("weight_basis", WEIGHT_BASES)
         max_mg = rt.number("max_mg", gt=0)
         if max_mg is not None and dose is not None:
@@ -634,10 +603,6 @@ def _names_key(when: When, key: str) -> bool:
     return False
 
 
-#: Deeper `when` nesting than this is refused: no clinic rule needs it, and it guards the loader.
-MAX_WHEN_DEPTH = 8
-
-
 def _when(src: Source, path, data: Any, vocabulary, depth: int = 0) -> When:
     from ketaplan import units
 
@@ -659,7 +624,7 @@ def _when(src: Source, path, data: Any, vocabulary, depth: int = 0) -> When:
             lo, hi = WHEN_NUMBER_KEYS[key]
             clauses.append(Clause(key, check_number(src, p, value, ge=lo, le=hi)))
         elif key == "sex":
-            clauses.append(Clause(key, t.choice(key, ("female", "male"))))
+            clauses.append(Clause(key, t.choice(key, SEXES)))
         elif key in ("pregnant", "breastfeeding"):
             if value not in (True, False, "unknown") or not isinstance(value, (bool, str)):
                 src.fail(p, f'expected true, false or "unknown", found {value!r}')
@@ -755,7 +720,8 @@ def _test(tt: Table, index: int, src: Source) -> TestCase:
             if not isinstance(value, list):
                 et.fail(key, f"expected a list, found {type_name(value)}")
             if key == "numbers":
-                expect[key] = tuple(check_int(src, et.path + (key, i), v, 1, 1000) for i, v in enumerate(value))
+                lo, hi = INT_RANGES["expect.numbers"]
+                expect[key] = tuple(check_int(src, et.path + (key, i), v, lo, hi) for i, v in enumerate(value))
             else:
                 expect[key] = tuple(
                     None if v == "none" else check_number(src, et.path + (key, i), v, ge=0) for i, v in enumerate(value)

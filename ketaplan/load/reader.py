@@ -11,6 +11,7 @@ from typing import Any, Iterable, NoReturn
 
 from ketaplan.digest import sha256_hex as sha256_hex  # re-exported: the loaders hash through here
 from ketaplan.errors import InputError
+from ketaplan.formats import LARGEST_NUMBER
 
 Path = tuple[str | int, ...]
 
@@ -417,7 +418,7 @@ def check_number(
         src.fail(path, f"expected a number, found {type_name(value)}")
     if isinstance(value, Decimal) and not value.is_finite():
         src.fail(path, f"{value} is not a usable number")
-    if isinstance(value, int) and abs(value) > 10**12 or isinstance(value, Decimal) and abs(value.adjusted()) > 12:
+    if isinstance(value, int) and abs(value) > LARGEST_NUMBER or isinstance(value, Decimal) and abs(value.adjusted()) > 12:
         src.fail(path, f"{value} is far outside any plausible value")
     exact = Fraction(value)
     bounds = []

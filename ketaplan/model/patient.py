@@ -4,25 +4,8 @@ from datetime import date
 from fractions import Fraction
 from typing import NamedTuple
 
-SCORE_RANGES: dict[str, tuple[int, int]] = {
-    "phq9": (0, 27),
-    "madrs": (0, 60),
-    "gad7": (0, 21),
-    "pain_nrs": (0, 10),
-}
-
-#: The patient format's plausibility limits (spec/patient.md), inclusive. A protocol's `when`
-#: thresholds are held to the same limits (spec/protocol.md): a threshold outside them is a typo.
-LIMITS: dict[str, tuple[int, int]] = {
-    "age": (0, 120),
-    "weight_kg": (2, 400),
-    "height_cm": (40, 250),
-    "bmi": (10, 100),
-    "systolic": (50, 300),
-    "diastolic": (20, 200),
-    "heart_rate": (20, 250),
-    "spo2": (50, 100),
-}
+# The scales' ranges and the plausibility limits are declared with the rest of the formats.
+from ketaplan.formats import LIMITS, SCORE_RANGES  # noqa: F401 - re-exported: the engine reads them here
 
 
 def whole_years(born: date, on: date) -> int:

@@ -4,10 +4,7 @@ from datetime import date
 from fractions import Fraction
 from typing import Any, NamedTuple
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-EFFECTS = ("exclude", "review", "adjust", "hold", "check", "note", "titrate")
-WEIGHT_BASES = ("actual", "ideal", "adjusted", "lean")
-STAGES = ("pre", "during", "after")
+from ketaplan.formats import EFFECTS, STAGES, WEEKDAYS, WEIGHT_BASES  # noqa: F401 - the format's words, re-exported
 
 
 class Clause(NamedTuple):

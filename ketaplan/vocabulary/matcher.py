@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import NamedTuple
 
+from ketaplan import formats as _formats
+
 _DATA_FILE = os.path.join(os.path.dirname(__file__), "vocabulary.toml")
 
 # Every Unicode dash punctuation character (category Pd), the minus sign and the soft hyphen:
@@ -21,7 +23,7 @@ _DASHES = (
 _APOSTROPHES = "\u2018\u2019\u201b\u02bc"
 _FOLD = str.maketrans({**dict.fromkeys(_DASHES, " "), **dict.fromkeys(_APOSTROPHES, "'")})
 
-_ICD10 = re.compile(r"[A-Z][0-9]{2}(?:\.?[A-Z0-9]{1,4})?")
+_ICD10 = re.compile(_formats.ICD10)
 _CATEGORY = re.compile(r"[A-Z][0-9]{2}")
 
 # Names in the data file: plain ASCII words joined by single spaces or - ' . / , +
@@ -78,7 +80,7 @@ def mixes_scripts(name: str) -> bool:
 
 # A SNOMED CT concept id: 6 to 18 digits, no leading zero, partition "00" or "10" (a concept, in
 # the international or an extension namespace) before the check digit.
-_SNOMED = re.compile(r"[1-9][0-9]{2,14}[01]0[0-9]")
+_SNOMED = re.compile(_formats.SNOMED)
 
 
 def normalise_snomed(code: str) -> str | None:
