@@ -110,6 +110,7 @@ class InputError(KetaplanError):
 
 class PatientError(InputError):
     kind = "patient"
+    patient_id: str | None = None  # set by the loaders when the file's id is usable (the batch reports it)
 
 
 class ProtocolError(InputError):
