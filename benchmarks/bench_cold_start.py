@@ -71,7 +71,7 @@ def importtime_report(path) -> list[tuple[int, int, str]]:
             if depth == 1:
                 out.write(f"{cumulative / 1000:14.1f} {own / 1000:8.1f}  {name}\n")
         out.write("\nlargest self times:\n")
-        for cumulative, own, depth, name in sorted(rows, key=lambda r: -r[1])[:40]:
+        for cumulative, own, _depth, name in sorted(rows, key=lambda r: -r[1])[:40]:
             out.write(f"{cumulative / 1000:14.1f} {own / 1000:8.1f}  {name}\n")
     return [(c, o, n) for c, o, d, n in rows if d == 1]
 
@@ -129,7 +129,7 @@ def main() -> None:
     print("cold cache (an empty cache folder for every run: a machine's first plan):")
     print(ratios("cold", sides["cold"], "floor", sides["floor"], TARGET, unit="ms"))
     print(f"import times written to {report.relative_to(REPO)}; top-level imports, cumulative:")
-    for cumulative, own, name in top[:12]:
+    for cumulative, _own, name in top[:12]:
         print(f"  {cumulative / 1000:7.1f} ms  {name}")
 
 

@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import date, datetime, timezone
+from collections.abc import Callable, Generator, Iterable, Iterator
+from datetime import UTC, date, datetime
 from fractions import Fraction
 from itertools import chain, islice
-from typing import IO, Iterable, Iterator, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from ketaplan.errors import InputError, KetaplanError, PatientError, UsageError
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
+    from rich.progress import Progress, TaskID
+
+    from ketaplan.load.protocol import LoadedProtocol
 
 FORMATS = ("table", "jsonl", "csv")
 FAIL_ON = ("needs-review", "excluded")
@@ -221,7 +228,7 @@ def _dose_number(dose: Fraction | None) -> int | float | None:
 
 
 class _Jsonl:
-    def __init__(self, out: IO[str]) -> None:
+    def __init__(self, out: SupportsWrite[str]) -> None:
         self.out = out
 
     def write(self, r: Result) -> None:
@@ -241,7 +248,7 @@ class _Jsonl:
 
 
 class _Csv:
-    def __init__(self, out: IO[str]) -> None:
+    def __init__(self, out: SupportsWrite[str]) -> None:
         import csv
 
         self.writer = csv.writer(out, lineterminator="\n")
@@ -279,12 +286,13 @@ class _Table:
     UNCHECKED = "?"
     MIN_FINDINGS = 30  # narrower than this, the findings go under the row
 
-    def __init__(self, out: IO[str]) -> None:
+    def __init__(self, out: SupportsWrite[str]) -> None:
         from rich.console import Console
         from rich.text import Text
 
         self.Text = Text
-        self.console = Console(file=out, highlight=False, emoji=False, soft_wrap=True, markup=False)
+        # rich types `file` as IO[str] but only writes, flushes and asks isatty(): a TextStream does all three.
+        self.console = Console(file=out, highlight=False, emoji=False, soft_wrap=True, markup=False)  # type: ignore[arg-type]
         self.width = max(40, self.console.width)
         self.console.print(
             Text.assemble(
@@ -350,7 +358,7 @@ class _Table:
         pass
 
 
-def _writer(fmt: str, out: IO[str]):
+def _writer(fmt: str, out: SupportsWrite[str]):
     if fmt == "jsonl":
         return _Jsonl(out)
     if fmt == "csv":
@@ -373,12 +381,12 @@ class _Progress:
         self.enabled = enabled
         self.total = total  # a callable giving the total, or None when unknown (CSV rows are not counted ahead)
         self.done = 0
-        self.bar = None
-        self.task = None
+        self.bar: Progress | None = None
+        self.task: TaskID | None = None
 
     def advance(self) -> None:
         self.done += 1
-        if self.bar is not None:
+        if self.bar is not None and self.task is not None:  # set together
             self.bar.update(self.task, completed=self.done)
         elif self.enabled and self.done >= PROGRESS_AFTER:
             from rich.console import Console
@@ -420,7 +428,13 @@ CHUNK = 32
 IN_FLIGHT_PER_JOB = 3
 
 # The protocol, start date and time stamp of the run, in the main process and in each worker.
-_STATE: tuple | None = None
+_STATE: tuple[LoadedProtocol, date, datetime] | None = None
+
+
+def _state() -> tuple[LoadedProtocol, date, datetime]:
+    if _STATE is None:
+        raise RuntimeError("the run's protocol is not loaded (check() or _init_worker sets it)")
+    return _STATE
 
 
 def _init_worker(
@@ -492,7 +506,7 @@ def _submit(pool, chunk: list[_Work]):
 
 
 def _check_chunk(chunk: list[_Work]) -> list[Result]:
-    loaded_protocol, start, now = _STATE
+    loaded_protocol, start, now = _state()
     return [check_one(item, loaded_protocol, start, now) for item in chunk]
 
 
@@ -507,9 +521,9 @@ def _chunks(work: Iterable[_Work], size: int) -> Iterator[list[_Work]]:
         yield chunk
 
 
-def _results(work: Iterable[_Work], protocol_data: bytes, jobs: int) -> Iterator[Result]:
+def _results(work: Iterable[_Work], protocol_data: bytes, jobs: int) -> Generator[Result, None, None]:
     """Each patient's result, in input order; with jobs > 1, drafted by that many worker processes."""
-    loaded_protocol, start, now = _STATE
+    loaded_protocol, start, now = _state()
     work = iter(work)
     if jobs > 1:
         # Fewer patients than one chunk are not worth starting worker processes for.
@@ -599,7 +613,7 @@ def run_check(
     sink = TextStream(output, force=force)
 
     # One time stamp for the whole run: every plan of the batch was drafted "now".
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     _STATE = (loaded_protocol, start, now)
     counts = dict.fromkeys(ORDER, 0)
     threshold = ORDER.index(fail_on)
@@ -609,13 +623,13 @@ def run_check(
     try:
         writer = _writer(fmt, sink)
         show_bar = _isatty(sys.stderr) and not sink.isatty()
+        total: Callable[[], int] | None = None
         if show_bar and all(kind != "csv" for kind, _ in inputs):
 
-            def total() -> int:
+            def count_all() -> int:
                 return sum(1 if kind == "toml" else _count_toml_below(p) for kind, p in inputs)
 
-        else:
-            total = None
+            total = count_all
         progress = _Progress(show_bar, total)
         flush_each = sink.isatty()
         results = _results(_work(inputs), protocol_data, jobs)

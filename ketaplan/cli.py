@@ -10,7 +10,6 @@ import sys
 import traceback
 from datetime import date
 from enum import Enum
-from typing import List, Optional
 
 import typer
 
@@ -38,7 +37,7 @@ app.add_typer(protocol_app, name="protocol")
 import_app = typer.Typer(help="Read a patient from a record system's export.", no_args_is_help=True)
 
 
-def _register_import(args: List[str]) -> None:
+def _register_import(args: list[str]) -> None:
     """`import` joins the command line only when it may be asked for (its own name, or the list of
     commands): building its options on every start would slow `plan` down (spec: exchange.md)."""
     first = next((a for a in args if not a.startswith("-")), None)
@@ -85,7 +84,7 @@ class PlanFormat(str, Enum):
     html = "html"
 
 
-def parse_start(value: Optional[str]) -> date:
+def parse_start(value: str | None) -> date:
     if value is None:
         return date.today()
     try:
@@ -96,7 +95,7 @@ def parse_start(value: Optional[str]) -> date:
         raise UsageError(f"--start: {value!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-12-01") from None
 
 
-def parse_time(value: Optional[str], fmt: str):
+def parse_time(value: str | None, fmt: str):
     """--time HH:MM (ics only; default 09:00)."""
     from datetime import time
 
@@ -111,7 +110,7 @@ def parse_time(value: Optional[str], fmt: str):
     return time(int(value[:2]), int(value[3:]))
 
 
-def use_color(output: Optional[str]) -> bool:
+def use_color(output: str | None) -> bool:
     if output not in (None, "-"):
         return False
     if "NO_COLOR" in os.environ:
@@ -119,7 +118,7 @@ def use_color(output: Optional[str]) -> bool:
     return sys.stdout.isatty()
 
 
-def terminal_width(output: Optional[str]) -> Optional[int]:
+def terminal_width(output: str | None) -> int | None:
     """The terminal's width when printing to one; None (the renderer's default) for files and pipes."""
     if output in (None, "-") and sys.stdout.isatty():
         import shutil
@@ -152,17 +151,17 @@ def one_shot(command):
 def plan(
     patient: str = typer.Argument(..., help="The patient file (TOML), or - for standard input."),
     protocol: str = typer.Option(..., "--protocol", "-p", help="The clinic's protocol file (TOML)."),
-    start: Optional[str] = typer.Option(None, "--start", help="First possible session date, YYYY-MM-DD (default: today)."),
+    start: str | None = typer.Option(None, "--start", help="First possible session date, YYYY-MM-DD (default: today)."),
     format: PlanFormat = typer.Option(
         PlanFormat.text, "--format", "-f", help="text (terminal), markdown, html (a page to print on A4), json, fhir (an R4 Bundle) or ics (a calendar)."
     ),
-    output: Optional[str] = typer.Option(
+    output: str | None = typer.Option(
         None, "--output", "-o", help="Write to this file (whole or not at all; a new file is 0600); - for stdout."
     ),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
-    time: Optional[str] = typer.Option(None, "--time", help="ics: each session's start, HH:MM in the clinic's time zone (default 09:00)."),
+    time: str | None = typer.Option(None, "--time", help="ics: each session's start, HH:MM in the clinic's time zone (default 09:00)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="text: show notes and checklist items whole, not folded to one line."),
-    css: Optional[str] = typer.Option(None, "--css", help="html: use this stylesheet file instead of the built-in print stylesheet."),
+    css: str | None = typer.Option(None, "--css", help="html: use this stylesheet file instead of the built-in print stylesheet."),
 ) -> None:
     """Draft one patient's plan: verdict, findings, doses, dates, holds and checklists.
 
@@ -233,12 +232,12 @@ class _CheckCommand(typer.core.TyperCommand):
 
 @app.command(cls=_CheckCommand)
 def check(
-    patients: List[str] = typer.Argument(..., help="Patient files, folders (every *.toml below) and CSV files."),
+    patients: list[str] = typer.Argument(..., help="Patient files, folders (every *.toml below) and CSV files."),
     protocol: str = typer.Option(..., "--protocol", "-p", help="The clinic's protocol file (TOML)."),
-    start: Optional[str] = typer.Option(None, "--start", help="First possible session date, YYYY-MM-DD (default: today)."),
+    start: str | None = typer.Option(None, "--start", help="First possible session date, YYYY-MM-DD (default: today)."),
     format: CheckFormat = typer.Option(CheckFormat.table, "--format", "-f", help="table, jsonl or csv."),
     fail_on: FailOn = typer.Option(FailOn.excluded, "--fail-on", help="Exit 1 if any patient is at or above this verdict."),
-    output: Optional[str] = typer.Option(
+    output: str | None = typer.Option(
         None, "--output", "-o", help="Write results to this file (whole or not at all; a new file is 0600); - for stdout."
     ),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
@@ -272,11 +271,11 @@ def check(
 @import_app.command("fhir")
 def import_fhir(
     bundle: str = typer.Argument(..., metavar="BUNDLE.json", help="A FHIR R4 Bundle (JSON) holding the patient's record."),
-    id: Optional[str] = typer.Option(None, "--id", help="The patient id to write (default: the Patient resource's id)."),
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="Take the latest values on or before this date, YYYY-MM-DD (default: today)."),
+    id: str | None = typer.Option(None, "--id", help="The patient id to write (default: the Patient resource's id)."),
+    as_of: str | None = typer.Option(None, "--as-of", help="Take the latest values on or before this date, YYYY-MM-DD (default: today)."),
     max_age_days: int = typer.Option(30, "--max-age-days", min=0, max=3650, help="Vital signs, pregnancy status and scores older than this many days before --as-of are not imported."),
-    patient: Optional[str] = typer.Option(None, "--patient", help="Which Patient, when the bundle holds several: its id, Patient/ID or fullUrl."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the patient file here (whole or not at all); - for stdout."),
+    patient: str | None = typer.Option(None, "--patient", help="Which Patient, when the bundle holds several: its id, Patient/ID or fullUrl."),
+    output: str | None = typer.Option(None, "--output", "-o", help="Write the patient file here (whole or not at all); - for stdout."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Write a patient file (format v1) from a FHIR R4 Bundle: nothing invented, names never copied.
@@ -357,7 +356,7 @@ def protocol_schema() -> None:
 
 
 @app.command()
-def vocab(term: Optional[str] = typer.Argument(None, help="A name to look up; without it, the groups and classes.")) -> None:
+def vocab(term: str | None = typer.Argument(None, help="A name to look up; without it, the groups and classes.")) -> None:
     """Show the vocabulary: what a name matches, what a group holds, ICD-10 ranges, sources.
 
     Example:
@@ -389,8 +388,8 @@ def sign(
     plan_file: str = typer.Argument(..., metavar="PLAN.json", help="A draft plan written by `ketaplan plan --format json`."),
     clinician: str = typer.Option(..., "--clinician", help="The signing clinician's name."),
     registration: str = typer.Option(..., "--registration", help="Their professional registration number."),
-    ack: List[str] = typer.Option([], "--ack", help='RULE="reason": acknowledge a needs-review finding. Repeat for each.'),
-    output: Optional[str] = typer.Option(
+    ack: list[str] = typer.Option([], "--ack", help='RULE="reason": acknowledge a needs-review finding. Repeat for each.'),
+    output: str | None = typer.Option(
         None, "--output", "-o", help="Signed JSON file (default PLAN.signed.json); the Markdown goes beside it (.md)."
     ),
 ) -> None:
@@ -425,7 +424,7 @@ def verify(
     raise typer.Exit(run_verify(signed_file))
 
 
-def _run(args: List[str]):
+def _run(args: list[str]):
     """The command's exit code. typer's own entry point is not used: it turns Ctrl-C into a silent
     exit 130 and a closed pipe into exit 1 before any handler here could see them."""
     from typer.main import get_command
@@ -487,7 +486,7 @@ def _stop(code: int, program: bool) -> None:
     sys.exit(code)
 
 
-def main(argv: Optional[List[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     """Entry point: every error is turned into a message and an exit code here, and only here."""
     if argv is None:  # the program itself, not a caller in the same process (the tests, a script)
         # The interpreter's last garbage collection at exit walks every object still alive, about

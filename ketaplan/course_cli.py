@@ -4,7 +4,6 @@ API, render, write: no clinical logic lives here."""
 from __future__ import annotations
 
 from enum import Enum
-from typing import Optional
 
 import typer
 
@@ -21,18 +20,18 @@ class CourseFormat(str, Enum):
 def course(
     patient: str = typer.Argument(..., help="The patient file (TOML), with the sessions given so far."),
     protocol: str = typer.Option(..., "--protocol", "-p", help="The clinic's protocol file (TOML)."),
-    start: Optional[str] = typer.Option(None, "--start", help="First possible date for the next session, YYYY-MM-DD (default: today)."),
+    start: str | None = typer.Option(None, "--start", help="First possible date for the next session, YYYY-MM-DD (default: today)."),
     format: CourseFormat = typer.Option(
         CourseFormat.text, "--format", "-f",
         help="text (terminal), markdown, html (A4), json, fhir (an R4 Bundle) or ics (a calendar).",
     ),
-    sheet: Optional[str] = typer.Option(
+    sheet: str | None = typer.Option(
         None, "--sheet", metavar="N|next",
         help="Write the monitoring record of session N (or the next) to print and fill in: html (A4) or markdown.",
     ),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write to this file (whole or not at all); - for stdout."),
+    output: str | None = typer.Option(None, "--output", "-o", help="Write to this file (whole or not at all); - for stdout."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
-    time: Optional[str] = typer.Option(None, "--time", help="ics: each session's start, HH:MM in the clinic's time zone (default 09:00)."),
+    time: str | None = typer.Option(None, "--time", help="ics: each session's start, HH:MM in the clinic's time zone (default 09:00)."),
 ) -> None:
     """Continue the current series: the sessions given, the response per scale, and the rest of the
     series drafted with the protocol's titration and stop rules. Exit 1 when there is no series to

@@ -9,10 +9,10 @@ at a quarter of OpenSSL's speed per byte. A command that hashes many files (`che
 from __future__ import annotations
 
 try:
-    from _sha2 import sha256 as _builtin_sha256  # CPython 3.12 and later
+    from _sha2 import sha256 as _builtin_sha256  # type: ignore[import-not-found]  # CPython 3.12+; private C module, no stub in typeshed
 except ImportError:  # pragma: no cover - depends on the interpreter
     try:
-        from _sha256 import sha256 as _builtin_sha256  # CPython 3.11
+        from _sha256 import sha256 as _builtin_sha256  # type: ignore[import-not-found]  # CPython 3.11; private C module, no stub
     except ImportError:
         from hashlib import sha256 as _builtin_sha256
 

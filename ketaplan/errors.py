@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-
 # Control characters (ESC, CSI, BEL, CR) and bidirectional overrides, shown as visible escapes:
 # a message may quote a line of a hostile file, which must never drive the terminal.
 _UNSAFE = [*range(0x20), *range(0x7F, 0xA0), 0x061C, 0x200E, 0x200F, 0x2028, 0x2029]
@@ -111,6 +110,7 @@ class InputError(KetaplanError):
 
 class PatientError(InputError):
     kind = "patient"
+    patient_id: str | None = None  # set by the loaders when the file's id is usable (the batch reports it)
 
 
 class ProtocolError(InputError):

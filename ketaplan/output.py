@@ -242,24 +242,31 @@ class AtomicFile:
         fd, self.temp = tempfile.mkstemp(prefix=".ketaplan-", suffix=".tmp", dir=self.folder)
         return fd
 
+    def _descriptor(self) -> int:
+        """The open file's descriptor; once discarded, EBADF (what the os calls would report)."""
+        if self.fd is None:
+            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+        return self.fd
+
     def write(self, data: bytes) -> None:
         try:
-            _write_all(self.fd, data)
+            _write_all(self._descriptor(), data)
         except OSError as exc:
             raise self.error(exc) from None
 
     def finish(self) -> None:
         """Flush to the disk and set the mode: the file is ready to be linked into place."""
         try:
+            fd = self._descriptor()
             if self.old is not None:
                 try:
-                    os.fchown(self.fd, self.old.st_uid, self.old.st_gid)
+                    os.fchown(fd, self.old.st_uid, self.old.st_gid)
                 except OSError:
                     pass  # not allowed to give the file away: it stays ours, with the old bits
-                os.fchmod(self.fd, stat.S_IMODE(self.old.st_mode))
+                os.fchmod(fd, stat.S_IMODE(self.old.st_mode))
             else:
-                os.fchmod(self.fd, NEW_FILE_MODE)
-            os.fsync(self.fd)
+                os.fchmod(fd, NEW_FILE_MODE)
+            os.fsync(fd)
         except OSError as exc:
             raise self.error(exc) from None
 
@@ -310,7 +317,7 @@ class AtomicFile:
             return  # a replaced file cannot be given back its old bytes: sets are never replaced
         try:
             now = os.lstat(self.target)
-            mine = os.fstat(self.fd)
+            mine = os.fstat(self._descriptor())
             if (now.st_dev, now.st_ino) == (mine.st_dev, mine.st_ino):
                 os.unlink(self.target)
                 if self.path in COMMITTED:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, List, Optional
+from typing import Any
 
 import typer
 
@@ -190,7 +190,7 @@ def build_tables(req: RecordRequest) -> tuple[dict[str, Any], dict[str, Any] | N
             raise UsageError('--ae-detail: describes an event ticked "other"; give --ae other with it')
         infusion["adverse_event_detail"] = _one_line(req.adverse_event_detail, "--ae-detail").strip()
 
-    assessment = None
+    assessment: dict[str, object] | None = None
     if req.scores:
         assessment = {"date": day}
         for key in SCORE_OPTIONS:
@@ -257,7 +257,7 @@ def option_for(
         option = INFUSION_OPTIONS.get(key or "date", "--date")
         if key == "vitals" and match["item"] is not None:
             # The file holds the readings sorted by minute: name the --vitals value that wrote this one.
-            entries = sorted(((parse_vitals(v)["minute"], v) for v in req.vitals))
+            entries = sorted((parse_vitals(v)["minute"], v) for v in req.vitals)
             item = int(match["item"]) - 1
             if 0 <= item < len(entries):
                 option = f"--vitals {entries[item][1]!r}"
@@ -311,7 +311,7 @@ class _folder_lock:
         self.folder = os.path.dirname(os.path.abspath(path))
         self.fd: int | None = None
 
-    def __enter__(self) -> "_folder_lock":
+    def __enter__(self) -> _folder_lock:
         import os
 
         try:
@@ -371,14 +371,15 @@ def _record(path: str, req: RecordRequest, *, today: date | None = None) -> Reco
                 f"--date: a session on {day}{under} is already recorded (infusions[{i + 1}] in {path}); "
                 "nothing was changed. Use --force to record a second one."
             )
-    last = max((g["date"] for g in infusions if isinstance(g, dict) and isinstance(g.get("date"), date)), default=None)
+    recorded: list[date] = [g["date"] for g in infusions if isinstance(g, dict) and isinstance(g.get("date"), date)]
+    last = max(recorded, default=None)
     if last is not None and day < last:
         raise UsageError(
             f"--date: {day} is before the last session recorded ({last}); sessions are kept oldest first, "
             "so an earlier session must be added by hand in its place. Nothing was changed."
         )
     if assessment is not None:
-        dates = [a.get("date") for a in assessments if isinstance(a, dict) and isinstance(a.get("date"), date)]
+        dates: list[date] = [a["date"] for a in assessments if isinstance(a, dict) and isinstance(a.get("date"), date)]
         if dates and day < max(dates):
             raise UsageError(
                 f"--date: the scores would be dated {day}, before the last assessment recorded ({max(dates)}); "
@@ -470,22 +471,22 @@ def record_command(
     patient: str = typer.Argument(..., help="The patient file (TOML) to append the session to."),
     date_: str = typer.Option(..., "--date", help="The day the session was given, YYYY-MM-DD."),
     dose: str = typer.Option(..., "--dose", help='The dose given, e.g. "35 mg".'),
-    protocol: Optional[str] = typer.Option(None, "--protocol", "-p", help="The protocol id (or file) it was given under."),
-    vitals: List[str] = typer.Option([], "--vitals", help='MINUTE:BP,HR,SPO2, e.g. "0:132/84,78,98" (0 = before). Repeat.'),
-    ae: List[str] = typer.Option([], "--ae", help="An adverse event seen, repeated for each: nausea, vomiting, headache, dizziness, hypertension, "
+    protocol: str | None = typer.Option(None, "--protocol", "-p", help="The protocol id (or file) it was given under."),
+    vitals: list[str] = typer.Option([], "--vitals", help='MINUTE:BP,HR,SPO2, e.g. "0:132/84,78,98" (0 = before). Repeat.'),
+    ae: list[str] = typer.Option([], "--ae", help="An adverse event seen, repeated for each: nausea, vomiting, headache, dizziness, hypertension, "
         "tachycardia, bradycardia, desaturation, agitation, anxiety, emergence reaction, hallucinations, excessive "
         "sedation, dissociation distress, urinary symptoms, suicidal thoughts, other (with --ae-detail)."),
-    ae_detail: Optional[str] = typer.Option(None, "--ae-detail", help='What the event ticked "other" was.'),
+    ae_detail: str | None = typer.Option(None, "--ae-detail", help='What the event ticked "other" was.'),
     no_ae: bool = typer.Option(False, "--no-ae", help="No adverse event was seen (recorded as none)."),
-    sedation: Optional[int] = typer.Option(None, "--sedation", help="Deepest MOAA/S, 0..5 (5 = awake)."),
-    dissociation: Optional[int] = typer.Option(None, "--dissociation", help="Peak CADSS total, 0..92."),
-    observed: Optional[str] = typer.Option(None, "--observed", help='Observation after the infusion ended, e.g. "95 min".'),
-    stopped: Optional[str] = typer.Option(None, "--stopped", help="Why it was stopped early (without it: completed)."),
-    duration: Optional[str] = typer.Option(None, "--duration", help='How long the infusion ran, e.g. "40 min".'),
-    phq9: Optional[int] = typer.Option(None, "--phq9", help="PHQ-9 scored that day, 0..27."),
-    madrs: Optional[int] = typer.Option(None, "--madrs", help="MADRS scored that day, 0..60."),
-    gad7: Optional[int] = typer.Option(None, "--gad7", help="GAD-7 scored that day, 0..21."),
-    pain_nrs: Optional[int] = typer.Option(None, "--pain-nrs", help="Pain NRS scored that day, 0..10."),
+    sedation: int | None = typer.Option(None, "--sedation", help="Deepest MOAA/S, 0..5 (5 = awake)."),
+    dissociation: int | None = typer.Option(None, "--dissociation", help="Peak CADSS total, 0..92."),
+    observed: str | None = typer.Option(None, "--observed", help='Observation after the infusion ended, e.g. "95 min".'),
+    stopped: str | None = typer.Option(None, "--stopped", help="Why it was stopped early (without it: completed)."),
+    duration: str | None = typer.Option(None, "--duration", help='How long the infusion ran, e.g. "40 min".'),
+    phq9: int | None = typer.Option(None, "--phq9", help="PHQ-9 scored that day, 0..27."),
+    madrs: int | None = typer.Option(None, "--madrs", help="MADRS scored that day, 0..60."),
+    gad7: int | None = typer.Option(None, "--gad7", help="GAD-7 scored that day, 0..21."),
+    pain_nrs: int | None = typer.Option(None, "--pain-nrs", help="Pain NRS scored that day, 0..10."),
     force: bool = typer.Option(False, "--force", help="Record a second session for the same date and protocol."),
 ) -> None:
     """Append one session given (and its scores) to the patient file, keeping every byte already there.

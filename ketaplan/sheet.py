@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, NamedTuple
 from ketaplan.errors import UsageError
 
 if TYPE_CHECKING:
+    from fractions import Fraction
+
     from ketaplan.model.plan import Plan, Session
 
 #: course.md: the minutes at which the grid asks for BP, heart rate and SpO2, unless the protocol's
@@ -46,6 +48,13 @@ class Sheet(NamedTuple):
     adverse_events: tuple[str, ...]
     given: tuple[GivenSession, ...] = ()
     patient_file: str | None = None
+
+    @property
+    def dose_mg(self) -> Fraction:
+        """The session's dose: `build_sheet` makes a sheet only for a drafted dose."""
+        if self.session.dose_mg is None:
+            raise ValueError(f"session {self.session.number} has no drafted dose, so it has no sheet")
+        return self.session.dose_mg
 
 
 def adverse_event_names() -> tuple[str, ...]:

@@ -22,7 +22,7 @@ All functions here are pure: no files, no clock (``now`` is an argument).
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -171,7 +171,7 @@ def _utc_stamp(now: datetime) -> str:
     if now.tzinfo is None or now.utcoffset() is None:
         # A sign-off time without a zone cannot be placed on the record's timeline.
         raise ValueError("now must be a timezone-aware datetime")
-    return now.astimezone(timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return now.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def sign(
@@ -309,7 +309,9 @@ _SIGNOFF_WORDS = {
 def _words(part: str, signed: dict, *, whole: bool = False) -> str:
     """A part's name in a clinician's words, e.g. 'session 2 (its date, dose, ...)';
     ``whole``: the part was added or removed, so only its name, not what in it changed."""
-    plan = signed.get("plan") if isinstance(signed.get("plan"), dict) else {}
+    plan = signed.get("plan")
+    if not isinstance(plan, dict):
+        plan = {}
     if part == "plan":
         return "the plan"
     if part == "signoff":
@@ -451,7 +453,7 @@ def verify(signed: Any, duplicates: list[str] | None = None) -> list[str]:
         problems.append("the signed file has no sign-off")
     if not isinstance(digest, str):
         problems.append("the signed file has no digest")
-    if problems:
+    if problems or not isinstance(plan, dict) or not isinstance(signoff, dict):
         return problems
     problems.extend(_envelope_problems(signed))
 

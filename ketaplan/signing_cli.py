@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from ketaplan.errors import ExitStatus, RefusedError, UsageError, printable
@@ -75,7 +75,7 @@ def run_sign(plan_file: str, *, clinician: str, registration: str, acks: list[st
             clinician=clinician,
             registration=registration,
             acks=_parse_acks(acks),
-            now=datetime.now(timezone.utc).replace(microsecond=0),
+            now=datetime.now(UTC).replace(microsecond=0),
         )
     except RefusedError as exc:
         print(printable(f"{plan_file}: sign-off refused:\n{exc}"), file=sys.stderr)
@@ -149,6 +149,8 @@ def _markdown_problems(md_file: str, signed: object) -> list[str]:
     """The signed Markdown rendered again from its verified JSON, compared line by line."""
     from ketaplan.render.markdown import render_signed
 
+    if not isinstance(signed, dict):  # verify() has refused it already
+        return ["the file does not hold a signed plan (a JSON object)"]
     try:
         text = _read_bytes(md_file).decode("utf-8")
     except UnicodeDecodeError:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from ketaplan.engine.plan import Inputs, build_plan
 from ketaplan.load.patient import read_patient_bytes
 from ketaplan.load.protocol import read_protocol_bytes
 
-NOW = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 START = date(2026, 12, 1)  # a Tuesday
 
 BASE_PROTOCOL = """

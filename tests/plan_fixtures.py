@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from fractions import Fraction
 
 from ketaplan.model.plan import (
@@ -11,15 +11,15 @@ from ketaplan.model.plan import (
     Hold,
     PatientSummary,
     Plan,
-    Provenance,
     ProtocolRef,
+    Provenance,
     Session,
 )
 
 INCH_CM = Fraction(254, 100)
 PATIENT_SHA = "a3f1c2d4e5b60718293a4b5c6d7e8f90112233445566778899aabbccddeeff00"
 PROTOCOL_SHA = "0f9e8d7c6b5a49382716a5b4c3d2e1f00112233445566778899aabbccddeeff11"
-GENERATED_AT = datetime(2026, 11, 27, 9, 0, 0, tzinfo=timezone.utc)
+GENERATED_AT = datetime(2026, 11, 27, 9, 0, 0, tzinfo=UTC)
 START = date(2026, 12, 1)  # a Tuesday
 
 PRE = ("Written informed consent on file", "Nil by mouth for at least 4 hours")

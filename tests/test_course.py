@@ -15,7 +15,18 @@ from ketaplan.engine.plan import Inputs, continue_series
 from ketaplan.errors import PatientError, ProtocolError
 from ketaplan.model.course import fmt_change_pct
 from ketaplan.model.protocol import CourseSettings
-from tests.builders import NOW, RECORDED, START, finding, ids, load_patient, load_protocol, plan_for, protocol_text, run_cli
+from tests.builders import (
+    NOW,
+    RECORDED,
+    START,
+    finding,
+    ids,
+    load_patient,
+    load_protocol,
+    plan_for,
+    protocol_text,
+    run_cli,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_PATIENT = str(ROOT / "examples/patients/course-part-way.toml")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -163,14 +163,14 @@ def test_uids_are_stable_across_redrafts_and_dtstamp_is_the_plans_time(capsys):
     from ketaplan.api import draft_files
     from ketaplan.exchange.ics import plan_ics_text
 
-    first = draft_files(ELIGIBLE, INDUCTION, date(2026, 12, 1), now=datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc))
-    again = draft_files(ELIGIBLE, INDUCTION, date(2026, 12, 1), now=datetime(2026, 11, 29, 16, 5, tzinfo=timezone.utc))
+    first = draft_files(ELIGIBLE, INDUCTION, date(2026, 12, 1), now=datetime(2026, 11, 27, 9, 0, tzinfo=UTC))
+    again = draft_files(ELIGIBLE, INDUCTION, date(2026, 12, 1), now=datetime(2026, 11, 29, 16, 5, tzinfo=UTC))
     _, a = ics_events(plan_ics_text(first, time(9)))
     _, b = ics_events(plan_ics_text(again, time(9)))
     assert [str(e["UID"]) for e in a] == [str(e["UID"]) for e in b]
     assert len({str(e["UID"]) for e in a}) == len(a) == 6
-    assert a[0].decoded("DTSTAMP") == datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
-    assert b[0].decoded("DTSTAMP") == datetime(2026, 11, 29, 16, 5, tzinfo=timezone.utc)
+    assert a[0].decoded("DTSTAMP") == datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+    assert b[0].decoded("DTSTAMP") == datetime(2026, 11, 29, 16, 5, tzinfo=UTC)
 
 
 def test_a_bad_time_and_a_time_the_clocks_skip_are_usage_errors(capsys):
@@ -223,12 +223,12 @@ def test_plan_json_imports_neither_fhir_nor_icalendar_nor_pydantic():
     """The drafting path stays light: the FHIR models take over a second to import."""
     code = (
         "import sys, runpy\n"
-        "sys.argv = ['ketaplan', 'plan', %r, '--protocol', %r, '--start', '2026-12-01', '--format', 'json']\n"
+        f"sys.argv = ['ketaplan', 'plan', {ELIGIBLE!r}, '--protocol', {INDUCTION!r}, '--start', '2026-12-01', '--format', 'json']\n"
         "try:\n    runpy.run_module('ketaplan', run_name='__main__')\nexcept SystemExit:\n    pass\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('fhir', 'fhir_core', 'icalendar', 'pydantic', 'pydantic_core', 'ketaplan.exchange'))\n"
         "heavy += sorted(m for m in sys.modules if m.startswith('ketaplan.exchange'))\n"
         "print('HEAVY', heavy, file=sys.stderr)\n"
-    ) % (ELIGIBLE, INDUCTION)
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert "HEAVY []" in done.stderr, done.stderr
     timed = subprocess.run(

@@ -16,7 +16,7 @@ HYPOTHESIS_PROFILE=long (20 times as many, for a night run).
 from __future__ import annotations
 
 import os
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -47,7 +47,7 @@ def examples(n: int) -> settings:
 #: Examples per test in the ci profile; the module docstring states their sum.
 VALID_PLANS, BROKEN_PATIENTS, BROKEN_PROTOCOLS, RANDOM_TEXT, RULE_TREES = 300, 250, 250, 80, 200
 
-NOW = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 PROTOCOL_ID = "fuzz-protocol"
 
 # ------------------------------------------------------------------------------ names

@@ -21,8 +21,8 @@ import pytest
 
 from ketaplan.errors import PatientError, ProtocolError
 from ketaplan.load.patient import read_patient_bytes
-from tests.builders import load_protocol
 from tests.builders import START as BUILDER_START
+from tests.builders import load_protocol
 from tests.builders import run_cli as run
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -356,7 +356,7 @@ def test_unclosed_multiline_array_does_not_hide_later_tables():
 
 
 def test_bytes_are_decoded_as_utf8():
-    assert locate('sex = "m"\nage = 3\n'.encode(), ("age",)) == Position(2, 1, "age = 3")
+    assert locate(b'sex = "m"\nage = 3\n', ("age",)) == Position(2, 1, "age = 3")
 
 
 def test_non_text_input_gives_none():

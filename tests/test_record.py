@@ -8,6 +8,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ketaplan.errors import KetaplanError
 from ketaplan.record_cli import RecordRequest, appended_text, build_tables, parse_vitals, record
@@ -342,9 +344,6 @@ def test_cli_needs_date_and_dose(capsys, tmp_path):
 
 
 # --- property: any file, any options: the old bytes are a prefix of the new, or nothing changed -----
-
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 _comment_text = st.text(
     alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"), blacklist_characters="\ufeff"), max_size=20

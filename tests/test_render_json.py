@@ -6,7 +6,7 @@ import json
 import re
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from fractions import Fraction
 
 import pytest
@@ -329,7 +329,7 @@ def test_a_draft_carries_the_digest_of_its_own_content(name):
 
 
 def test_the_digest_does_not_change_with_the_time_of_drafting():
-    later = ELIGIBLE.generated._replace(at=datetime(2026, 11, 28, 17, 30, tzinfo=timezone.utc))
+    later = ELIGIBLE.generated._replace(at=datetime(2026, 11, 28, 17, 30, tzinfo=UTC))
     assert _loaded(ELIGIBLE)["digest"] == _loaded(ELIGIBLE._replace(generated=later))["digest"]
 
 

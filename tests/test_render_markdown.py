@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -21,7 +21,7 @@ from ketaplan.render.markdown import MarkdownRenderer, inert, render_plan_dict, 
 from ketaplan.signing import sign, with_digest
 from ketaplan.units import find_forbidden
 
-SIGNED_AT = datetime(2026, 11, 27, 10, 15, 0, tzinfo=timezone.utc)
+SIGNED_AT = datetime(2026, 11, 27, 10, 15, 0, tzinfo=UTC)
 NAMES = sorted(ALL_PLANS)
 
 

@@ -544,7 +544,7 @@ def test_verify_reports_a_dose_edited_in_the_signed_markdown(capsys, tmp_path):
     signed_file(capsys, tmp_path)
     md = tmp_path / "plan.signed.md"
     text = md.read_text(encoding="utf-8")
-    line = next(n for n, l in enumerate(text.splitlines(), start=1) if "| 1 |" in l)
+    line = next(n for n, row in enumerate(text.splitlines(), start=1) if "| 1 |" in row)
     original = text.splitlines()[line - 1]
     edited = re.sub(r"(\d)(\s)mg", r"\g<1>0\2mg", original, count=1)  # 36 mg made 360 mg
     assert edited != original

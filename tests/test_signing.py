@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -12,7 +12,7 @@ import pytest
 from ketaplan.errors import ExitStatus, RefusedError
 from ketaplan.signing import digest_of, sign, verify, with_digest
 
-NOW = datetime(2026, 11, 27, 9, 30, 15, 123456, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, 9, 30, 15, 123456, tzinfo=UTC)
 REASON_BP = "BP 128/82 taken in clinic on 2026-11-26"
 REASON_WEIGHT = "Weighed today: 82.5 kg"
 

@@ -9,7 +9,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ketaplan.units import (
-    forbidden_forms,
     QuantityError,
     find_forbidden,
     floor_to,
@@ -24,6 +23,7 @@ from ketaplan.units import (
     fmt_ml,
     fmt_ml_per_h,
     fmt_number,
+    forbidden_forms,
     json_number,
     parse_blood_pressure,
     parse_concentration,

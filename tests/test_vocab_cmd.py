@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from ketaplan.authoring import vocab as vocab_module
 from ketaplan.vocabulary import Vocabulary
 from tests.builders import run_cli as _run

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
 from itertools import combinations
-from typing import Iterator
 
 from ketaplan.model.protocol import WEEKDAYS, Clause, Phase, Protocol, When
 
@@ -52,9 +52,8 @@ class LintWarning:
 def run_protocol_check(path: str, strict: bool = False) -> int:
     """Every load error it can find (up to 20) to stderr, exit 2; else warnings to stderr, exit 1 on
     warnings with --strict."""
-    from ketaplan.load.protocol import MAX_ERRORS, check_protocol_file
-
     from ketaplan.authoring import printable
+    from ketaplan.load.protocol import MAX_ERRORS, check_protocol_file
 
     loaded, errors = check_protocol_file(path)
     if errors:
@@ -297,9 +296,23 @@ class _Atom:
 
     kind: str  # "bound" | "sex" | "state"
     subject: str  # the number, "sex", "pregnant" or "breastfeeding"
-    value: object  # bound: (side, Fraction); sex and state: the frozenset of values that satisfy it
+    value: tuple[str, Fraction] | frozenset  # bound: (side, Fraction); sex and state: the values that satisfy it
     text: str  # as written, for the message
     recordable: bool = True  # False: the value may be unrecorded (then the test is unknown)
+
+
+def _bound(atom: _Atom) -> tuple[str, Fraction]:
+    """A "bound" atom's (side, limit)."""
+    if not isinstance(atom.value, tuple):
+        raise TypeError(f"a {atom.kind} atom has no bound")
+    return atom.value
+
+
+def _values(atom: _Atom) -> frozenset:
+    """A "sex" or "state" atom's set of values that satisfy it."""
+    if not isinstance(atom.value, frozenset):
+        raise TypeError(f"a {atom.kind} atom has no set of values")
+    return atom.value
 
 
 def contradiction(clauses: tuple[Clause, ...] | list[Clause], *, fire: bool = False) -> str | None:
@@ -321,10 +334,11 @@ def contradiction(clauses: tuple[Clause, ...] | list[Clause], *, fire: bool = Fa
         if c.key != "any":
             continue
         reasons = [contradiction(plain + list(branch.clauses), fire=fire) for branch in c.value]
-        if all(r is not None for r in reasons):
-            if len(reasons) == 1:
-                return reasons[0]
-            return "no branch of `any` can be true (" + "; ".join(reasons) + ")"
+        found = [r for r in reasons if r is not None]
+        if len(found) == len(reasons):
+            if len(found) == 1:
+                return found[0]
+            return "no branch of `any` can be true (" + "; ".join(found) + ")"
     return None
 
 
@@ -445,13 +459,13 @@ def _keep(atoms: list[_Atom], fire: bool) -> list[_Atom]:
 
 def _negate(atom: _Atom, text: str, fire: bool) -> _Atom:
     if atom.kind == "bound":
-        side, value = atom.value
+        side, value = _bound(atom)
         return _Atom("bound", atom.subject, ("hi" if side == "lo" else "lo", value), text, atom.recordable)
     if atom.kind == "sex":
-        return _Atom("sex", "sex", frozenset({"female", "male"}) - atom.value, text)
+        return _Atom("sex", "sex", frozenset({"female", "male"}) - _values(atom), text)
     # pregnant / breastfeeding: not(true) holds only on a recorded false; not("unknown") on any recorded value
-    states = frozenset({True, False, None}) - atom.value
-    if None not in atom.value:
+    states = frozenset({True, False, None}) - _values(atom)
+    if None not in _values(atom):
         states -= {None}
         if fire:
             states |= {None}  # an unrecorded state makes the inner test unknown, and so the `not`
@@ -464,7 +478,7 @@ def _atom_conflict(atoms: list[_Atom]) -> str | None:
     for a in atoms:
         if a.kind != "bound":
             continue
-        side, value = a.value
+        side, value = _bound(a)
         if side == "lo" and (a.subject not in lows or value > lows[a.subject][0]):
             lows[a.subject] = (value, a.text)
         if side == "hi" and (a.subject not in highs or value < highs[a.subject][0]):
@@ -479,7 +493,7 @@ def _atom_conflict(atoms: list[_Atom]) -> str | None:
             # The patient loader records a male patient as neither pregnant nor breastfeeding.
             sets[a.subject] = (frozenset({False}), sets["sex"][1])
         values, texts = sets.get(a.subject, (None, []))
-        values = a.value if values is None else values & a.value
+        values = _values(a) if values is None else values & _values(a)
         texts = texts + [a.text]
         if not values:
             return " and ".join(texts) + (" can never both be true" if len(texts) == 2 else " can never all be true")

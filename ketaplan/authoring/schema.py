@@ -560,7 +560,7 @@ def _patient_schema(P, score_ranges, text, date, texts) -> dict:
     )
 
 
-def _course_when(integer, number, text, blood_pressure: str) -> dict:
+def _course_when(integer, number, text, blood_pressure: tuple[str, str]) -> dict:
     """The `when` keys over the course (spec/course.md)."""
     from ketaplan import formats as K
     from ketaplan.formats import SCORE_RANGES

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 from fractions import Fraction
 
 from ketaplan.errors import InputError
@@ -78,7 +78,7 @@ def run_case(case: TestCase, loaded: LoadedProtocol, holidays=None, holidays_ver
     # (no START-IN-PAST note appears as the calendar moves on).
     inputs = Inputs(
         start=case.start,
-        now=datetime.combine(case.start, time(0), tzinfo=timezone.utc),
+        now=datetime.combine(case.start, time(0), tzinfo=UTC),
         protocol_sha256=loaded.sha256,
         holidays=holidays,
         holidays_version=holidays_version,
@@ -135,14 +135,14 @@ def compare(expect: dict, plan: Plan) -> tuple[Check, ...]:
 
     if "doses_mg" in expect:
         wanted = list(expect["doses_mg"])
-        actual = [s.dose_mg for s in plan.sessions]
+        doses = [s.dose_mg for s in plan.sessions]
         show = lambda xs: ", ".join("none" if x is None else fmt_mg(x) for x in xs) or "none"  # noqa: E731
-        checks.append(Check("doses_mg", show(wanted), show(actual), wanted == actual))
+        checks.append(Check("doses_mg", show(wanted), show(doses), wanted == doses))
     if "numbers" in expect:
         wanted = list(expect["numbers"])
-        actual = [s.number for s in plan.sessions]
+        numbers = [s.number for s in plan.sessions]
         show = lambda xs: ", ".join(str(x) for x in xs) or "none"  # noqa: E731
-        checks.append(Check("numbers", show(wanted), show(actual), wanted == actual))
+        checks.append(Check("numbers", show(wanted), show(numbers), wanted == numbers))
 
     dates = [s.date for s in plan.sessions]
     shown_dates = ", ".join(d.isoformat() for d in dates) or "none"

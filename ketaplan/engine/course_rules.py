@@ -4,7 +4,6 @@ a reading stayed below a threshold."""
 
 from __future__ import annotations
 
-
 from ketaplan.engine.facts import Facts
 from ketaplan.engine.logic import FALSE, TRUE, UNKNOWN, Evidence, Result, _all, _fact, _unknown
 from ketaplan.model.course import fmt_change_pct as pct

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
-from typing import Callable
 
 from ketaplan.errors import ProtocolError
 from ketaplan.model.protocol import WEEKDAYS, Schedule

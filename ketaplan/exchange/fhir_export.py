@@ -31,7 +31,7 @@ def plan_fhir_dict(plan: Plan) -> dict[str, Any]:
     digest = d["digest"]
     gen = d["generated"]
     patient_ref = {"identifier": {"system": f"{SYSTEM}:patient-id", "value": plan.patient.id}}
-    ids = {
+    ids: dict[str, Any] = {
         "careplan": _uuid(digest, "CarePlan"),
         "questionnaire": _uuid(digest, "Questionnaire"),
         "sessions": [_uuid(digest, "MedicationRequest", s["number"]) for s in d["sessions"]],

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeGuard
 
 from ketaplan import formats as _formats
 from ketaplan.errors import PatientError, printable
@@ -60,7 +60,7 @@ BUNDLE_TYPES = ("collection", "searchset", "transaction", "batch", "document", "
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
-def _plain(text: str) -> str:
+def _plain(text: object) -> str:
     """Text from the bundle made safe for one line of a TOML comment and of the terminal."""
     return printable(_CONTROL.sub(" ", str(text)))
 
@@ -244,19 +244,19 @@ def import_bundle(
         if kind == "Observation":
             _observation(r, ref, index, as_of, c)
         elif kind == "Condition":
-            got = _condition(r, ref, as_of, c)
-            if got is not None:
-                conditions.append((got, ref))
+            condition = _condition(r, ref, as_of, c)
+            if condition is not None:
+                conditions.append((condition, ref))
         elif kind in ("MedicationStatement", "MedicationRequest"):
-            got = _medication(r, ref, kind, as_of, meds_by_url, c)
-            if got is not None:
-                medications.append((got, ref))
+            medication = _medication(r, ref, kind, as_of, meds_by_url, c)
+            if medication is not None:
+                medications.append((medication, ref))
         else:
-            got = _allergy(r, ref, as_of, c)
-            if got == "":
+            allergy = _allergy(r, ref, as_of, c)
+            if allergy == "":
                 no_known_allergy.append(ref)
-            elif got is not None:
-                allergies.append((got, ref))
+            elif allergy is not None:
+                allergies.append((allergy, ref))
 
     # Observations: the latest reading on or before --as-of; vitals only within --max-age-days.
     oldest_vital = as_of - timedelta(days=max_age_days)
@@ -287,11 +287,11 @@ def import_bundle(
         seen: dict[tuple, str] = {}
         table["conditions"] = []
         for cond, ref in conditions:
-            key = tuple(sorted(cond.items()))
-            if key in seen:
-                c.skip(ref, cond["name"], f"the same as {seen[key]}")
+            same = tuple(sorted(cond.items()))
+            if same in seen:
+                c.skip(ref, cond["name"], f"the same as {seen[same]}")
                 continue
-            seen[key] = ref
+            seen[same] = ref
             table["conditions"].append(cond)
             notes.append(f"condition {cond['name']!r} ({cond['status']}): {ref}")
     if medications:
@@ -464,7 +464,7 @@ def _day_of(r: dict, *keys: str) -> date | None:
     return None
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[Decimal | int]:
     return isinstance(value, (Decimal, int)) and not isinstance(value, bool)
 
 
@@ -528,6 +528,7 @@ def _observation(r: dict, ref: str, index: int, as_of: date, c: _Collect) -> Non
         return
     code = known[0]
     what = f"{what}, {when.isoformat()}"
+    value: str | int | bool | None
     if code in HEIGHT or code in WEIGHT:
         key = "height" if code in HEIGHT else "weight"
         value, why = _quantity(r.get("valueQuantity"), HEIGHT_UNITS if key == "height" else WEIGHT_UNITS)
@@ -585,7 +586,8 @@ def _latest(c: _Collect, key: str, oldest: date | None = None, max_age: int = 0)
         return None
     newest = max(r.when for r in readings)
     latest = [r for r in readings if r.when == newest]
-    chosen: _Reading | None = latest[0]
+    first = latest[0]
+    chosen: _Reading | None = first
     if len({repr(r.value) for r in latest}) > 1:
         for r in latest:
             c.skip(
@@ -595,13 +597,13 @@ def _latest(c: _Collect, key: str, oldest: date | None = None, max_age: int = 0)
             )
         chosen = None
     elif oldest is not None and newest < oldest:
-        c.skip(chosen.ref, chosen.what, f"too old: more than {max_age} days before --as-of (--max-age-days)")
+        c.skip(first.ref, first.what, f"too old: more than {max_age} days before --as-of (--max-age-days)")
         for r in latest[1:]:
             c.skip(r.ref, r.what, "the same reading, too old as well")
         chosen = None
     else:
         for r in latest[1:]:
-            c.skip(r.ref, r.what, f"the same reading as {chosen.ref}")
+            c.skip(r.ref, r.what, f"the same reading as {first.ref}")
     for r in readings:
         if r.when != newest:
             c.skip(r.ref, r.what, f"superseded by the reading of {newest.isoformat()}")

@@ -8,7 +8,7 @@ re-drafted plan updates the same events. The patient appears by id only, never b
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from ketaplan.errors import UsageError
@@ -45,7 +45,7 @@ def plan_calendar(plan: Plan, at: time):
     zone = ZoneInfo(plan.protocol.timezone)
     digest = with_digest(plan_to_dict(plan))["digest"]
     stamp = plan.generated.at
-    stamp = stamp.replace(tzinfo=timezone.utc) if stamp.tzinfo is None else stamp.astimezone(timezone.utc)
+    stamp = stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
     cal = Calendar()
     cal.add("prodid", f"-//ketaplan//ketaplan {__version__}//EN")
     cal.add("version", "2.0")
@@ -55,7 +55,7 @@ def plan_calendar(plan: Plan, at: time):
     for s in plan.sessions:
         start = datetime.combine(s.date, at, tzinfo=zone)
         # A wall-clock time that the clocks skip (or repeat) on that day is refused, never moved.
-        back = start.astimezone(timezone.utc).astimezone(zone)
+        back = start.astimezone(UTC).astimezone(zone)
         if (
             back.replace(tzinfo=None) != start.replace(tzinfo=None)
             or start.utcoffset() != start.replace(fold=1).utcoffset()

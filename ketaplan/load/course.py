@@ -72,7 +72,7 @@ def _vitals(item: Table) -> tuple[Vital, ...] | None:
     value = item.data["vitals"]
     if not isinstance(value, list):
         item.fail("vitals", f"expected a list of readings such as {{ minute = 0, blood_pressure = \"132/84\" }}, found {type_name(value)}")
-    out = []
+    out: list[Vital] = []
     for i, raw in enumerate(value):
         v = Table(item.src, item.path + ("vitals", i), raw, VITAL_KEYS, what="reading, e.g. { minute = 0, blood_pressure = \"132/84\" }")
         minute = v.integer("minute", 0, MAX_MINUTE, required=True)
@@ -181,7 +181,7 @@ def assessments(t: Table, start: date, scored_on: date | None) -> tuple[Assessme
     return tuple(out)
 
 
-def scored_on(t: Table, start: date) -> date | None:
+def scored_on(t: Table | None, start: date) -> date | None:
     """`scores.scored_on`, from the [scores] table `t` (None when absent)."""
     if t is None:
         return None

@@ -43,7 +43,7 @@ def course_settings(top: Table) -> CourseSettings:
         rt = Table(t.src, t.path + ("remission_below",), t.data["remission_below"], tuple(SCORE_RANGES),
                    what="table of scores, e.g. { madrs = 10, phq9 = 5 }")  # fmt: skip
         remission = tuple(
-            (name, rt.integer(name, lo + 1, hi + 1)) for name, (lo, hi) in SCORE_RANGES.items() if name in rt
+            (name, rt.integer(name, lo + 1, hi + 1, required=True)) for name, (lo, hi) in SCORE_RANGES.items() if name in rt
         )
     minutes = default.vitals_at_minutes
     if "vitals_at_minutes" in t:
@@ -111,7 +111,7 @@ def titrate_amount(rt: Table, dose) -> Fraction:
         rt.fail(other, f"this protocol doses by {dose.mode}: a titrate rule gives {dose.mode}")
     if dose.mode not in rt:
         rt.fail("effect", f"a titrate rule needs {dose.mode} = ..., the per-kg dose for the sessions still to be given")
-    return rt.number(dose.mode, gt=0, le=DOSE_UPPER[dose.mode])
+    return rt.number(dose.mode, gt=0, le=DOSE_UPPER[dose.mode], required=True)  # present: checked above
 
 
 def _n(x: Fraction) -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterator
 from datetime import date
-from typing import Any, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 from ketaplan.errors import PatientError
 from ketaplan.formats import CSV_COLUMNS, SCORE_RANGES

@@ -67,7 +67,7 @@ def patient_from_table(data: Any, src: Source, start: date) -> Patient:
         if not LIMITS["age"][0] <= age <= LIMITS["age"][1]:
             t.fail("date_of_birth", f"gives an age of {age} on {start}, outside {_range('age')}")
     else:
-        age = t.integer("age", *LIMITS["age"])
+        age = t.integer("age", *LIMITS["age"], required=True)  # present: exactly one of age, date_of_birth
 
     def quantity(key: str, parse) -> Fraction:
         value = t.require(key)
@@ -113,9 +113,9 @@ def patient_from_table(data: Any, src: Source, start: date) -> Patient:
     score_table = t.table("scores", SCORES_KEYS)
     if score_table is not None:
         for key, (lo, hi) in SCORE_RANGES.items():
-            value = score_table.integer(key, lo, hi)
-            if value is not None:
-                scores.append((key, value))
+            score = score_table.integer(key, lo, hi)
+            if score is not None:
+                scores.append((key, score))
 
     infusions = course.infusions(t, start)
     baseline_on = course.scored_on(score_table, start)

@@ -27,42 +27,49 @@ _FLAT_BODY = rf"(?:{_FLAT_ATOM})*+"
 for _ in range(2):
     _FLAT_BODY = rf"(?:{_FLAT_ATOM}|\[{_FLAT_BODY}\]|\{{{_FLAT_BODY}\}})*+"
 
-# Compiled on first use: the CLI imports this module on every run but needs it only for an error.
-_PATTERNS = {
-    "_WS": r"[ \t]*",
-    "_WS_NL": r"(?:[ \t\r\n]++|#[^\n]*+)*+",  # blanks, line ends and comments
-    "_END": r"[ \t\r]*+(?:#[^\n]*+)?(?:\n|\Z)",  # the rest of a statement's line
-    "_BARE_KEY": r"[A-Za-z0-9_-]+",
-    "_BASIC": r'"(?:[^"\\\n]++|\\.)*+"',
-    "_LITERAL": r"'[^'\n]*+'",
-    "_SCALAR": r"\d{4}-\d\d-\d\d \d\d:\d\d[0-9:.+\-Zz]*+|[A-Za-z0-9_:.+\-]++",
-    "_SIMPLE_LINE": r"""([A-Za-z0-9_-]++|"(?:[^"\\\n]++|\\.)*+"|'[^'\n]*+')[ \t]*+=[ \t]*+"""
-    + _ONE_LINE_VALUE
-    + r"[ \t\r]*+(?:#[^\n]*+)?(?:\n|\Z)",
-    "_SIMPLE_ITEM": _ONE_LINE_VALUE + r"(?:[ \t\r\n]++|#[^\n]*+)*+(?:,|(?=\]))",
-    "_FLAT_ARRAY": r"\[" + _FLAT_BODY + r"\]",
-    "_FLAT_TABLE": r"\{" + _FLAT_BODY + r"\}",
-    "_ESCAPE": r"(?s)\\(?:u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|x([0-9A-Fa-f]{2})|(.))",
-    "_LINE_TOKEN": r"""(?s)"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[A-Za-z0-9_-]+|#.*|\S""",
-}
-_WS: re.Pattern[str]
-_WS_NL: re.Pattern[str]
-_END: re.Pattern[str]
-_BARE_KEY: re.Pattern[str]
-_BASIC: re.Pattern[str]
-_LITERAL: re.Pattern[str]
-_SCALAR: re.Pattern[str]
-_SIMPLE_LINE: re.Pattern[str]
-_SIMPLE_ITEM: re.Pattern[str]
-_FLAT_ARRAY: re.Pattern[str]
-_FLAT_TABLE: re.Pattern[str]
-_ESCAPE: re.Pattern[str]
-_LINE_TOKEN: re.Pattern[str]
+class _Patterns:
+    """The scanner's regular expressions, compiled together on first use (`_patterns()`): the CLI
+    imports this module on every run but needs it only for an error."""
+
+    __slots__ = (
+        "ws", "ws_nl", "end", "bare_key", "basic", "literal", "scalar", "simple_line", "simple_item",
+        "flat_array", "flat_table", "escape", "line_token",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        c = re.compile
+        self.ws = c(r"[ \t]*")
+        self.ws_nl = c(r"(?:[ \t\r\n]++|#[^\n]*+)*+")  # blanks, line ends and comments
+        self.end = c(r"[ \t\r]*+(?:#[^\n]*+)?(?:\n|\Z)")  # the rest of a statement's line
+        self.bare_key = c(r"[A-Za-z0-9_-]+")
+        self.basic = c(r'"(?:[^"\\\n]++|\\.)*+"')
+        self.literal = c(r"'[^'\n]*+'")
+        self.scalar = c(r"\d{4}-\d\d-\d\d \d\d:\d\d[0-9:.+\-Zz]*+|[A-Za-z0-9_:.+\-]++")
+        self.simple_line = c(
+            r"""([A-Za-z0-9_-]++|"(?:[^"\\\n]++|\\.)*+"|'[^'\n]*+')[ \t]*+=[ \t]*+"""
+            + _ONE_LINE_VALUE
+            + r"[ \t\r]*+(?:#[^\n]*+)?(?:\n|\Z)"
+        )
+        self.simple_item = c(_ONE_LINE_VALUE + r"(?:[ \t\r\n]++|#[^\n]*+)*+(?:,|(?=\]))")
+        self.flat_array = c(r"\[" + _FLAT_BODY + r"\]")
+        self.flat_table = c(r"\{" + _FLAT_BODY + r"\}")
+        self.escape = c(r"(?s)\\(?:u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|x([0-9A-Fa-f]{2})|(.))")
+        self.line_token = c(r"""(?s)"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[A-Za-z0-9_-]+|#.*|\S""")
 
 
-def _compile() -> None:
-    if "_WS" not in globals():
-        globals().update({name: re.compile(source) for name, source in _PATTERNS.items()})
+_compiled: list[_Patterns] = []  # empty until the first error needs the patterns
+
+
+def _patterns() -> _Patterns:
+    if not _compiled:
+        _compiled.append(_Patterns())
+    return _compiled[0]
+
+
+def _skip(pattern: re.Pattern[str], s: str, i: int) -> int:
+    """Past what `pattern` (blanks or comments, which may be nothing) matches at `i`."""
+    m = pattern.match(s, i)
+    return i if m is None else m.end()
 
 
 _SIMPLE_ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", "e": "\x1b", '"': '"', "\\": "\\"}
@@ -93,7 +100,7 @@ def _unescape(body: str) -> str:
                 return m.group(0)
         return _SIMPLE_ESCAPES.get(m.group(4), m.group(0))
 
-    return _ESCAPE.sub(one, body) if "\\" in body else body
+    return _patterns().escape.sub(one, body) if "\\" in body else body
 
 
 class _Scanner:
@@ -102,6 +109,7 @@ class _Scanner:
     def __init__(self, text: str, target: tuple) -> None:
         self.s = text
         self.n = len(text)
+        self.p = _patterns()
         self.target = target
         self.found: dict[int, tuple[int, int]] = {}  # prefix length -> (priority, offset)
         self.arrays: dict[tuple, int] = {}  # [[array of tables]] path -> headers seen so far
@@ -129,11 +137,11 @@ class _Scanner:
     # -- grammar --------------------------------------------------------------------------
 
     def run(self) -> None:
-        s, n = self.s, self.n
+        s, n, p = self.s, self.n, self.p
         table: int | None = 0  # how much of the wanted path the current table matches
         i = 0
         while True:
-            i = _WS_NL.match(s, i).end()
+            i = _skip(p.ws_nl, s, i)
             if i >= n:
                 return
             start = i
@@ -142,7 +150,7 @@ class _Scanner:
                     table = None  # until the header is understood, keys belong to no known table
                     table, i = self.header(i)
                 else:
-                    line = _SIMPLE_LINE.match(s, i)
+                    line = p.simple_line.match(s, i)
                     if line is not None:
                         name = line.group(1)
                         if name[0] in "\"'":
@@ -151,7 +159,7 @@ class _Scanner:
                         i = line.end()
                         continue
                     i = self.keyval(i, table)
-                end = _END.match(s, i)
+                end = p.end.match(s, i)
                 if end is None:
                     raise _Bad(i)
                 i = end.end()
@@ -166,11 +174,11 @@ class _Scanner:
                 i = n if nl < 0 else nl + 1
 
     def header(self, i: int) -> tuple[int | None, int]:
-        s = self.s
+        s, p = self.s, self.p
         start = i
         many = s.startswith("[[", i)
-        keys, i = self.key(_WS.match(s, i + (2 if many else 1)).end())
-        i = _WS.match(s, i).end()
+        keys, i = self.key(_skip(p.ws, s, i + (2 if many else 1)))
+        i = _skip(p.ws, s, i)
         close = "]]" if many else "]"
         if not s.startswith(close, i):
             raise _Bad(i)
@@ -193,40 +201,40 @@ class _Scanner:
         return depth, i + len(close)
 
     def key(self, i: int) -> tuple[list[tuple[str, int]], int]:
-        s, n = self.s, self.n
+        s, n, p = self.s, self.n, self.p
         keys = []
         while True:
             c = s[i] if i < n else ""
             if c == '"':
-                m = _BASIC.match(s, i)
+                m = p.basic.match(s, i)
                 if m is None:
                     raise _Bad(i)
                 name = _unescape(m.group()[1:-1])
             elif c == "'":
-                m = _LITERAL.match(s, i)
+                m = p.literal.match(s, i)
                 if m is None:
                     raise _Bad(i)
                 name = m.group()[1:-1]
             else:
-                m = _BARE_KEY.match(s, i)
+                m = p.bare_key.match(s, i)
                 if m is None:
                     raise _Bad(i)
                 name = m.group()
             keys.append((name, i))
-            j = _WS.match(s, m.end()).end()
+            j = _skip(p.ws, s, m.end())
             if j < n and s[j] == ".":
-                i = _WS.match(s, j + 1).end()
+                i = _skip(p.ws, s, j + 1)
             else:
                 return keys, j
 
     def keyval(self, i: int, depth: int | None) -> int:
-        s = self.s
+        s, p = self.s, self.p
         keys, i = self.key(i)
         for number, (name, offset) in enumerate(keys):
             depth = self.follow(depth, name, offset, _EXPLICIT if number == len(keys) - 1 else _IMPLIED)
         if not s.startswith("=", i):
             raise _Bad(i)
-        i = _WS.match(s, i + 1).end()
+        i = _skip(p.ws, s, i + 1)
         try:
             return self.value(i, depth, 0)
         except _Bad as bad:
@@ -234,26 +242,26 @@ class _Scanner:
             raise
 
     def value(self, i: int, depth: int | None, nesting: int) -> int:
-        s = self.s
+        s, p = self.s, self.p
         c = s[i] if i < self.n else ""
         if c == '"':
             if s.startswith('"""', i):
                 return self.multiline(i, '"""')
-            m = _BASIC.match(s, i)
+            m = p.basic.match(s, i)
         elif c == "'":
             if s.startswith("'''", i):
                 return self.multiline(i, "'''")
-            m = _LITERAL.match(s, i)
+            m = p.literal.match(s, i)
         elif c == "[" or c == "{":
             if depth is None or depth >= len(self.target):
-                m = (_FLAT_ARRAY if c == "[" else _FLAT_TABLE).match(s, i)
+                m = (p.flat_array if c == "[" else p.flat_table).match(s, i)
                 if m is not None:
                     return m.end()
             if c == "[":
                 return self.array(i, depth, nesting)
             return self.inline_table(i, depth, nesting)
         else:
-            m = _SCALAR.match(s, i)
+            m = p.scalar.match(s, i)
         if m is None:
             raise _Bad(i)
         return m.end()
@@ -282,20 +290,20 @@ class _Scanner:
     def array(self, i: int, depth: int | None, nesting: int) -> int:
         if nesting > _MAX_DEPTH:
             raise _Bad(i)
-        s, n = self.s, self.n
+        s, n, p = self.s, self.n, self.p
         want = None
         if depth is not None and depth < len(self.target):
             want = self.target[depth]
         i += 1
         index = 0
         while True:
-            i = _WS_NL.match(s, i).end()
+            i = _skip(p.ws_nl, s, i)
             if i >= n:
                 raise _Bad(i)
             if s[i] == "]":
                 return i + 1
             if index != want:
-                simple = _SIMPLE_ITEM.match(s, i)
+                simple = p.simple_item.match(s, i)
                 if simple is not None:
                     i = simple.end()
                     index += 1
@@ -303,10 +311,10 @@ class _Scanner:
                         continue
                     return i + 1
             item = None
-            if index == want and type(want) is int:
+            if index == want and type(want) is int and depth is not None:  # want is set: depth is too
                 self.note(depth + 1, i, _EXPLICIT)
                 item = depth + 1
-            i = _WS_NL.match(s, self.value(i, item, nesting + 1)).end()
+            i = _skip(p.ws_nl, s, self.value(i, item, nesting + 1))
             index += 1
             c = s[i] if i < n else ""
             if c == ",":
@@ -319,11 +327,11 @@ class _Scanner:
     def inline_table(self, i: int, depth: int | None, nesting: int) -> int:
         if nesting > _MAX_DEPTH:
             raise _Bad(i)
-        s, n = self.s, self.n
+        s, n, p = self.s, self.n, self.p
         i += 1
         while True:
             # line breaks are tolerated here (TOML 1.1 allows them; a person may write them anyway)
-            i = _WS_NL.match(s, i).end()
+            i = _skip(p.ws_nl, s, i)
             if i >= n:
                 raise _Bad(i)
             if s[i] == "}":
@@ -335,8 +343,8 @@ class _Scanner:
                 inner = self.follow(inner, name, offset, priority)
             if not s.startswith("=", i):
                 raise _Bad(i)
-            i = self.value(_WS.match(s, i + 1).end(), inner, nesting + 1)
-            i = _WS_NL.match(s, i).end()
+            i = self.value(_skip(p.ws, s, i + 1), inner, nesting + 1)
+            i = _skip(p.ws_nl, s, i)
             c = s[i] if i < n else ""
             if c == ",":
                 i += 1
@@ -364,7 +372,6 @@ def locate(text: str, path: Path) -> Position | None:
     item of an array. Returns None only if `text` is not text; never raises.
     """
     try:
-        _compile()
         if isinstance(text, (bytes, bytearray)):
             text = bytes(text).decode("utf-8", "replace")
         if not isinstance(text, str):
@@ -436,8 +443,8 @@ def span_width(line: str, column: int, *, value: bool = False) -> int:
 def find_key_column(line: str, key: str) -> int | None:
     """The 1-based column where `key` is written as a key on one line (`key =`, a dotted part, a header)."""
     try:
-        _compile()
-        tokens = [(m.group(), m.start()) for m in _LINE_TOKEN.finditer(line)]
+        p = _patterns()
+        tokens = [(m.group(), m.start()) for m in p.line_token.finditer(line)]
         is_header = line.lstrip().startswith("[")
         for number, (token, start) in enumerate(tokens):
             if token.startswith("#"):
@@ -446,7 +453,7 @@ def find_key_column(line: str, key: str) -> int | None:
                 name = _unescape(token[1:-1])
             elif token[0] == "'":
                 name = token[1:-1]
-            elif _BARE_KEY.fullmatch(token):
+            elif p.bare_key.fullmatch(token):
                 name = token
             else:
                 continue

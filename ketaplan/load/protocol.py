@@ -5,6 +5,37 @@ from fractions import Fraction
 from typing import Any, NamedTuple
 
 from ketaplan.errors import ProtocolError
+
+# The format's keys, ranges and patterns: ketaplan/formats.py (the schema reads them there too).
+from ketaplan.formats import (  # noqa: E402,F401 - re-exported: the schema, lint and tests read them here
+    CHECKLIST_KEYS,
+    DOSE_FACTOR_MAX,
+    DOSE_KEYS,
+    DOSE_UPPER,
+    DRUG_KEYS,
+    EFFECT_FIELDS,
+    EXPECT_KEYS,
+    INT_RANGES,
+    LIMITS,
+    MAX_WHEN_DEPTH,
+    MISSING_FIELDS,
+    PHASE_KEYS,
+    PROTOCOL_ID,
+    PROTOCOL_KEYS,
+    REGION,
+    RULE_ID,
+    RULE_KEYS,
+    SCHEDULE_KEYS,
+    SCORE_RANGES,
+    SEXES,
+    TEST_KEYS,
+    TOP_KEYS,
+    VOCABULARY_KEYS,
+    WHEN_INT_KEYS,
+    WHEN_KEYS,
+    WHEN_NAME_KEYS,
+    WHEN_NUMBER_KEYS,
+)
 from ketaplan.load.course_protocol import COURSE_WHEN_KEYS
 from ketaplan.load.reader import (
     Source,
@@ -17,7 +48,6 @@ from ketaplan.load.reader import (
     sha256_hex,
     type_name,
 )
-from ketaplan.formats import LIMITS, SCORE_RANGES
 from ketaplan.model.plan import BUILTIN_IDS, VERDICTS
 from ketaplan.model.protocol import (
     EFFECTS,
@@ -33,35 +63,6 @@ from ketaplan.model.protocol import (
     Schedule,
     TestCase,
     When,
-)
-
-# The format's keys, ranges and patterns: ketaplan/formats.py (the schema reads them there too).
-from ketaplan.formats import (  # noqa: E402,F401 - re-exported: the schema, lint and tests read them here
-    CHECKLIST_KEYS,
-    DOSE_FACTOR_MAX,
-    DOSE_KEYS,
-    DOSE_UPPER,
-    DRUG_KEYS,
-    EFFECT_FIELDS,
-    EXPECT_KEYS,
-    INT_RANGES,
-    MAX_WHEN_DEPTH,
-    MISSING_FIELDS,
-    PHASE_KEYS,
-    PROTOCOL_ID,
-    PROTOCOL_KEYS,
-    REGION,
-    RULE_ID,
-    RULE_KEYS,
-    SCHEDULE_KEYS,
-    SEXES,
-    TEST_KEYS,
-    TOP_KEYS,
-    VOCABULARY_KEYS,
-    WHEN_INT_KEYS,
-    WHEN_KEYS,
-    WHEN_NAME_KEYS,
-    WHEN_NUMBER_KEYS,
 )
 
 
@@ -84,6 +85,8 @@ def read_protocol_bytes(data: bytes, name: str) -> LoadedProtocol:
     text = decode(data, name, ProtocolError)
     document = parse_toml(text, name, ProtocolError)
     protocol = protocol_from_table(document, Source(name, text, ProtocolError))
+    if protocol is None:  # only when collecting errors (src.errors), which this source does not
+        raise ProtocolError("is not a valid protocol", file=name)
     return LoadedProtocol(protocol, sha256_hex(data), name, text)
 
 
@@ -240,7 +243,7 @@ def _vocabulary(top: Table, src: Source):
             if raw is None:
                 continue
             names = Table(src, extra.path + (kind,), raw, tuple(raw) if isinstance(raw, dict) else (), "table")
-            added[kind] = {key: names.texts(key) for key in raw}
+            added[kind] = {key: names.texts(key, required=True) for key in raw}
         try:
             vocabulary = vocabulary.extend(added["conditions"], added["drugs"])
         except VocabularyError as exc:
@@ -251,11 +254,11 @@ def _vocabulary(top: Table, src: Source):
 
 
 def _indications(head: tuple, vocabulary) -> tuple[str, ...]:
-    head = head[0]
-    indications = head.texts("indications") or ()
+    table: Table = head[0]  # _head's [protocol] table
+    indications = table.texts("indications") or ()
     for i, name in enumerate(indications):
         if not vocabulary.is_condition_term(name):
-            head.fail(("indications", i), _unknown_name(name, "condition", vocabulary))
+            table.fail(("indications", i), _unknown_name(name, "condition", vocabulary))
     return indications
 
 
@@ -290,7 +293,7 @@ def _dose(top: Table) -> Dose:
             "give exactly one of 'mg_per_kg' (per session) and 'mg_per_kg_per_hour' (an hourly rate)",
         )
     mode = "mg_per_kg" if "mg_per_kg" in dose_t else "mg_per_kg_per_hour"
-    amount = dose_t.number(mode, gt=0, le=DOSE_UPPER[mode])
+    amount = dose_t.number(mode, gt=0, le=DOSE_UPPER[mode], required=True)  # present: exactly one is
     duration = _quantity(dose_t, "duration", units.parse_duration_min, units, required=True)
     round_to = dose_t.number("round_to", gt=0) or Fraction(1)
     max_mg = dose_t.number("max_mg", gt=0, required=True)
@@ -519,7 +522,7 @@ def _phase(st: Table, index: int, item: Any, mode: str | None, names: set[str], 
     names.add(name)
     sessions = pt.integer("sessions", *INT_RANGES["phase.sessions"], required=True)
     other = "mg_per_kg_per_hour" if mode == "mg_per_kg" else "mg_per_kg"
-    upper = DOSE_UPPER.get(mode)
+    upper = DOSE_UPPER.get(mode) if mode is not None else None
     if mode is not None and other in pt:
         pt.fail(other, f"this protocol doses by {mode}: use that key")
     amounts = None
@@ -532,7 +535,7 @@ def _phase(st: Table, index: int, item: Any, mode: str | None, names: set[str], 
                 check_number(src, pt.path + (mode, i), v, gt=0, le=upper) for i, v in enumerate(raw)
             )
         else:
-            amounts = (pt.number(mode, gt=0, le=upper),) * sessions
+            amounts = (pt.number(mode, gt=0, le=upper, required=True),) * sessions
     return Phase(
         name=name,
         sessions=sessions,
@@ -701,7 +704,7 @@ def _test(tt: Table, index: int, src: Source) -> TestCase:
         expect["verdict"] = et.choice("verdict", VERDICTS)
     for key in ("findings", "findings_exact"):
         if key in et:
-            ids = et.texts(key)
+            ids = et.texts(key, required=True)
             for i, rid in enumerate(ids):
 
 

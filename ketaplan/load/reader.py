@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from datetime import date, datetime, time
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Iterable, NoReturn
+from typing import Any, Literal, NoReturn, overload
 
 from ketaplan.digest import sha256_hex as sha256_hex  # re-exported: the loaders hash through here
 from ketaplan.errors import InputError
@@ -108,18 +109,19 @@ def read_regular_file(path: str, error_type: type[InputError], what: str) -> byt
         raise error_type(f"is a folder, not a {what} file", file=path) from None
     except OSError as exc:
         raise error_type(f"cannot be read: {exc.strerror}", file=path) from None
+    to_close: int | None = fd  # until the file object owns it
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             raise error_type(f"is {describe_mode(mode)}, not a {what} file; only regular files are read", file=path)
         with os.fdopen(fd, "rb") as handle:
-            fd = None
+            to_close = None
             return handle.read()
     except OSError as exc:
         raise error_type(f"cannot be read: {exc.strerror}", file=path) from None
     finally:
-        if fd is not None:
-            os.close(fd)
+        if to_close is not None:
+            os.close(to_close)
 
 
 def decode(data: bytes, name: str, error_type: type[InputError]) -> str:
@@ -297,8 +299,9 @@ class Table:
         unknown = [key for key in data if key not in known]
         if unknown:
             # Collecting errors: every unknown key of the table, then this table stops.
-            for key in unknown[1:] if src.errors is not None else ():
-                src.errors.append(src.error(self.path + (key,), f"unknown key {key!r}{suggest(key, allowed)}"))
+            if src.errors is not None:
+                for key in unknown[1:]:
+                    src.errors.append(src.error(self.path + (key,), f"unknown key {key!r}{suggest(key, allowed)}"))
             key = unknown[0]
             src.fail(self.path + (key,), f"unknown key {key!r}{suggest(key, allowed)}")
 
@@ -314,6 +317,11 @@ class Table:
             self.fail(key, f"required key {key!r} is missing")
         return self.data[key]
 
+    # With required=True a reader returns a value or raises (fail() never returns): the overloads say so.
+    @overload
+    def text(self, key: str, *, required: Literal[True], pattern: str | None = ..., hint: str = ...) -> str: ...
+    @overload
+    def text(self, key: str, *, required: bool = ..., pattern: str | None = ..., hint: str = ...) -> str | None: ...
     def text(self, key: str, *, required: bool = False, pattern: str | None = None, hint: str = "") -> str | None:
         if key not in self.data:
             if required:
@@ -328,6 +336,10 @@ class Table:
             self.fail(key, f"{value!r} is not allowed here{': ' + hint if hint else ''}")
         return value
 
+    @overload
+    def choice(self, key: str, options: Iterable[str], *, required: Literal[True]) -> str: ...
+    @overload
+    def choice(self, key: str, options: Iterable[str], *, required: bool = ...) -> str | None: ...
     def choice(self, key: str, options: Iterable[str], *, required: bool = False) -> str | None:
         value = self.text(key, required=required)
         options = tuple(options)
@@ -335,6 +347,10 @@ class Table:
             self.fail(key, f"{value!r} is not one of: {', '.join(options)}{suggest(value, options)}")
         return value
 
+    @overload
+    def integer(self, key: str, lo: int | None = ..., hi: int | None = ..., *, required: Literal[True]) -> int: ...
+    @overload
+    def integer(self, key: str, lo: int | None = ..., hi: int | None = ..., *, required: bool = ...) -> int | None: ...
     def integer(self, key: str, lo: int | None = None, hi: int | None = None, *, required: bool = False) -> int | None:
         if key not in self.data:
             if required:
@@ -342,6 +358,16 @@ class Table:
             return None
         return check_int(self.src, self.path + (key,), self.data[key], lo, hi)
 
+    @overload
+    def number(
+        self, key: str, *, gt: Fraction | int | None = ..., ge: Fraction | int | None = ...,
+        le: Fraction | int | None = ..., required: Literal[True],
+    ) -> Fraction: ...
+    @overload
+    def number(
+        self, key: str, *, gt: Fraction | int | None = ..., ge: Fraction | int | None = ...,
+        le: Fraction | int | None = ..., required: bool = ...,
+    ) -> Fraction | None: ...
     def number(
         self,
         key: str,
@@ -365,6 +391,10 @@ class Table:
             self.fail(key, f"expected true or false, found {type_name(value)}")
         return value
 
+    @overload
+    def day(self, key: str, *, required: Literal[True]) -> date: ...
+    @overload
+    def day(self, key: str, *, required: bool = ...) -> date | None: ...
     def day(self, key: str, *, required: bool = False) -> date | None:
         if key not in self.data:
             if required:
@@ -372,6 +402,10 @@ class Table:
             return None
         return check_date(self.src, self.path + (key,), self.data[key])
 
+    @overload
+    def texts(self, key: str, *, required: Literal[True]) -> tuple[str, ...]: ...
+    @overload
+    def texts(self, key: str, *, required: bool = ...) -> tuple[str, ...] | None: ...
     def texts(self, key: str, *, required: bool = False) -> tuple[str, ...] | None:
         if key not in self.data:
             if required:
@@ -387,6 +421,10 @@ class Table:
                 self.fail((key, i), "must not be empty")
         return tuple(value)
 
+    @overload
+    def table(self, key: str, allowed: Iterable[str], *, required: Literal[True]) -> Table: ...
+    @overload
+    def table(self, key: str, allowed: Iterable[str], *, required: bool = ...) -> Table | None: ...
     def table(self, key: str, allowed: Iterable[str], *, required: bool = False) -> Table | None:
         if key not in self.data:
             if required:

@@ -78,7 +78,7 @@ class TestCase(NamedTuple):
     start: date
     patient: Any  # the case's patient, validated when the protocol loads (a Patient)
     expect: dict
-    index: int  # position among [[test]] tables, for error messages
+    index: int  # type: ignore[assignment]  # position among [[test]] tables, for error messages; a field may shadow tuple.index
 
 
 class CourseSettings(NamedTuple):

@@ -49,6 +49,13 @@ class ScalePoint(NamedTuple):
     what: str  # "baseline" | "assessment"
 
 
+class DatedPoint(NamedTuple):
+    """A ScalePoint that has a date: what a chart can place."""
+
+    date: date
+    score: int
+
+
 class ScaleResponse(NamedTuple):
     scale: str  # "phq9", "madrs", ...
     baseline: int | None
@@ -202,8 +209,8 @@ def response_rows(view: CourseView) -> list[list[str]]:
     ]
 
 
-def dated_points(r: ScaleResponse) -> list[ScalePoint]:
-    return [p for p in r.points if p.date is not None]
+def dated_points(r: ScaleResponse) -> list[DatedPoint]:
+    return [DatedPoint(p.date, p.score) for p in r.points if p.date is not None]
 
 
 def chart_caption(r: ScaleResponse) -> str:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, overload
 
 from ketaplan.model.plan import Dosing, Factor, Finding, Hold, PatientSummary, Plan, ProtocolRef, Provenance, Session
 from ketaplan.units import json_number, truncate
@@ -46,7 +46,7 @@ def _day(d: date | None) -> str | None:
 def _utc(at: datetime) -> str:
     """"2026-11-27T09:00:00Z": UTC, whole seconds. A time without a zone is taken as UTC."""
     if at.tzinfo is not None:
-        at = at.astimezone(timezone.utc)
+        at = at.astimezone(UTC)
     return at.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
 
 
@@ -244,6 +244,18 @@ def _fraction(x: Any) -> Fraction | None:
     return Fraction(str(x))  # the decimal as written (a float by its shortest text)
 
 
+def _number(x: Any) -> Fraction:
+    """A number the plan always has (a null there is not such a plan)."""
+    value = _fraction(x)
+    if value is None:
+        raise ValueError(f"{x!r} is not a number")
+    return value
+
+
+@overload
+def _text(x: Any) -> str: ...
+@overload
+def _text(x: Any, *, optional: bool) -> str | None: ...
 def _text(x: Any, *, optional: bool = False) -> str | None:
     if x is None and optional:
         return None
@@ -255,12 +267,12 @@ def _text(x: Any, *, optional: bool = False) -> str | None:
 def _texts(x: Any) -> tuple[str, ...]:
     if not isinstance(x, list):
         raise ValueError(f"{x!r} is not a list")
-    return tuple(_text(i) for i in x)  # type: ignore[misc]
+    return tuple(_text(i) for i in x)
 
 
 def _when(x: Any) -> datetime:
     text = _text(x)
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))  # type: ignore[union-attr]
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def plan_from_dict(d: dict[str, Any]) -> Plan:
@@ -276,10 +288,10 @@ def plan_from_dict(d: dict[str, Any]) -> Plan:
             weight_basis=_text(x["weight_basis"]),
             basis_rule=_text(x.get("basis_rule"), optional=True),
             dosing_weight_kg=_fraction(x.get("dosing_weight_kg")),
-            factors=tuple(Factor(_text(f["rule"]), _fraction(f["factor"])) for f in x.get("factors") or []),
-            cap_mg=_fraction(x["cap_mg"]),
+            factors=tuple(Factor(_text(f["rule"]), _number(f["factor"])) for f in x.get("factors") or []),
+            cap_mg=_number(x["cap_mg"]),
             cap_rule=_text(x.get("cap_rule"), optional=True),
-            round_to_mg=_fraction(x["round_to_mg"]),
+            round_to_mg=_number(x["round_to_mg"]),
             max_mg_per_hour=_fraction(x.get("max_mg_per_hour")),
         )
     rate = dosing is not None and dosing.mode == "mg_per_kg_per_hour"
@@ -293,7 +305,7 @@ def plan_from_dict(d: dict[str, Any]) -> Plan:
                 number=int(s["number"]),
                 phase=_text(s["phase"]),
                 date=date.fromisoformat(_text(s["date"])),
-                amount=_fraction(s["mg_per_kg_per_hour"] if rate else s["mg_per_kg"]),
+                amount=_number(s["mg_per_kg_per_hour"] if rate else s["mg_per_kg"]),
                 duration_min=int(minutes),
                 raw_dose_mg=_fraction(s.get("raw_dose_mg")),
                 rounded_mg=_fraction(s.get("rounded_mg")),
@@ -320,12 +332,12 @@ def plan_from_dict(d: dict[str, Any]) -> Plan:
             id=_text(p["id"]),
             age=int(p["age"]),
             sex=_text(p["sex"]),
-            height_cm=_fraction(p["height_cm"]),
-            weight_kg=_fraction(p["weight_kg"]),
-            bmi=_fraction(p["bmi"]),  # already cut to 1 decimal: a view shows the same
+            height_cm=_number(p["height_cm"]),
+            weight_kg=_number(p["weight_kg"]),
+            bmi=_number(p["bmi"]),  # already cut to 1 decimal: a view shows the same
             ideal_weight_kg=_fraction(p.get("ideal_weight_kg")),
             adjusted_weight_kg=_fraction(p.get("adjusted_weight_kg")),
-            lean_weight_kg=_fraction(p["lean_weight_kg"]),
+            lean_weight_kg=_number(p["lean_weight_kg"]),
             weighed_on=date.fromisoformat(p["weighed_on"]) if p.get("weighed_on") else None,
         ),
         protocol=ProtocolRef(

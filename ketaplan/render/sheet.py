@@ -90,7 +90,7 @@ def dose_facts(sheet: Sheet) -> list[Fact]:
     rate = d is not None and d.mode == RATE_MODE
     facts = []
     if rate:
-        facts.append(Fact("Dose", fmt_mg(s.dose_mg), f"in the session of {fmt_minutes(s.duration_min)}"))
+        facts.append(Fact("Dose", fmt_mg(sheet.dose_mg), f"in the session of {fmt_minutes(s.duration_min)}"))
         chain = _chain(sheet, fmt_mg_per_kg_per_h, fmt_mg_per_h, s.raw_rate_mg_per_h, s.rounded_rate_mg_per_h,
                        s.rate_mg_per_h)  # fmt: skip
         facts.append(Fact("Rate", _or(s.rate_mg_per_h, fmt_mg_per_h), chain))
@@ -101,8 +101,8 @@ def dose_facts(sheet: Sheet) -> list[Fact]:
             # As the plan's schedule writes it (ketaplan.render.view.given_text).
             from ketaplan.render.view import given_text
 
-            chain += f"; {fmt_mg(s.dose_mg)} is {given_text(given, s.amount, False)} given"
-        facts.append(Fact("Dose", fmt_mg(s.dose_mg), f"over {fmt_minutes(s.duration_min)}"))
+            chain += f"; {fmt_mg(sheet.dose_mg)} is {given_text(given, s.amount, False)} given"
+        facts.append(Fact("Dose", fmt_mg(sheet.dose_mg), f"over {fmt_minutes(s.duration_min)}"))
         facts.append(Fact("mg/kg", fmt_mg_per_kg(s.amount), chain))
     stock = f"of the {fmt_mg_per_ml(p.stock_mg_per_ml)} stock" if p.stock_mg_per_ml is not None else ""
     bag = f"into the {fmt_ml(p.bag_ml)} bag, the same volume of diluent removed first" if p.bag_ml is not None else ""
@@ -141,7 +141,7 @@ def running_line(sheet: Sheet) -> str:
     s = sheet.session
     return (
         f"Patient {sheet.plan.patient.id} · session {s.number} · {s.weekday} {s.date.isoformat()} · "
-        f"{fmt_mg(s.dose_mg)} · protocol {sheet.plan.protocol.id} {sheet.plan.protocol.version}"
+        f"{fmt_mg(sheet.dose_mg)} · protocol {sheet.plan.protocol.id} {sheet.plan.protocol.version}"
     )
 
 

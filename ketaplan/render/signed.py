@@ -16,7 +16,9 @@ def signed_view(signed: dict) -> PlanView:
     plan_dict = signed.get("plan") if isinstance(signed, dict) else None
     if not isinstance(plan_dict, dict):
         raise ValueError("the signed file holds no plan")
-    signoff = signed.get("signoff") if isinstance(signed.get("signoff"), dict) else {}
+    signoff = signed.get("signoff")
+    if not isinstance(signoff, dict):
+        signoff = {}
     acks = signoff.get("acknowledgements")
     reasons = {
         a.get("rule"): a.get("reason") for a in (acks if isinstance(acks, list) else []) if isinstance(a, dict)

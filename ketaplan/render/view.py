@@ -14,8 +14,9 @@ is a string in MARKS, set by `_mark`, explained by a line of the table's legend.
 
 from __future__ import annotations
 
+from datetime import UTC
 from fractions import Fraction
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 from ketaplan.errors import printable
 from ketaplan.model.plan import Dosing, Finding, Plan, Session
@@ -146,7 +147,7 @@ class SignOff(NamedTuple):
     notes: tuple[Inline, ...] = ()
 
 
-Block = Union[Para, Facts, Items, Findings, Table, SignOff]
+Block = Para | Facts | Items | Findings | Table | SignOff
 
 
 class Section(NamedTuple):
@@ -353,20 +354,20 @@ def _given_words(s: Session, d: Dosing, rate: bool) -> str:
     return text
 
 
-def _steps_per_kg(s: Session, d: Dosing) -> str:
+def _steps_per_kg(s: Session, d: Dosing, dose: Fraction) -> str:
     text = _product(s, d, False)
     if s.raw_dose_mg is not None:
         text += f" = {fmt_mg(s.raw_dose_mg)}"
     if s.rounded_mg is not None and s.rounded_mg != s.raw_dose_mg:
         text += f" → rounded to {fmt_mg(s.rounded_mg)}"
     if s.capped_by:
-        text += f" → capped at {fmt_mg(s.dose_mg)} ({s.capped_by})"
+        text += f" → capped at {fmt_mg(dose)} ({s.capped_by})"
     else:
         text += f" → cap {fmt_mg(d.cap_mg)} not reached"
     return text + _given_words(s, d, False)
 
 
-def _steps_rate(s: Session, d: Dosing) -> str:
+def _steps_rate(s: Session, d: Dosing, dose: Fraction) -> str:
     text = _product(s, d, True)
     if s.raw_rate_mg_per_h is not None:
         text += f" = {fmt_mg_per_h(s.raw_rate_mg_per_h)}"
@@ -384,9 +385,9 @@ def _steps_rate(s: Session, d: Dosing) -> str:
             f" ({s.capped_by}): rate lowered to {fmt_mg_per_h(s.rate_mg_per_h)}"
         )
     if s.rate_mg_per_h is not None:
-        text += f" → {fmt_mg_per_h(s.rate_mg_per_h)} × {duration} = {fmt_mg(s.dose_mg)} per session"
+        text += f" → {fmt_mg_per_h(s.rate_mg_per_h)} × {duration} = {fmt_mg(dose)} per session"
     else:
-        text += f" → {fmt_mg(s.dose_mg)} per session"
+        text += f" → {fmt_mg(dose)} per session"
     if not s.capped_by or hourly_cap:
         text += f" → cap {fmt_mg(d.cap_mg)} not reached"
     return text + _given_words(s, d, True)
@@ -446,7 +447,7 @@ def _dose(plan: Plan) -> Section:
         if s.dose_mg is None:
             step = f"{_per_kg(s.amount, rate)}: no dose is drafted"
         else:
-            step = _steps_rate(s, d) if rate else _steps_per_kg(s, d)
+            step = _steps_rate(s, d, s.dose_mg) if rate else _steps_per_kg(s, d, s.dose_mg)
         if groups and groups[-1][2] == step and groups[-1][1].number + 1 == s.number:
             groups[-1] = (groups[-1][0], s, step)
         else:
@@ -497,15 +498,15 @@ def _schedule(plan: Plan) -> Section:
     for s in plan.sessions:
         dosed = s.dose_mg is not None
 
-        def shown(value, fmt) -> str:
+        def shown(value, fmt, dosed: bool = dosed) -> str:
             return fmt(value) if dosed and value is not None else NONE_SHOWN
 
         mark = _mark(s) if dosed else None
-        if mark == CAP_MARK:
+        if mark == CAP_MARK and s.capped_by:  # a cap mark: capped_by is set
             marks.add(s.capped_by)
-        elif mark == TITRATION_MARK:
+        elif mark == TITRATION_MARK and s.titrated_by:  # a titration mark: titrated_by is set
             titrations.add(s.titrated_by)
-        dose = (fmt_mg(s.dose_mg) + (f" {mark}" if mark else "")) if dosed else NOT_DRAFTED
+        dose = (fmt_mg(s.dose_mg) + (f" {mark}" if mark else "")) if s.dose_mg is not None else NOT_DRAFTED
         given = given_text(s.given_per_kg, s.amount, rate) if dosed and s.given_per_kg is not None else NONE_SHOWN
         row = [str(s.number), s.date.isoformat(), s.weekday, s.phase, dose, given]
         if rate:
@@ -578,7 +579,9 @@ def _signoff(plan: Plan, signed: SignedBy | None) -> Section:
             if plan.acknowledge
             else "No finding needs review; a clinician checks the plan and signs it."
         )
-        items = tuple((rule, messages.get(rule, ""), None) for rule in plan.acknowledge)
+        items: tuple[tuple[str, str, str | None], ...] = tuple(
+            (rule, messages.get(rule, ""), None) for rule in plan.acknowledge
+        )
         lines: tuple = (("Clinician name", None), ("Registration number", None), ("Signature", None), ("Date and time", None))
         notes: tuple = ()
     else:
@@ -615,11 +618,10 @@ def _signoff(plan: Plan, signed: SignedBy | None) -> Section:
 
 def _utc(plan: Plan) -> str:
     """"2026-11-27T09:00:00Z": the time the plan was drafted, UTC, whole seconds (as its JSON)."""
-    from datetime import timezone
 
     at = plan.generated.at
     if at.tzinfo is not None:
-        at = at.astimezone(timezone.utc)
+        at = at.astimezone(UTC)
     return at.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
 
 

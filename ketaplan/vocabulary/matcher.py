@@ -878,7 +878,7 @@ class _Builder:
             if key not in parents:
                 parents.append(key)
 
-    def _names_list(self, owner: str, table: dict, field: str, pattern: re.Pattern = None) -> tuple[str, ...]:
+    def _names_list(self, owner: str, table: dict, field: str, pattern: re.Pattern | None = None) -> tuple[str, ...]:
         values = table.get(field)
         if values is None:
             return ()
