@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from ketaplan import units
+
 # The format's keys, ranges and patterns: ketaplan/formats.py (the schema reads them there too).
 from ketaplan.formats import (  # noqa: F401 - re-exported: the schema reads them here
     ASSESSMENT_KEYS,
@@ -26,8 +28,6 @@ from ketaplan.model.patient import Assessment, Infusion, Vital
 
 def blood_pressure(t: Table, key: str) -> tuple[int, int]:
     """A reading "132/84", validated as the baseline blood pressure is."""
-    from ketaplan import units
-
     try:
         systolic, diastolic = units.parse_blood_pressure(t.data[key])
     except units.QuantityError as exc:

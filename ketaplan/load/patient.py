@@ -4,12 +4,14 @@ from datetime import date
 from fractions import Fraction
 from typing import Any, NamedTuple
 
+from ketaplan import units
 from ketaplan.errors import PatientError
 # The format's keys, ranges and patterns: ketaplan/formats.py (the schema and the CSV columns read them there too).
 from ketaplan.formats import CONDITION_KEYS, CONDITION_STATUSES, INFUSION_KEYS, LIMITS, MEDICATION_KEYS  # noqa: F401
 from ketaplan.formats import PATIENT_ID as ID_PATTERN
 from ketaplan.formats import PATIENT_ID_HINT as ID_HINT
 from ketaplan.formats import PATIENT_KEYS, SCORE_RANGES, SCORES_KEYS, SEXES
+from ketaplan.load import course
 from ketaplan.load.reader import Source, Table, decode, parse_toml, read_input_file, sha256_hex, type_name
 from ketaplan.model.patient import Condition, Medication, Patient, whole_years
 
@@ -49,8 +51,6 @@ def read_patient_bytes(data: bytes, name: str, start: date) -> LoadedPatient:
 
 def patient_from_table(data: Any, src: Source, start: date) -> Patient:
     """Validate a parsed patient table; every mistake raises PatientError naming its field."""
-    from ketaplan import units
-
     t = Table(src, (), data, PATIENT_KEYS, what="patient table")
     patient_id = t.text("id", required=True, pattern=ID_PATTERN, hint=ID_HINT)
     if patient_id in {".", ".."} or set(patient_id) <= {"."}:
@@ -100,8 +100,6 @@ def patient_from_table(data: Any, src: Source, start: date) -> Patient:
             if value:
                 t.fail(key, "is true for a patient recorded as male: check sex and this field")
         pregnant = breastfeeding = False
-
-    from ketaplan.load import course
 
     blood_pressure = course.blood_pressure(t, "blood_pressure") if "blood_pressure" in t else None
 

@@ -352,11 +352,17 @@ class Table:
     @overload
     def integer(self, key: str, lo: int | None = ..., hi: int | None = ..., *, required: bool = ...) -> int | None: ...
     def integer(self, key: str, lo: int | None = None, hi: int | None = None, *, required: bool = False) -> int | None:
-        if key not in self.data:
+        data = self.data
+        if key not in data:
             if required:
                 self.require(key)
             return None
-        return check_int(self.src, self.path + (key,), self.data[key], lo, hi)
+        value = data[key]
+        # A whole number within its range is returned as check_int returns it, without building its
+        # path (only an error names it); anything else goes through check_int, which reports it.
+        if type(value) is int and (lo is None or lo <= value) and (hi is None or value <= hi):
+            return value
+        return check_int(self.src, self.path + (key,), value, lo, hi)
 
     @overload
     def number(
@@ -396,11 +402,15 @@ class Table:
     @overload
     def day(self, key: str, *, required: bool = ...) -> date | None: ...
     def day(self, key: str, *, required: bool = False) -> date | None:
-        if key not in self.data:
+        data = self.data
+        if key not in data:
             if required:
                 self.require(key)
             return None
-        return check_date(self.src, self.path + (key,), self.data[key])
+        value = data[key]
+        if type(value) is date:  # a date, not a datetime: as check_date accepts it, without its path
+            return value
+        return check_date(self.src, self.path + (key,), value)
 
     @overload
     def texts(self, key: str, *, required: Literal[True]) -> tuple[str, ...]: ...
