@@ -9,6 +9,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from datetime import UTC, date, datetime
 from fractions import Fraction
 from itertools import chain, islice
+from json.encoder import encode_basestring_ascii as _quote_ascii  # json.dumps's own, with ensure_ascii
 from typing import TYPE_CHECKING, NamedTuple
 
 from ketaplan.errors import InputError, KetaplanError, PatientError, UsageError
@@ -171,7 +172,7 @@ def _message(exc: KetaplanError) -> str:
 
 def check_one(work: _Work, loaded_protocol, start: date, now: datetime) -> Result:
     """One patient's result; never raises for anything about this one patient."""
-    from ketaplan import api
+    import ketaplan.api as api  # (not `from ketaplan import api`: that runs importlib's Python-level fromlist check per call)
 
     if work.problem is not None:
         return _invalid(work.source, work.problem)
@@ -222,9 +223,13 @@ def _cell(text: str) -> str:
 
 def _dose_number(dose: Fraction | None) -> int | float | None:
     """The dose as the plan's JSON gives it (`dose_mg`: a JSON number, to 0.01 mg)."""
+    if dose is None:
+        return None
+    if type(dose) is Fraction and dose.denominator == 1:
+        return dose.numerator  # whole mg: json_number gives the same int (rounding it to 0.01 mg keeps it)
     from ketaplan.units import json_number
 
-    return None if dose is None else json_number(dose, 2)
+    return json_number(dose, 2)
 
 
 class _Jsonl:
@@ -232,15 +237,30 @@ class _Jsonl:
         self.out = out
 
     def write(self, r: Result) -> None:
+        dose = _dose_number(r.first_dose_mg)
+        # ASCII only: a terminal shown the line cannot be driven by characters from an input file.
+        if type(dose) is int or dose is None:
+            # The line json.dumps writes, put together from the same string encoder (json's own
+            # ensure_ascii quoting) without building the record: the same bytes, fewer objects.
+            q = _quote_ascii
+            self.out.write(
+                '{"id": ' + ("null" if r.id is None else q(r.id))
+                + ', "source": ' + q(r.source)
+                + ', "verdict": ' + q(r.verdict)
+                + ', "findings": [' + ", ".join([q(f) for f in r.findings])
+                + '], "first_dose_mg": ' + ("null" if dose is None else int.__repr__(dose))
+                + ', "error": ' + ("null" if r.error is None else q(r.error))
+                + "}\n"
+            )  # fmt: skip
+            return
         record = {
             "id": r.id,
             "source": r.source,
             "verdict": r.verdict,
             "findings": list(r.findings),
-            "first_dose_mg": _dose_number(r.first_dose_mg),
+            "first_dose_mg": dose,
             "error": r.error,
         }
-        # ASCII only: a terminal shown the line cannot be driven by characters from an input file.
         self.out.write(json.dumps(record, ensure_ascii=True) + "\n")
 
     def close(self) -> None:
