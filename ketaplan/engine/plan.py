@@ -372,46 +372,29 @@ def _decide_sessions(
     for f in factors:
         factor *= f.factor
     cap_by = cap_rule or "dose.max_mg"
-    slots = []
-    capped, escalations, not_drafted, too_much = [], [], [], []
-    per_amount: list = []  # (amount, (SessionDose, drafted, overflow)) of each distinct amount so far
-    previous_amount = None
-    counter = _given_per_phase(protocol, len(given))
-    chosen_words: dict[str, None] = {}
-    phases = protocol.schedule.phases
-    valid_days = dose.weight_valid_days
-    weighed_on = patient.weighed_on
     has_titration = bool(titration[0] or titration[1])
+    # Each session's place, amount and checks (`_places`), then its dose. Without titration or sessions
+    # already given, the places depend only on the dates and the weighing date: remembered for the run.
+    if work is not None and not has_titration and not given:
+        key = ("places", id(dates), patient.weighed_on)
+        memo = work.runs
+        found = memo.get(key)
+        if found is None or found[0] is not dates:
+            if len(memo) >= 4096:
+                memo.clear()
+            found = memo[key] = (dates, _places(protocol, dates, patient.weighed_on, given, titration, False))
+        places, escalations, chosen_words = found[1]
+        escalations, chosen_words = list(escalations), dict(chosen_words)
+    else:
+        places, escalations, chosen_words = _places(protocol, dates, patient.weighed_on, given, titration, has_titration)
+    slots = []
+    capped, not_drafted, too_much = [], [], []
+    per_amount: list = []  # (amount, (SessionDose, drafted, overflow)) of each distinct amount so far
     bag_ml, stock = protocol.drug.bag_ml, protocol.drug.stock_mg_per_ml
     last_amount = last_dose = None  # the previous session's amount and its (SessionDose, Container)
-    for number, (phase_index, day) in enumerate(dates, start=len(given) + 1):
-        phase = phases[phase_index]
-        i = counter.get(phase_index, 0)
-        counter[phase_index] = i + 1
-        base = phase.amounts[i] if phase.amounts else dose.amount
-        if has_titration:
-            amount, titrated_by, not_used, several = choose_titration(base, *titration, dose.mode)
-            if several:
-                chosen_words.setdefault(several, None)
-        else:
-            amount, titrated_by, not_used = base, None, ()
-        session_checks = []
-        if valid_days is not None and (weighed_on is None or (day - weighed_on).days > valid_days):
-            session_checks.append(WEIGH_AGAIN)
-        # (The same amount object as the session before, as most schedules give: not a rise.)
-        if previous_amount is not None and amount is not previous_amount and amount > previous_amount:
-            session_checks.append(CONFIRM_TOLERATED)
-            escalations.append(f"session {number}: {_amount(dose.mode, amount)} after {_amount(dose.mode, previous_amount)}")
-        elif titrated_by is not None and amount > base and previous_amount != amount:
-            # A titration up from the phase's dose is an escalation (spec/course.md).
-            session_checks.append(CONFIRM_TOLERATED)
-            escalations.append(
-                f"session {number}: {_amount(dose.mode, amount)} by {titrated_by} instead of the phase's {_amount(dose.mode, base)}"
-            )
-        previous_amount = amount
-        checks_t = tuple(session_checks)
+    for number, phase_name, day, amount, checks_t, titrated_by, not_used in places:
         if dosing_weight is None:
-            slots.append(_Slot(number, phase.name, day, amount, checks_t, titrated_by, not_used, None, "IDEAL-WEIGHT-SHORT-STATURE"))
+            slots.append(_Slot(number, phase_name, day, amount, checks_t, titrated_by, not_used, None, "IDEAL-WEIGHT-SHORT-STATURE"))
             continue
         # Sessions with the same mg/kg have the same dose: work it out once.
         if amount is last_amount:
@@ -437,22 +420,24 @@ def _decide_sessions(
             last_amount, last_dose = amount, sd_c
         sd, drafted, overflow = sd_c
         first_continued = given and number == len(given) + 1
-        if first_continued and sd.dose_mg > given[-1].dose_mg and CONFIRM_TOLERATED not in session_checks:
+        if first_continued and sd.dose_mg > given[-1].dose_mg and CONFIRM_TOLERATED not in checks_t:
             # The first session of a continued series is compared with the last one given, in mg.
-            escalations.append(
+            # (The first session has no escalation of its own here: this one goes first.)
+            escalations.insert(
+                0,
                 f"session {number}: {fmt_mg(sd.dose_mg)} after {fmt_mg(given[-1].dose_mg)} given on {given[-1].date.isoformat()}"
             )
             checks_t += (CONFIRM_TOLERATED,)
         if not drafted:
             # A dose of 0 mg or less is never drafted: the clinician decides.
             not_drafted.append(f"session {number}: the arithmetic gives {fmt_mg(sd.dose_mg)}")
-            slots.append(_Slot(number, phase.name, day, amount, checks_t, titrated_by, not_used, None, "DOSE-NOT-DRAFTED"))
+            slots.append(_Slot(number, phase_name, day, amount, checks_t, titrated_by, not_used, None, "DOSE-NOT-DRAFTED"))
             continue
         if sd.capped_by:
             capped.append((number, sd))
         if overflow:
             too_much.append((number, sd))
-        slots.append(_Slot(number, phase.name, day, amount, checks_t, titrated_by, not_used, sd))
+        slots.append(_Slot(number, phase_name, day, amount, checks_t, titrated_by, not_used, sd))
 
     if not_drafted:
         draft.add("DOSE-NOT-DRAFTED", "review", "The arithmetic gives no dose above 0 mg: none is drafted.", not_drafted)
@@ -486,6 +471,47 @@ def _decide_sessions(
     if escalations:
         draft.add("DOSE-ESCALATION", "note", "The dose per kg rises between sessions; confirm each previous dose was tolerated.", escalations)
     return dosing, tuple(slots)
+
+
+def _places(protocol: Protocol, dates: tuple, weighed_on, given, titration, has_titration: bool) -> tuple:
+    """Each session's (number, phase name, date, per-kg amount, checks, titrated_by, titration not
+    used), with the escalations' words and the TITRATION-CHOSEN words: what `_decide_sessions`
+    decides before the dose, from the schedule, the titrate rules and the weighing date alone."""
+    dose = protocol.dose
+    phases = protocol.schedule.phases
+    valid_days = dose.weight_valid_days
+    counter = _given_per_phase(protocol, len(given))
+    chosen_words: dict[str, None] = {}
+    escalations: list[str] = []
+    places = []
+    previous_amount = None
+    for number, (phase_index, day) in enumerate(dates, start=len(given) + 1):
+        phase = phases[phase_index]
+        i = counter.get(phase_index, 0)
+        counter[phase_index] = i + 1
+        base = phase.amounts[i] if phase.amounts else dose.amount
+        if has_titration:
+            amount, titrated_by, not_used, several = choose_titration(base, *titration, dose.mode)
+            if several:
+                chosen_words.setdefault(several, None)
+        else:
+            amount, titrated_by, not_used = base, None, ()
+        session_checks = []
+        if valid_days is not None and (weighed_on is None or (day - weighed_on).days > valid_days):
+            session_checks.append(WEIGH_AGAIN)
+        # (The same amount object as the session before, as most schedules give: not a rise.)
+        if previous_amount is not None and amount is not previous_amount and amount > previous_amount:
+            session_checks.append(CONFIRM_TOLERATED)
+            escalations.append(f"session {number}: {_amount(dose.mode, amount)} after {_amount(dose.mode, previous_amount)}")
+        elif titrated_by is not None and amount > base and previous_amount != amount:
+            # A titration up from the phase's dose is an escalation (spec/course.md).
+            session_checks.append(CONFIRM_TOLERATED)
+            escalations.append(
+                f"session {number}: {_amount(dose.mode, amount)} by {titrated_by} instead of the phase's {_amount(dose.mode, base)}"
+            )
+        previous_amount = amount
+        places.append((number, phase.name, day, amount, tuple(session_checks), titrated_by, not_used))
+    return tuple(places), tuple(escalations), chosen_words
 
 
 def _session_dates(protocol: Protocol, inputs: Inputs, last: date | None, skip: int, work) -> tuple:
