@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from functools import lru_cache
 
-from ketaplan.engine.facts import Facts
+from ketaplan.engine.facts import Facts, _term_key
 from ketaplan.engine.logic import may_cover
 from ketaplan.model.plan import BUILTIN_IDS
 from ketaplan.model.patient import whole_years
@@ -79,15 +79,22 @@ def _drug_keys(vocab, name: str) -> tuple[str, frozenset[str]]:
 def _same_drug(facts: Facts, protocol, name: str, terms: frozenset[str]) -> str | None:
     """How an entry the vocabulary matched as `name` (in `terms`) is the protocol drug or of its
     chemical class, in words; None when it is neither."""
-    drug, chemical = _protocol_drug(facts, protocol)
-    key = facts.key(name)
+    return _same_drug_words(facts.vocabulary, protocol.drug.name, name, terms)
+
+
+@lru_cache(maxsize=4096)
+def _same_drug_words(vocab, drug_name: str, name: str, terms: frozenset[str]) -> str | None:
+    # A function of the vocabulary, the protocol drug and the matched entry alone: a batch asks it
+    # about the same few medicines and allergies thousands of times, so each is worked out once.
+    drug, chemical = _drug_keys(vocab, drug_name)
+    key = _term_key(vocab, name)
     if key == drug or key in chemical:
-        return f"{name}, which covers {protocol.drug.name}"
+        return f"{name}, which covers {drug_name}"
     if drug in terms:
-        return f"{name}, which contains {protocol.drug.name}"
+        return f"{name}, which contains {drug_name}"
     shared = chemical & terms
     if shared:
-        return f"{name}, in {', '.join(sorted(shared))} with {protocol.drug.name}"
+        return f"{name}, in {', '.join(sorted(shared))} with {drug_name}"
     return None
 
 
