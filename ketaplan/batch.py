@@ -295,7 +295,7 @@ class _Table:
 
         self.Text = Text
         # rich types `file` as IO[str] but only writes, flushes and asks isatty(): a TextStream does all three.
-        self.console = Console(file=out, highlight=False, emoji=False, soft_wrap=True, markup=False)  # type: ignore[arg-type]
+        self.console = Console(file=out, highlight=False, emoji=False, soft_wrap=True, markup=False)  # type: ignore[arg-type]  # see above
         self.width = max(40, self.console.width)
         self.console.print(
             Text.assemble(

@@ -408,7 +408,7 @@ def _remembered(parse):
         return cached(text) if type(text) is str else parse(text)
 
     # mypy does not model attributes set on a function object (functools.wraps would also copy more).
-    read.__doc__, read.__name__, read.__wrapped__ = parse.__doc__, parse.__name__, parse  # type: ignore[attr-defined]
+    read.__doc__, read.__name__, read.__wrapped__ = parse.__doc__, parse.__name__, parse  # type: ignore[attr-defined]  # see above
     return read
 
 
