@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from ketaplan.engine.plan import Inputs, explain
 from ketaplan.engine.plan import decide as decide_plan
@@ -33,7 +33,7 @@ def _inputs(loaded_patient: LoadedPatient, loaded_protocol: LoadedProtocol, star
     provider, version = holiday_provider(loaded_protocol)
     return Inputs(
         start=start,
-        now=now or datetime.now(timezone.utc).replace(microsecond=0),
+        now=now or datetime.now(UTC).replace(microsecond=0),
         today=today or date.today(),
         patient_sha256=loaded_patient.sha256,
         protocol_sha256=loaded_protocol.sha256,

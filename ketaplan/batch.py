@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from _typeshed import SupportsWrite
     from rich.progress import Progress, TaskID
 
+    from ketaplan.load.csv_patients import CsvRow
     from ketaplan.load.protocol import LoadedProtocol
 
 FORMATS = ("table", "jsonl", "csv")
@@ -138,7 +139,7 @@ class _Work(NamedTuple):
 
     source: str
     path: str | None = None
-    row: object = None  # a ketaplan.load.csv_patients.CsvRow
+    row: CsvRow | None = None
     problem: str | None = None  # a folder that could not be read
     data: bytes | None = None  # standard input, read by the main process
 
@@ -183,16 +184,18 @@ def check_one(work: _Work, loaded_protocol, start: date, now: datetime) -> Resul
 
             loaded = row_patient(work.row, start)
         else:
-            data = work.data
-            if data is None and work.path.lower().endswith(".json"):
-                kind = _not_regular(work.path)  # a bundle is read by its own reader, with its size limit
+            path, data = work.path, work.data
+            if path is None:  # _work() gives every patient a file or a CSV row
+                raise ValueError(f"{work.source}: neither a file nor a CSV row")
+            if data is None and path.lower().endswith(".json"):
+                kind = _not_regular(path)  # a bundle is read by its own reader, with its size limit
                 if kind is not None:
-                    raise PatientError(f"is {kind}, not a patient file; only regular files are read", file=work.path)
+                    raise PatientError(f"is {kind}, not a patient file; only regular files are read", file=path)
             elif data is None:
                 from ketaplan.load.reader import read_regular_file
 
-                data = read_regular_file(work.path, PatientError, "patient")
-            loaded = load_toml_patient(work.path, start, data)
+                data = read_regular_file(path, PatientError, "patient")
+            loaded = load_toml_patient(path, start, data)
         patient_id = loaded.patient.id
         # The decision alone (engine/plan.py `decide`): the verdict, findings and first dose that
         # `ketaplan plan` puts its words around; no evidence, sessions or Plan record are built.
@@ -312,7 +315,7 @@ class _Table:
 
         self.Text = Text
         # rich types `file` as IO[str] but only writes, flushes and asks isatty(): a TextStream does all three.
-        self.console = Console(file=out, highlight=False, emoji=False, soft_wrap=True, markup=False)  # type: ignore[arg-type]
+        self.console = Console(file=out, highlight=False, emoji=False, soft_wrap=True, markup=False)  # type: ignore[arg-type]  # see above
         self.width = max(40, self.console.width)
         self.console.print(
             Text.assemble(

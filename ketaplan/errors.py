@@ -59,6 +59,7 @@ class RefusedError(KetaplanError):
     """`sign` refused, or `verify` found an alteration (exit 1)."""
 
     exit_status = ExitStatus.ATTENTION
+    problems: list[str]  # set by ketaplan.signing when it refuses a sign-off (each reason)
 
 
 class InputError(KetaplanError):

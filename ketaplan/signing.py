@@ -137,7 +137,7 @@ def _refuse(problems: list[str]) -> RefusedError:
         error = RefusedError(f"cannot sign this plan: {problems[0]}")
     else:
         error = RefusedError("cannot sign this plan:\n" + "\n".join(f"  - {p}" for p in problems))
-    error.problems = list(problems)  # type: ignore[attr-defined]
+    error.problems = list(problems)
     return error
 
 

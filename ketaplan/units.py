@@ -1,9 +1,9 @@
 """Quantities read from input files, exact rounding, and the one place numbers become text (ISMP)."""
 
 import re
-from functools import lru_cache
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 
 from ketaplan import formats as _formats
 
@@ -90,7 +90,7 @@ def round_half_down(x: Fraction, step: Fraction) -> Fraction:
     return n * step
 
 
-def round_half_up(x: Fraction, places: int) -> Fraction:
+def round_half_up(x: int | Decimal | Fraction, places: int) -> Fraction:
     """x to `places` decimals, an exact half away from zero (a negative shows the digits of its size)."""
     x, scale = to_fraction(x), 10 ** _places(places)
     # In integers, the same numbers: |x| x scale = num / den; n its floor; a half or more rounds up.
@@ -375,7 +375,7 @@ def _hint(text: str) -> str | None:
     return None
 
 
-def _above_zero(value: Fraction, original: str, kind: _Kind) -> Fraction:
+def _above_zero(value: Fraction, original: object, kind: _Kind) -> Fraction:
     if value <= 0:
         raise _error(original, kind, "the value must be more than zero")
     return value
@@ -407,7 +407,8 @@ def _remembered(parse):
     def read(text):
         return cached(text) if type(text) is str else parse(text)
 
-    read.__doc__, read.__name__, read.__wrapped__ = parse.__doc__, parse.__name__, parse
+    # mypy does not model attributes set on a function object (functools.wraps would also copy more).
+    read.__doc__, read.__name__, read.__wrapped__ = parse.__doc__, parse.__name__, parse  # type: ignore[attr-defined]  # see above
     return read
 
 
@@ -455,9 +456,9 @@ def parse_duration_min(text: str) -> int:
         # ".5 h" is read as "0.5 h" only to say what to write instead.
         decimal = _DECIMAL_DURATION.fullmatch("0" + stripped if stripped.startswith(".") else stripped)
         if decimal is not None:
-            minutes = Fraction(decimal["number"]) * (60 if decimal["unit"].lower() == "h" else 1)
-            if minutes.denominator == 1 and minutes > 0:
-                hint = f'durations are whole minutes: write "{fmt_minutes(int(minutes))}"'
+            written = Fraction(decimal["number"]) * (60 if decimal["unit"].lower() == "h" else 1)
+            if written.denominator == 1 and written > 0:
+                hint = f'durations are whole minutes: write "{fmt_minutes(int(written))}"'
             else:
                 hint = "durations are whole minutes"
             raise _error(text, _DURATION, hint)

@@ -61,6 +61,8 @@ def test_a_json_plan_imports_neither_rich_nor_pydantic_nor_fhir_nor_icalendar(tm
     second, done = modules_of_a_run(tmp_path, *args)
     assert done.returncode == 0, done.stderr
     assert heavy(second, HEAVY + ("holidays",)) == []
+    # Nor the bodies of the commands a plan does not run (each is imported when its command runs).
+    assert sorted({"ketaplan.record", "ketaplan.sheet", "ketaplan.exchange", "ketaplan.authoring"} & second) == []
 
 
 @pytest.mark.slow

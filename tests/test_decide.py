@@ -19,7 +19,7 @@ missing fields and the course keys are all covered.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date
 
 import pytest
 from hypothesis import given
@@ -137,7 +137,7 @@ def test_decide_and_explain_are_the_full_pass_and_check_agrees_with_plan(data):
 
 def test_check_lines_are_the_plans_decisions(tmp_path):
     """`ketaplan check` writes the decision of each patient; `ketaplan plan` the Plan around the same."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from ketaplan import api
     from ketaplan.batch import _Work, check_one
@@ -146,7 +146,7 @@ def test_check_lines_are_the_plans_decisions(tmp_path):
     from tests.test_invariants import ROOT
 
     loaded_protocol = load_protocol_file(str(ROOT / "examples" / "protocols" / "trd-iv-induction.toml"))
-    start, now = date(2026, 12, 1), datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
+    start, now = date(2026, 12, 1), datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
     patients = sorted((ROOT / "examples" / "patients").glob("*.toml"))
     assert patients
     for path in patients:

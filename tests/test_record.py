@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ketaplan.errors import KetaplanError
-from ketaplan.record_cli import RecordRequest, appended_text, build_tables, parse_vitals, record
+from ketaplan.record import RecordRequest, appended_text, build_tables, parse_vitals, record
 from tests.builders import run_cli as run
 
 ROOT = Path(__file__).resolve().parent.parent

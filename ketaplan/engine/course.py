@@ -189,7 +189,7 @@ class SeriesNotContinuable(RefusedError):
     """`ketaplan course` has no current series to continue (exit 1): `ketaplan plan` drafts a new one."""
 
     @classmethod
-    def explain(cls, patient: Patient, protocol: Protocol, start: date) -> "SeriesNotContinuable":
+    def explain(cls, patient: Patient, protocol: Protocol, start: date) -> SeriesNotContinuable:
         days = protocol.course.restart_after_days
         last = last_series(patient, protocol.id, days)
         hint = f"draft a new series with `ketaplan plan --protocol ... --start {start.isoformat()}`"

@@ -4,7 +4,7 @@ from fractions import Fraction
 from typing import NamedTuple
 
 from ketaplan.model.patient import Patient
-from ketaplan.model.protocol import Drug, Dose
+from ketaplan.model.protocol import Dose, Drug
 from ketaplan.units import floor_to, round_half_down, to_fraction
 
 INCH_CM = Fraction(254, 100)
@@ -122,8 +122,11 @@ def session_dose(
     raw_rate = amount * dosing_weight * factor
     rounded_rate = round_half_down(raw_rate, dose.round_to)
     rate, capped_by = rounded_rate, None
-    if rate > dose.max_mg_per_hour:
-        rate, capped_by = dose.max_mg_per_hour, "dose.max_mg_per_hour"
+    max_rate = dose.max_mg_per_hour
+    if max_rate is None:  # the loader requires it of a rate protocol
+        raise ValueError("a protocol dosing by mg_per_kg_per_hour gives dose.max_mg_per_hour")
+    if rate > max_rate:
+        rate, capped_by = max_rate, "dose.max_mg_per_hour"
     if rate * hours > cap_mg:
         # Lower the rate, never the time: the session total then stays within the cap.
         rate, capped_by = floor_to(cap_mg / hours, dose.round_to), cap_by

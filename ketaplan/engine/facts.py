@@ -7,12 +7,6 @@ from typing import Any, NamedTuple
 from ketaplan.model.patient import Condition, Medication, Patient
 
 
-def _suspect(named) -> bool:
-    """The name mixes scripts or hides an invisible character: a person must look at it, and it is
-    never taken as matched."""
-    return named.mixed_script or named.hidden
-
-
 class NamedCondition(NamedTuple):
     """A name from the patient file, as the vocabulary matched it."""
 
@@ -20,7 +14,12 @@ class NamedCondition(NamedTuple):
     match: Any  # ConditionMatch
     mixed_script: bool
     hidden: bool = False  # an invisible character (zero-width, direction mark) in the name
-    suspect = property(_suspect)
+
+    @property
+    def suspect(self) -> bool:
+        """The name mixes scripts or hides an invisible character: a person must look at it, and it is
+        never taken as matched."""
+        return self.mixed_script or self.hidden
 
     def describe(self) -> str:
         status = " (history)" if self.condition.status == "history" else ""
@@ -40,7 +39,12 @@ class NamedMedication(NamedTuple):
     # Other drugs and classes the entry's free text names ("sertraline 50 mg plus benzodiazepine prn":
     # benzodiazepine). `match` is then the first drug only; rules on the others read it as unknown.
     others: tuple[str, ...] = ()
-    suspect = property(_suspect)
+
+    @property
+    def suspect(self) -> bool:
+        """The name mixes scripts or hides an invisible character: a person must look at it, and it is
+        never taken as matched."""
+        return self.mixed_script or self.hidden
 
     def describe(self) -> str:
         return f"medication {medication_text(self.medication)!r}"
@@ -57,7 +61,12 @@ class NamedAllergy(NamedTuple):
     match: Any  # AllergyMatch | None
     mixed_script: bool
     hidden: bool = False
-    suspect = property(_suspect)
+
+    @property
+    def suspect(self) -> bool:
+        """The name mixes scripts or hides an invisible character: a person must look at it, and it is
+        never taken as matched."""
+        return self.mixed_script or self.hidden
 
     def describe(self) -> str:
         return f"allergy {self.name!r}"

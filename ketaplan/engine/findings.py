@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date
 from functools import lru_cache
 
-from ketaplan.engine.facts import Facts, _term_key
+from ketaplan.engine.facts import Facts, NamedCondition, _term_key
 from ketaplan.engine.logic import may_cover
-from ketaplan.model.plan import BUILTIN_IDS
 from ketaplan.model.patient import whole_years
+from ketaplan.model.plan import BUILTIN_IDS
 
 #: Built-in findings follow the protocol's own, in the order of the spec's table.
 ORDER = BUILTIN_IDS
@@ -184,18 +184,19 @@ def _indication(draft, facts: Facts, protocol) -> None:
         return
     wanted = ", ".join(protocol.indications)
     message = f"None of the protocol's indications ({wanted}) is recorded as an active condition."
-    if facts.conditions is None:
+    conditions = facts.conditions
+    if conditions is None:
         draft.add("INDICATION-NOT-RECORDED", "review", message, ["could not be checked: conditions are not recorded"], unknown=True)
         return
     keys = _indication_keys(facts.vocabulary, tuple(protocol.indications))
-    for c in facts.conditions:
+    for c in conditions:
         m = c.match
         # (keys & m.terms, m.terms being name_terms | code_terms)
         if c.condition.status == "active" and not c.suspect and m.recognised and not (
             keys.isdisjoint(m.name_terms) and keys.isdisjoint(m.code_terms)
         ):
             return
-    draft.add("INDICATION-NOT-RECORDED", "review", message, lambda: [f"active conditions recorded: {_names(facts)}"])
+    draft.add("INDICATION-NOT-RECORDED", "review", message, lambda: [f"active conditions recorded: {_names(conditions)}"])
 
 
 @lru_cache(maxsize=64)
@@ -206,8 +207,8 @@ def _indication_keys(vocabulary, indications: tuple[str, ...]) -> frozenset:
     return frozenset(_term_key(vocabulary, t) for t in indications)
 
 
-def _names(facts: Facts) -> str:
-    names = [repr(c.condition.name) for c in facts.conditions if c.condition.status == "active"]
+def _names(conditions: tuple[NamedCondition, ...]) -> str:
+    names = [repr(c.condition.name) for c in conditions if c.condition.status == "active"]
     return ", ".join(names) if names else "none"
 
 
@@ -237,7 +238,7 @@ def schedule_findings(draft, facts: Facts, protocol, sessions, inputs, given_dat
                 [f"weighed on {p.weighed_on.isoformat()}, {age} days before session {first.number} on {first.date.isoformat()}"],
             )
     _age_changes(draft, facts, protocol, last.date, truths)
-    for index, phase in enumerate(protocol.schedule.phases):
+    for phase in protocol.schedule.phases:
         if phase.within_days is None:
             continue
         in_phase = [d for name, d in given_dates if name == phase.name]

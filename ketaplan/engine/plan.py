@@ -6,8 +6,8 @@ from typing import Any, NamedTuple
 
 from ketaplan import __version__
 from ketaplan.engine import findings as F
-from ketaplan.engine.dosing import LazyWeights, body_weights, container, session_dose
 from ketaplan.engine.course import SeriesNotContinuable, build_course, course_facts
+from ketaplan.engine.dosing import LazyWeights, body_weights, container, session_dose
 from ketaplan.engine.facts import Facts, gather
 from ketaplan.engine.logic import Result, evaluate
 from ketaplan.engine.schedule import HolidayProvider, session_dates
@@ -15,7 +15,16 @@ from ketaplan.engine.truth import Lists, compiled
 from ketaplan.model.patient import Patient
 from ketaplan.model.plan import Dosing, Factor, Finding, Hold, PatientSummary, Plan, ProtocolRef, Provenance, Session
 from ketaplan.model.protocol import Protocol, Rule
-from ketaplan.units import fmt_cm, fmt_kg, fmt_mg, fmt_mg_per_h, fmt_mg_per_kg, fmt_mg_per_kg_per_h, fmt_mg_per_ml, fmt_ml
+from ketaplan.units import (
+    fmt_cm,
+    fmt_kg,
+    fmt_mg,
+    fmt_mg_per_h,
+    fmt_mg_per_kg,
+    fmt_mg_per_kg_per_h,
+    fmt_mg_per_ml,
+    fmt_ml,
+)
 
 WEIGH_AGAIN = "Weigh again and re-draft before this session"
 CONFIRM_TOLERATED = "Confirm the previous dose was tolerated"
@@ -150,7 +159,10 @@ def decide(patient: Patient, protocol: Protocol, inputs: Inputs, continuing: boo
         elif effect == "hold":
             effect = "review" if unknown else "hold"
         elif effect == "check":
-            checks[rule.stage].append(rule.item)
+            stage, item = rule.stage, rule.item
+            if stage is None or item is None:  # the loader requires both of a check rule
+                raise ValueError(f"{rule.id}: a check rule names its stage and its item")
+            checks[stage].append(item)
         elif effect == "titrate":
             (titrate_unknown if unknown else titrate_true).append(rule)
             effect = "review" if unknown else "titrate"
@@ -294,6 +306,8 @@ def _hold(rule: Rule, result: Result, facts: Facts, unknown: bool) -> Hold:
         if m.match is not None and not m.suspect and keys & m.match.terms and m.match.drug not in names:
             names.append(m.match.drug)
     because = tuple(e.text for e in result.evidence if e.unknown)
+    if rule.hold is None:  # the loader requires the instruction of a hold rule
+        raise ValueError(f"{rule.id}: a hold rule gives its instruction (hold)")
     return Hold(rule.id, tuple(names), rule.hold, unknown, because)
 
 
@@ -397,7 +411,7 @@ def _decide_sessions(
             slots.append(_Slot(number, phase_name, day, amount, checks_t, titrated_by, not_used, None, "IDEAL-WEIGHT-SHORT-STATURE"))
             continue
         # Sessions with the same mg/kg have the same dose: work it out once.
-        if amount is last_amount:
+        if amount is last_amount and last_dose is not None:  # (set together: never None here)
             sd_c = last_dose
         else:
             # (A list, not a dict: a schedule has few distinct amounts, and hashing a fraction costs
@@ -481,6 +495,7 @@ def _places(protocol: Protocol, dates: tuple, weighed_on, given, titration, has_
     phases = protocol.schedule.phases
     valid_days = dose.weight_valid_days
     counter = _given_per_phase(protocol, len(given))
+    true_titrations, unknown_titrations = titration
     chosen_words: dict[str, None] = {}
     escalations: list[str] = []
     places = []
@@ -491,7 +506,7 @@ def _places(protocol: Protocol, dates: tuple, weighed_on, given, titration, has_
         counter[phase_index] = i + 1
         base = phase.amounts[i] if phase.amounts else dose.amount
         if has_titration:
-            amount, titrated_by, not_used, several = choose_titration(base, *titration, dose.mode)
+            amount, titrated_by, not_used, several = choose_titration(base, true_titrations, unknown_titrations, dose.mode)
             if several:
                 chosen_words.setdefault(several, None)
         else:

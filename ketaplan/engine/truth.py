@@ -10,7 +10,7 @@ are worked out here once, not for every patient and rule.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ketaplan.engine.facts import Facts
 from ketaplan.model.protocol import Protocol, When

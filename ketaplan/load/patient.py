@@ -6,11 +6,21 @@ from typing import Any, NamedTuple
 
 from ketaplan import units
 from ketaplan.errors import PatientError
+
 # The format's keys, ranges and patterns: ketaplan/formats.py (the schema and the CSV columns read them there too).
-from ketaplan.formats import CONDITION_KEYS, CONDITION_STATUSES, INFUSION_KEYS, LIMITS, MEDICATION_KEYS  # noqa: F401
+from ketaplan.formats import (  # noqa: F401
+    CONDITION_KEYS,
+    CONDITION_STATUSES,
+    INFUSION_KEYS,
+    LIMITS,
+    MEDICATION_KEYS,
+    PATIENT_KEYS,
+    SCORE_RANGES,
+    SCORES_KEYS,
+    SEXES,
+)
 from ketaplan.formats import PATIENT_ID as ID_PATTERN
 from ketaplan.formats import PATIENT_ID_HINT as ID_HINT
-from ketaplan.formats import PATIENT_KEYS, SCORE_RANGES, SCORES_KEYS, SEXES
 from ketaplan.load import course
 from ketaplan.load.reader import Source, Table, decode, parse_toml, read_input_file, sha256_hex, type_name
 from ketaplan.model.patient import Condition, Medication, Patient, whole_years

@@ -78,7 +78,8 @@ class TestCase(NamedTuple):
     start: date
     patient: Any  # the case's patient, validated when the protocol loads (a Patient)
     expect: dict
-    index: int  # type: ignore[assignment]  # position among [[test]] tables, for error messages; a field may shadow tuple.index
+    # A NamedTuple field may shadow tuple.index at run time; typeshed types the name as the method.
+    index: int  # type: ignore[assignment]  # position among [[test]] tables, for error messages
 
 
 class CourseSettings(NamedTuple):
