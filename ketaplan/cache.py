@@ -14,12 +14,13 @@ failed write leaves nothing behind (ketaplan.output).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
 from pathlib import Path
 from typing import Any
+
+from ketaplan.digest import sha256_hex
 
 FORMAT = "ketaplan-cache/1"
 #: No entry is larger than this (the parsed vocabulary is about 150 KB).
@@ -80,7 +81,7 @@ def read_json(name: str, source: Any) -> Any:
             and header.get("format") == FORMAT
             and header.get("source") == json.loads(_canonical(source))
             and header.get("length") == len(body)
-            and header.get("sha256") == hashlib.sha256(body).hexdigest()
+            and header.get("sha256") == sha256_hex(body)
         ):
             return None
         return json.loads(body.decode("utf-8"))
@@ -96,7 +97,7 @@ def write_json(name: str, source: Any, value: Any) -> None:
     if folder is None:
         return
     body = _canonical(value)
-    header = {"format": FORMAT, "source": source, "length": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+    header = {"format": FORMAT, "source": source, "length": len(body), "sha256": sha256_hex(body)}
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError:

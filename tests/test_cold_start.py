@@ -63,6 +63,8 @@ def test_a_json_plan_imports_neither_rich_nor_pydantic_nor_fhir_nor_icalendar(tm
     assert heavy(second, HEAVY + ("holidays",)) == []
     # Nor the bodies of the commands a plan does not run (each is imported when its command runs).
     assert sorted({"ketaplan.record", "ketaplan.sheet", "ketaplan.exchange", "ketaplan.authoring"} & second) == []
+    # Nor OpenSSL: the digests of a plan and of the cache entries use CPython's own SHA-256 (ketaplan/digest.py).
+    assert sorted({"_hashlib", "hashlib"} & second) == []
 
 
 @pytest.mark.slow

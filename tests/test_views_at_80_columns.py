@@ -89,3 +89,15 @@ def test_verbose_shows_every_note_and_checklist_item_whole():
     assert "…" not in verbose
     for item in plan.checklist_pre:
         assert item.split()[-1] in verbose
+
+
+def test_a_long_rule_id_puts_its_message_under_it_rather_than_in_a_narrow_column():
+    # EX-022 continues under the course protocol: TITRATE-0-75-AFTER-3 is the first finding, with a
+    # 20-character id. Its message starts on the line under the id, indented 6, and uses the width.
+    loaded_protocol = load_protocol_file(str(EXAMPLES / "protocols" / "trd-iv-course.toml"))
+    loaded_patient = load_patient_file(str(EXAMPLES / "patients" / "course-part-way.toml"), START)
+    lines = _text(draft(loaded_patient, loaded_protocol, START, NOW, continuing=True))
+    [at] = [i for i, line in enumerate(lines) if line.startswith("  titrate  TITRATE-0-75-AFTER-3")]
+    assert lines[at].rstrip() == "  titrate  TITRATE-0-75-AFTER-3"
+    assert lines[at + 1].startswith("      After 3 infusions at 0.5 mg/kg without a response")
+    assert len(lines[at + 1]) > 70

@@ -163,8 +163,8 @@ class _Layout:
             body = _text(((f.unchecked + ": "), "bold")) if f.unchecked else _text()
             body.append_text(_text(f.message))
             room = self.width - lead.cell_len
-            if room < 30:
-                # A long rule id: the message goes under it, never squeezed.
+            if room < 50:
+                # A long rule id: the message goes under it, never squeezed into a narrow column.
                 self.line(lead)
                 lead = _text(" " * (indent + 4))
                 room = self.width - lead.cell_len
