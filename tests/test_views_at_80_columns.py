@@ -101,3 +101,12 @@ def test_a_long_rule_id_puts_its_message_under_it_rather_than_in_a_narrow_column
     assert lines[at].rstrip() == "  titrate  TITRATE-0-75-AFTER-3"
     assert lines[at + 1].startswith("      After 3 infusions at 0.5 mg/kg without a response")
     assert len(lines[at + 1]) > 70
+
+
+def test_folded_notes_keep_one_line_each_beside_a_long_rule_id():
+    loaded_protocol = load_protocol_file(str(EXAMPLES / "protocols" / "trd-iv-course.toml"))
+    loaded_patient = load_patient_file(str(EXAMPLES / "patients" / "course-part-way.toml"), START)
+    lines = _text(draft(loaded_patient, loaded_protocol, START, NOW, continuing=True))
+    [note] = [line for line in lines if line.startswith("  note     NOTE-OFF-LABEL")]
+    assert "NOTE-OFF-LABEL            IV racemic ketamine for depression" in note and note.endswith("…")
+    assert len(note) <= 80

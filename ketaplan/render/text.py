@@ -163,12 +163,14 @@ class _Layout:
             body = _text(((f.unchecked + ": "), "bold")) if f.unchecked else _text()
             body.append_text(_text(f.message))
             room = self.width - lead.cell_len
-            if room < 50:
-                # A long rule id: the message goes under it, never squeezed into a narrow column.
+            folded = f.foldable and not self.verbose
+            if room < (20 if folded else 50):
+                # A long rule id: the message goes under it, never squeezed into a narrow column
+                # (a folded note keeps its one line while 20 columns are left for its start).
                 self.line(lead)
                 lead = _text(" " * (indent + 4))
                 room = self.width - lead.cell_len
-            if f.foldable and not self.verbose:
+            if folded:
                 one = lead.copy()
                 body.truncate(room, overflow="ellipsis")
                 one.append_text(body)
