@@ -12,6 +12,8 @@ from datetime import date
 from typing import TYPE_CHECKING, NamedTuple
 
 from ketaplan.errors import UsageError
+from ketaplan.model.protocol import CourseSettings
+from ketaplan.vocabulary.adverse_events import ADVERSE_EVENTS, OTHER
 
 if TYPE_CHECKING:
     from fractions import Fraction
@@ -19,16 +21,8 @@ if TYPE_CHECKING:
     from ketaplan.model.plan import Plan, Session
 
 #: course.md: the minutes at which the grid asks for BP, heart rate and SpO2, unless the protocol's
-#: `[course] vitals_at_minutes` lists others.
-DEFAULT_VITALS_AT_MINUTES = (0, 15, 30, 40, 60, 90)
-
-#: course.md: the closed list of adverse events (at least these); the vocabulary's list wins once it
-#: has one (see `adverse_event_names`).
-SPEC_ADVERSE_EVENTS = (
-    "nausea", "vomiting", "headache", "dizziness", "hypertension", "tachycardia", "bradycardia",
-    "desaturation", "agitation", "anxiety", "emergence reaction", "hallucinations", "excessive sedation",
-    "dissociation distress", "urinary symptoms", "suicidal thoughts", "other",
-)  # fmt: skip
+#: `[course] vitals_at_minutes` lists others (the default lives with the protocol model).
+DEFAULT_VITALS_AT_MINUTES: tuple[int, ...] = CourseSettings._field_defaults["vitals_at_minutes"]
 
 
 class GivenSession(NamedTuple):
@@ -58,16 +52,8 @@ class Sheet(NamedTuple):
 
 
 def adverse_event_names() -> tuple[str, ...]:
-    """The closed list of adverse events: the vocabulary's when it has one, else course.md's;
-    "other" (with its line to write on) last."""
-    try:
-        from ketaplan.vocabulary.adverse_events import ADVERSE_EVENTS as names
-    except ImportError:
-        names = SPEC_ADVERSE_EVENTS
-    names = tuple(names)
-    if "other" in names:
-        names = tuple(n for n in names if n != "other") + ("other",)
-    return names
+    """The vocabulary's closed list of adverse events, "other" (with its line to write on) last."""
+    return tuple(n for n in ADVERSE_EVENTS if n != OTHER) + (OTHER,)
 
 
 def vitals_minutes_of(protocol) -> tuple[int, ...]:
