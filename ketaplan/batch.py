@@ -83,7 +83,9 @@ def _toml_files_below(folder: str) -> Iterator[tuple[str, str | None]]:
             elif entry.name.lower().endswith((".toml", ".json")):
                 # Only regular files are read: a FIFO would block the run for ever, a device never end.
                 # A broken link is yielded too: reading it then reports it, never a silent skip.
-                kind = _not_regular(path)
+                # An entry the folder listing already knows to be a regular file (not a link) needs
+                # no stat of its own; any other is looked at (links followed) as before.
+                kind = None if entry.is_file(follow_symlinks=False) else _not_regular(path)
                 yield path, None if kind is None else f"{path}: is {kind}, not a patient file; only regular files are read"
         except OSError as exc:
             yield path, f"{path}: cannot be read: {exc.strerror}"

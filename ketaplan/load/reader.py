@@ -109,19 +109,22 @@ def read_regular_file(path: str, error_type: type[InputError], what: str) -> byt
         raise error_type(f"is a folder, not a {what} file", file=path) from None
     except OSError as exc:
         raise error_type(f"cannot be read: {exc.strerror}", file=path) from None
-    to_close: int | None = fd  # until the file object owns it
     try:
-        mode = os.fstat(fd).st_mode
+        info = os.fstat(fd)
+        mode = info.st_mode
         if not stat.S_ISREG(mode):
             raise error_type(f"is {describe_mode(mode)}, not a {what} file; only regular files are read", file=path)
-        with os.fdopen(fd, "rb") as handle:
-            to_close = None
-            return handle.read()
+        # Read to the end straight from the descriptor (what a file object's read() does, without
+        # building one, its second fstat and its seek): the size stat gave, then until a read gives
+        # nothing, so that a file that grew meanwhile is still read whole.
+        chunks = [os.read(fd, info.st_size + 1)]
+        while chunks[-1]:
+            chunks.append(os.read(fd, max(info.st_size, 1 << 16)))
+        return chunks[0] if len(chunks) == 2 else b"".join(chunks)
     except OSError as exc:
         raise error_type(f"cannot be read: {exc.strerror}", file=path) from None
     finally:
-        if to_close is not None:
-            os.close(to_close)
+        os.close(fd)
 
 
 def decode(data: bytes, name: str, error_type: type[InputError]) -> str:
