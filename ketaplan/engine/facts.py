@@ -97,22 +97,38 @@ def _term_key(vocabulary, term: str) -> str:
     return vocabulary.term_key(term)
 
 
-def gather(patient: Patient, start: date, vocabulary) -> Facts:
-    conditions = None
-    if patient.conditions is not None:
-        conditions = tuple(_named(vocabulary, "c", c) for c in patient.conditions)
-    medications = None
-    if patient.medications is not None:
-        medications = tuple(_named(vocabulary, "m", m) for m in patient.medications)
-    allergies = None
-    if patient.allergies is not None:
-        allergies = tuple(_named(vocabulary, "a", a) for a in patient.allergies)
-    return Facts(patient, start, vocabulary, conditions, medications, allergies)
+def gather(patient: Patient, start: date, vocabulary, course: Any = None) -> Facts:
+    return Facts(
+        patient,
+        start,
+        vocabulary,
+        None if patient.conditions is None else _entries(vocabulary, "c", patient.conditions),
+        None if patient.medications is None else _entries(vocabulary, "m", patient.medications),
+        None if patient.allergies is None else _entries(vocabulary, "a", patient.allergies),
+        course,
+    )
 
 
 #: The named entries already matched in this run, by vocabulary and entry: a batch repeats the same
 #: conditions, medications and allergies thousands of times. The records are immutable.
 _NAMED: dict[tuple, Any] = {}
+#: The same for a patient's whole list (a tuple of entries, compared by value like each entry):
+#: a batch repeats the same lists of conditions and allergies too. The tuples are immutable, and a
+#: list given again is the same tuple object, so that what is worked out from it (truth.Lists) can
+#: be remembered by it.
+_LISTS: dict[tuple, tuple] = {}
+
+
+def _entries(vocabulary, kind: str, items) -> tuple:
+    if type(items) is not tuple:  # (a list, from a caller that built its Patient itself: not remembered)
+        return tuple([_named(vocabulary, kind, item) for item in items])
+    key = (vocabulary, kind, items)
+    found = _LISTS.get(key)
+    if found is None:
+        if len(_LISTS) >= 10_000:
+            _LISTS.clear()
+        found = _LISTS[key] = tuple([_named(vocabulary, kind, item) for item in items])
+    return found
 
 
 def _named(vocabulary, kind: str, item):

@@ -129,7 +129,7 @@ def decide(patient: Patient, protocol: Protocol, inputs: Inputs, continuing: boo
     cf = course_facts(patient, protocol, inputs.start, with_response=continuing or work.uses_course)
     if continuing and not cf.series:
         raise SeriesNotContinuable.explain(patient, protocol, inputs.start)
-    facts = gather(patient, inputs.start, protocol.vocabulary)._replace(course=cf)
+    facts = gather(patient, inputs.start, protocol.vocabulary, cf)
     d = Decision(patient, protocol, inputs, continuing)
     d.facts, d.cf = facts, cf
     draft = d.draft = _Draft()

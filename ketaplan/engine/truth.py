@@ -29,50 +29,86 @@ class Lists:
                  "several", "allergies", "allergies_unsure")  # fmt: skip
 
     def __init__(self, facts: Facts) -> None:
-        self.conditions = self.active = _EMPTY
-        self.conditions_unsure = self.active_unsure = False
-        if facts.conditions is not None:
-            found: set = set()
-            active: set = set()
-            for c in facts.conditions:
-                m = c.match
-                on = c.condition.status == "active"
-                if c.suspect or not m.name_terms:
-                    # A name the vocabulary does not know is never dropped because its code is known:
-                    # the code can make a test true, never false (logic._conditions).
-                    terms = m.code_terms
-                    self.conditions_unsure = True
-                    if on:
-                        self.active_unsure = True
-                else:
-                    terms = m.name_terms | m.code_terms  # m.terms
-                if terms:
-                    found |= terms
-                    if on:
-                        active |= terms
-            self.conditions, self.active = frozenset(found), frozenset(active)
-        self.medications, self.medications_unsure = _EMPTY, False
-        self.several: tuple = ()  # the recognised entries naming a second medicine
-        if facts.medications is not None:
-            found = set()
-            several: list = []
-            for med in facts.medications:
-                if med.suspect or med.match is None:
-                    self.medications_unsure = True
-                    continue
-                found |= med.match.terms
-                if med.others:
-                    several.append(med)
-            self.medications, self.several = frozenset(found), tuple(several)
-        self.allergies, self.allergies_unsure = _EMPTY, False
-        if facts.allergies is not None:
-            found = set()
-            for a in facts.allergies:
-                if a.suspect or a.match is None:
-                    self.allergies_unsure = True
-                else:
-                    found |= a.match.terms
-            self.allergies = frozenset(found)
+        # Each list's part is a function of the gathered entries alone; a batch gives the same
+        # entries (the same tuple: engine/facts.py `_entries`) again and again, so each list's part
+        # is worked out once per run and remembered by the tuple it came from.
+        self.conditions, self.conditions_unsure, self.active, self.active_unsure = (
+            (_EMPTY, False, _EMPTY, False) if facts.conditions is None else _part(facts.conditions, _conditions_part)
+        )
+        self.medications, self.medications_unsure, self.several = (
+            (_EMPTY, False, ()) if facts.medications is None else _part(facts.medications, _medications_part)
+        )
+        self.allergies, self.allergies_unsure = (
+            (_EMPTY, False) if facts.allergies is None else _part(facts.allergies, _allergies_part)
+        )
+
+
+#: (the list's kind, id(entries)) -> (entries, its part): the entries are kept, so that their id is
+#: not reused meanwhile. The kind is part of the key: one tuple (the empty one) can be any list.
+_PARTS: dict[tuple, tuple] = {}
+
+
+def _part(entries: tuple, work: Callable[[tuple], tuple]) -> tuple:
+    key = (work, id(entries))
+    found = _PARTS.get(key)
+    if found is not None and found[0] is entries:
+        return found[1]
+    if len(_PARTS) >= 10_000:
+        _PARTS.clear()
+    part = work(entries)
+    _PARTS[key] = (entries, part)
+    return part
+
+
+def _conditions_part(conditions: tuple) -> tuple:
+    """(the terms of the conditions, unsure, the terms of the active ones, unsure)."""
+    found: set = set()
+    active: set = set()
+    unsure = active_unsure = False
+    for c in conditions:
+        m = c.match
+        on = c.condition.status == "active"
+        if c.suspect or not m.name_terms:
+            # A name the vocabulary does not know is never dropped because its code is known:
+            # the code can make a test true, never false (logic._conditions).
+            terms = m.code_terms
+            unsure = True
+            if on:
+                active_unsure = True
+        else:
+            terms = m.name_terms | m.code_terms  # m.terms
+        if terms:
+            found |= terms
+            if on:
+                active |= terms
+    return frozenset(found), unsure, frozenset(active), active_unsure
+
+
+def _medications_part(medications: tuple) -> tuple:
+    """(the terms of the medications, unsure, the recognised entries naming a second medicine)."""
+    found: set = set()
+    several: list = []
+    unsure = False
+    for med in medications:
+        if med.suspect or med.match is None:
+            unsure = True
+            continue
+        found |= med.match.terms
+        if med.others:
+            several.append(med)
+    return frozenset(found), unsure, tuple(several)
+
+
+def _allergies_part(allergies: tuple) -> tuple:
+    """(the terms of the allergies, unsure)."""
+    found: set = set()
+    unsure = False
+    for a in allergies:
+        if a.suspect or a.match is None:
+            unsure = True
+        else:
+            found |= a.match.terms
+    return frozenset(found), unsure
 
 
 def _always(facts: Facts, lists: Lists) -> bool:
