@@ -270,7 +270,7 @@ def _compile_clause(key: str, value, vocabulary) -> Truth:  # noqa: C901 - one b
 class Compiled:
     """One protocol's per-run work: its rules' truth closures and the age bounds they test."""
 
-    __slots__ = ("protocol", "truths", "rules", "others", "groups", "age_bounds", "uses_course", "runs", "by_list")
+    __slots__ = ("protocol", "truths", "rules", "others", "groups", "age_bounds", "uses_course", "runs")
 
     def __init__(self, protocol: Protocol) -> None:
         from ketaplan.engine.findings import _age_clauses
@@ -304,8 +304,6 @@ class Compiled:
 
         self.uses_course = uses_course(protocol)  # a titrate rule, or a rule asking about the course
         self.runs: dict = {}  # per-run memos (session dates by start date and last infusion, ...)
-        # (list key, id(entries)) -> (entries, that list's rules' values): see values()
-        self.by_list: dict[tuple, tuple] = {}
 
 
     def values(self, facts: Facts, lists: Lists) -> dict[int, bool | None]:
@@ -330,25 +328,6 @@ class Compiled:
             if entries is None:  # not recorded: every test on the list is unknown
                 for i in members:
                     out[i] = None
-                continue
-            if key != "medication" or not lists.several:
-                # The values of a list's rules are a function of the list's entries alone (its terms
-                # and whether one is not recognised): worked out once per distinct list in a run
-                # (the same tuple again: engine/facts.py `_entries`), the same way as below.
-                memo = self.by_list
-                found = memo.get((key, id(entries)))
-                if found is None or found[0] is not entries:
-                    part: dict[int, bool | None] = {}
-                    for term in terms:
-                        for i in index.get(term, ()):
-                            part[i] = True
-                    if unsure:
-                        for i in members:
-                            part.setdefault(i, None)
-                    if len(memo) >= 10_000:
-                        memo.clear()
-                    found = memo[(key, id(entries))] = (entries, part)
-                out.update(found[1])
                 continue
             for term in terms:
                 for i in index.get(term, ()):
