@@ -10,7 +10,6 @@ holds, checklists, sign-off and footer as in a plan.
 from __future__ import annotations
 
 import html
-import io
 from datetime import date
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -335,8 +334,6 @@ def _uniplot_chart(r: ScaleResponse, width: int) -> str | None:
 
 
 def course_text(view: CourseView, *, color: bool = False, width: int | None = None, verbose: bool = False) -> str:
-    from rich.console import Console
-
     from ketaplan.render import text as t
 
     class Layout(t._Layout):
@@ -350,23 +347,7 @@ def course_text(view: CourseView, *, color: bool = False, width: int | None = No
                 return
             super().block(block, indent)
 
-    buffer = io.StringIO()
-    console = Console(
-        file=buffer,
-        force_terminal=color,
-        no_color=not color,
-        color_system="standard" if color else None,
-        width=width or t.DEFAULT_WIDTH,
-        highlight=False,
-        emoji=False,
-        markup=False,
-        legacy_windows=False,
-    )
-    Layout(console, verbose).view(build_course_view(view))
-    lines = buffer.getvalue().split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    return "".join(line.rstrip(" ") + "\n" for line in lines)
+    return t.lay_out(Layout, build_course_view(view), color=color, width=width, verbose=verbose)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -4,21 +4,10 @@ where whole, as in plan.md."""
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Any
 
 from ketaplan.model.course import Course, GivenSession, ScaleResponse
-from ketaplan.units import json_number
-
-
-def _exact(x: Fraction | None, places: int = 4) -> int | float | None:
-    """Exact where the number has a short decimal form (34.375); else rounded to `places`."""
-    if x is None:
-        return None
-    try:
-        return json_number(x)
-    except ValueError:
-        return json_number(x, places)
+from ketaplan.render.json import _exact
 
 
 def _bp(bp: tuple[int, int] | None) -> str | None:

@@ -304,6 +304,11 @@ class _Layout:
 
 def render_view(view: PlanView, *, color: bool = False, width: int | None = None, verbose: bool = False) -> str:
     """The terminal text of a PlanView (without colour: not one escape sequence)."""
+    return lay_out(_Layout, view, color=color, width=width, verbose=verbose)
+
+
+def lay_out(layout: type[_Layout], view: PlanView, *, color: bool, width: int | None, verbose: bool) -> str:
+    """`view` laid out by `layout` (the plan's, or a view's subclass of it) on one console setup."""
     from rich.console import Console
 
     buffer = io.StringIO()
@@ -319,7 +324,7 @@ def render_view(view: PlanView, *, color: bool = False, width: int | None = None
         markup=False,
         legacy_windows=False,
     )
-    _Layout(console, verbose).view(view)
+    layout(console, verbose).view(view)
     lines = buffer.getvalue().split("\n")
     if lines[-1] == "":
         lines.pop()
