@@ -149,6 +149,8 @@ def infusions(t: Table, start: date) -> tuple[Infusion, ...]:
     """Oldest first. A file that records sessions (any course addition) must list them in date
     order, and the first one out of order is an error; a file with only the original v1 keys is
     sorted as it always was, so that every v1 file stays valid (docs/spec/decisions.md)."""
+    if "infusions" not in t.data:
+        return ()  # most files: nothing to read, sort or check (what the code below gives, sooner)
     items = t.tables("infusions", INFUSION_KEYS)
     out = [infusion(item, start) for item in items]
     records = "assessments" in t or any(set(item.data) - set(V1_INFUSION_KEYS) for item in items)
@@ -163,6 +165,8 @@ def infusions(t: Table, start: date) -> tuple[Infusion, ...]:
 
 
 def assessments(t: Table, start: date, scored_on: date | None) -> tuple[Assessment, ...]:
+    if "assessments" not in t.data:
+        return ()  # as below, sooner
     out: list[Assessment] = []
     for item in t.tables("assessments", ASSESSMENT_KEYS):
         day = item.day("date", required=True)
@@ -172,9 +176,7 @@ def assessments(t: Table, start: date, scored_on: date | None) -> tuple[Assessme
             item.fail("date", f"{day} is before the baseline scores (scores.scored_on = {scored_on}): an assessment comes after the baseline")
         if out and day < out[-1].date:
             item.fail("date", f"{day} is before the assessment above it ({out[-1].date}): list assessments oldest first")
-        scores = tuple(
-            (key, value) for key, (lo, hi) in SCORE_RANGES.items() if (value := item.integer(key, lo, hi)) is not None
-        )
+        scores = item.integers(SCORE_RANGES)
         if not scores:
             item.fail("date", f"an assessment needs at least one score: {', '.join(SCORE_RANGES)}")
         out.append(Assessment(day, scores))

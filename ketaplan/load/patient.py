@@ -1,5 +1,6 @@
 """Reading patient files (TOML, format v1) into validated Patient values."""
 
+import re
 from datetime import date
 from fractions import Fraction
 from typing import Any, NamedTuple
@@ -46,29 +47,33 @@ def load_patient_file(path: str, start: date) -> LoadedPatient:
 def read_patient_bytes(data: bytes, name: str, start: date) -> LoadedPatient:
     """A patient file's bytes, validated. An error carries `patient_id` when the file's id is usable,
     so that a batch can name the patient whose file it could not use."""
-    import re
-
     text = decode(data, name, PatientError)
     document = parse_toml(text, name, PatientError)
     try:
         patient = patient_from_table(document, Source(name, text, PatientError), start)
     except PatientError as exc:
         pid = document.get("id")
-        exc.patient_id = pid if isinstance(pid, str) and re.fullmatch(ID_PATTERN, pid) else None
+        exc.patient_id = pid if isinstance(pid, str) and _ID.fullmatch(pid) else None
         raise
     return LoadedPatient(patient, sha256_hex(data), name)
 
 
+# Made once, not per file: the id's pattern compiled, and the key sets a Table checks keys against.
+_ID = re.compile(ID_PATTERN)
+_PATIENT_KEYS = frozenset(PATIENT_KEYS)
+_SCORES_KEYS = frozenset(SCORES_KEYS)
+
+
 def patient_from_table(data: Any, src: Source, start: date) -> Patient:
     """Validate a parsed patient table; every mistake raises PatientError naming its field."""
-    t = Table(src, (), data, PATIENT_KEYS, what="patient table")
-    patient_id = t.text("id", required=True, pattern=ID_PATTERN, hint=ID_HINT)
-    if patient_id in {".", ".."} or set(patient_id) <= {"."}:
+    t = Table(src, (), data, _PATIENT_KEYS, what="patient table")
+    patient_id = t.text("id", required=True, pattern=_ID, hint=ID_HINT)
+    if not patient_id.strip("."):  # nothing but dots: ".", ".."
         t.fail("id", f"{patient_id!r} is not allowed here: {ID_HINT}")
     sex = t.choice("sex", SEXES, required=True)
 
-    if ("age" in t) == ("date_of_birth" in t):
-        t.fail("age" if "age" in t else "date_of_birth", "give exactly one of 'age' and 'date_of_birth'")
+    if ("age" in data) == ("date_of_birth" in data):
+        t.fail("age" if "age" in data else "date_of_birth", "give exactly one of 'age' and 'date_of_birth'")
     born = t.day("date_of_birth")
     if born is not None:
         if born > start:
@@ -79,15 +84,15 @@ def patient_from_table(data: Any, src: Source, start: date) -> Patient:
     else:
         age = t.integer("age", *LIMITS["age"], required=True)  # present: exactly one of age, date_of_birth
 
-    def quantity(key: str, parse) -> Fraction:
-        value = t.require(key)
-        try:
-            return parse(value)
-        except units.QuantityError as exc:
-            t.fail(key, str(exc))
-
-    height = quantity("height", units.parse_height)
-    weight = quantity("weight", units.parse_weight)
+    # (Written out for each, not through a helper: a call less per quantity.)
+    try:
+        height = units.parse_height(t.require("height"))
+    except units.QuantityError as exc:
+        t.fail("height", str(exc))
+    try:
+        weight = units.parse_weight(t.require("weight"))
+    except units.QuantityError as exc:
+        t.fail("weight", str(exc))
     if not _within(height, "height_cm"):
         t.fail("height", f"{units.fmt_cm(height)} is outside {_range('height_cm')} cm (was it written in the wrong unit?)")
     if not _within(weight, "weight_kg"):
@@ -111,45 +116,43 @@ def patient_from_table(data: Any, src: Source, start: date) -> Patient:
                 t.fail(key, "is true for a patient recorded as male: check sex and this field")
         pregnant = breastfeeding = False
 
-    blood_pressure = course.blood_pressure(t, "blood_pressure") if "blood_pressure" in t else None
+    blood_pressure = course.blood_pressure(t, "blood_pressure") if "blood_pressure" in data else None
 
     allergies = t.texts("allergies")
-    conditions = None if "conditions" not in t else _conditions(t)
-    medications = None if "medications" not in t else _medications(t)
+    conditions = None if "conditions" not in data else _conditions(t)
+    medications = None if "medications" not in data else _medications(t)
 
-    scores: list[tuple[str, int]] = []
-    score_table = t.table("scores", SCORES_KEYS)
-    if score_table is not None:
-        for key, (lo, hi) in SCORE_RANGES.items():
-            score = score_table.integer(key, lo, hi)
-            if score is not None:
-                scores.append((key, score))
+    score_table = t.table("scores", _SCORES_KEYS)
+    scores = () if score_table is None else score_table.integers(SCORE_RANGES)
 
     infusions = course.infusions(t, start)
     baseline_on = course.scored_on(score_table, start)
     assessments = course.assessments(t, start, baseline_on)
+    heart_rate = t.integer("heart_rate", *LIMITS["heart_rate"])
+    spo2 = t.integer("spo2", *LIMITS["spo2"])
 
+    # Positional, in Patient's field order: twenty keywords would cost more than the rest of the call.
     return Patient(
-        id=patient_id,
-        sex=sex,
-        age=age,
-        height_cm=height,
-        weight_kg=weight,
-        date_of_birth=born,
-        weighed_on=weighed_on,
-        pregnant=pregnant,
-        breastfeeding=breastfeeding,
-        blood_pressure=blood_pressure,
-        heart_rate=t.integer("heart_rate", *LIMITS["heart_rate"]),
-        spo2=t.integer("spo2", *LIMITS["spo2"]),
-        allergies=allergies,
-        conditions=conditions,
-        medications=medications,
-        scores=tuple(scores),
-        infusions=tuple(infusions),
-        present=frozenset(data),
-        assessments=assessments,
-        scored_on=baseline_on,
+        patient_id,  # id
+        sex,
+        age,
+        height,  # height_cm
+        weight,  # weight_kg
+        born,  # date_of_birth
+        weighed_on,
+        pregnant,
+        breastfeeding,
+        blood_pressure,
+        heart_rate,
+        spo2,
+        allergies,
+        conditions,
+        medications,
+        scores,
+        infusions,
+        frozenset(data),  # present
+        assessments,
+        baseline_on,  # scored_on
     )
 
 
@@ -183,8 +186,6 @@ def _list(t: Table, key: str) -> list:
 
 
 def _conditions(t: Table) -> tuple[Condition, ...]:
-    from ketaplan.vocabulary import normalise_icd10
-
     out = []
     for i, item in enumerate(_list(t, "conditions")):
         if isinstance(item, str):
@@ -192,6 +193,9 @@ def _conditions(t: Table) -> tuple[Condition, ...]:
                 t.fail(("conditions", i), "must not be empty")
             out.append(Condition(item))
             continue
+        # Imported here, by the tables only: a `from` import of a package costs a call per list.
+        from ketaplan.vocabulary import normalise_icd10
+
         c = Table(t.src, t.path + ("conditions", i), item, CONDITION_KEYS, what="condition name or table")
         name = c.text("name", required=True)
         code = c.text("code")

@@ -293,14 +293,19 @@ class Table:
         if not isinstance(data, dict):
             src.fail(self.path, f"expected a {what}, found {type_name(data)}")
         self.data = data
-        allowed = tuple(allowed)
-        known = _KNOWN.get(allowed)
-        if known is None:
-            known = frozenset(allowed)
-            if len(_KNOWN) < 256:  # the formats' few key lists (a file's own keys are never many)
-                _KNOWN[allowed] = known
-        unknown = [key for key in data if key not in known]
-        if unknown:
+        if type(allowed) is frozenset:
+            known = allowed  # a loader's own set of keys, made once (hashing a key tuple per table costs)
+        else:
+            allowed = tuple(allowed)
+            known = _KNOWN.get(allowed)
+            if known is None:
+                known = frozenset(allowed)
+                if len(_KNOWN) < 256:  # the formats' few key lists (a file's own keys are never many)
+                    _KNOWN[allowed] = known
+        # One set operation in C for the usual table, whose keys are all known; the unknown ones are
+        # listed, in the file's order, only when there is one.
+        if not known.issuperset(data):
+            unknown = [key for key in data if key not in known]
             # Collecting errors: every unknown key of the table, then this table stops.
             if src.errors is not None:
                 for key in unknown[1:]:
@@ -321,11 +326,18 @@ class Table:
         return self.data[key]
 
     # With required=True a reader returns a value or raises (fail() never returns): the overloads say so.
+    # `pattern`: a pattern's text, or the pattern compiled once by a loader that reads it for every file.
     @overload
-    def text(self, key: str, *, required: Literal[True], pattern: str | None = ..., hint: str = ...) -> str: ...
+    def text(
+        self, key: str, *, required: Literal[True], pattern: str | re.Pattern[str] | None = ..., hint: str = ...
+    ) -> str: ...
     @overload
-    def text(self, key: str, *, required: bool = ..., pattern: str | None = ..., hint: str = ...) -> str | None: ...
-    def text(self, key: str, *, required: bool = False, pattern: str | None = None, hint: str = "") -> str | None:
+    def text(
+        self, key: str, *, required: bool = ..., pattern: str | re.Pattern[str] | None = ..., hint: str = ...
+    ) -> str | None: ...
+    def text(
+        self, key: str, *, required: bool = False, pattern: str | re.Pattern[str] | None = None, hint: str = ""
+    ) -> str | None:
         if key not in self.data:
             if required:
                 self.require(key)
@@ -335,7 +347,9 @@ class Table:
             self.fail(key, f"expected text in quotes, found {type_name(value)}")
         if not value.strip():
             self.fail(key, "must not be empty")
-        if pattern is not None and not re.fullmatch(pattern, value):
+        if pattern is not None and not (
+            pattern.fullmatch(value) if isinstance(pattern, re.Pattern) else re.fullmatch(pattern, value)
+        ):
             self.fail(key, f"{value!r} is not allowed here{': ' + hint if hint else ''}")
         return value
 
@@ -366,6 +380,19 @@ class Table:
         if type(value) is int and (lo is None or lo <= value) and (hi is None or value <= hi):
             return value
         return check_int(self.src, self.path + (key,), value, lo, hi)
+
+    def integers(self, ranges: dict[str, tuple[int, int]]) -> tuple[tuple[str, int], ...]:
+        """(key, whole number) for each of `ranges`' keys that is present, in `ranges`' order, each
+        read as integer(key, lo, hi) reads it (one call for a table of scores, not one per key)."""
+        data = self.data
+        out = []
+        for key, (lo, hi) in ranges.items():
+            if key in data:
+                value = data[key]
+                if type(value) is not int or not lo <= value <= hi:
+                    value = check_int(self.src, self.path + (key,), value, lo, hi)
+                out.append((key, value))
+        return tuple(out)
 
     @overload
     def number(
