@@ -32,10 +32,13 @@ def blood_pressure(t: Table, key: str) -> tuple[int, int]:
         systolic, diastolic = units.parse_blood_pressure(t.data[key])
     except units.QuantityError as exc:
         t.fail(key, str(exc))
-    for name, reading in (("systolic", systolic), ("diastolic", diastolic)):
-        lo, hi = LIMITS[name]
-        if not lo <= reading <= hi:
-            t.fail(key, f"{name} {reading} mmHg is outside {lo}..{hi}")
+    # Each written out, not in a loop over (name, reading) pairs: the tuples cost more than the checks.
+    lo, hi = LIMITS["systolic"]
+    if not lo <= systolic <= hi:
+        t.fail(key, f"systolic {systolic} mmHg is outside {lo}..{hi}")
+    lo, hi = LIMITS["diastolic"]
+    if not lo <= diastolic <= hi:
+        t.fail(key, f"diastolic {diastolic} mmHg is outside {lo}..{hi}")
     if diastolic >= systolic:
         t.fail(key, f"diastolic {diastolic} must be below systolic {systolic}")
     return systolic, diastolic

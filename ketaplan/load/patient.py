@@ -2,7 +2,6 @@
 
 import re
 from datetime import date
-from fractions import Fraction
 from typing import Any, NamedTuple
 
 from ketaplan import units
@@ -93,11 +92,19 @@ def patient_from_table(data: Any, src: Source, start: date) -> Patient:
         weight = units.parse_weight(t.require("weight"))
     except units.QuantityError as exc:
         t.fail("weight", str(exc))
-    if not _within(height, "height_cm"):
+    # The limits compared exactly, in integers (the limits are whole; a denominator is above 0):
+    # lo <= n / d <= hi, and lo <= BMI = w_n x 10000 x h_d^2 / (w_d x h_n^2) <= hi without building it.
+    h_n, h_d = height.as_integer_ratio()
+    w_n, w_d = weight.as_integer_ratio()
+    lo, hi = LIMITS["height_cm"]
+    if not lo * h_d <= h_n <= hi * h_d:
         t.fail("height", f"{units.fmt_cm(height)} is outside {_range('height_cm')} cm (was it written in the wrong unit?)")
-    if not _within(weight, "weight_kg"):
+    lo, hi = LIMITS["weight_kg"]
+    if not lo * w_d <= w_n <= hi * w_d:
         t.fail("weight", f"{units.fmt_kg(weight)} is outside {_range('weight_kg')} kg (was it written in the wrong unit?)")
-    if not _bmi_within(weight, height, *LIMITS["bmi"]):
+    lo, hi = LIMITS["bmi"]
+    below = w_d * h_n * h_n
+    if not lo * below <= w_n * 10000 * h_d * h_d <= hi * below:
         bmi = weight / (height / 100) ** 2
         t.fail(
             "height",
@@ -154,24 +161,6 @@ def patient_from_table(data: Any, src: Source, start: date) -> Patient:
         assessments,
         baseline_on,  # scored_on
     )
-
-
-def _bmi_within(weight: Fraction, height_cm: Fraction, lo: int, hi: int) -> bool:
-    """lo <= weight / (height / 100)^2 <= hi, in integers (the same exact comparison, without
-    building the fraction): BMI = w_n x 10000 x h_d^2 / (w_d x h_n^2), its denominator above 0."""
-    w_n, w_d, h_n, h_d = weight.numerator, weight.denominator, height_cm.numerator, height_cm.denominator
-    scaled = w_n * 10000 * h_d * h_d
-    below = w_d * h_n * h_n
-    return lo * below <= scaled <= hi * below
-
-
-def _within(value, limit: str) -> bool:
-    lo, hi = LIMITS[limit]
-    if type(value) is Fraction:
-        # In integers, the same exact comparison (the limits are whole; the denominator is above 0).
-        n, d = value.numerator, value.denominator
-        return lo * d <= n <= hi * d
-    return lo <= value <= hi
 
 
 def _range(limit: str) -> str:

@@ -287,12 +287,15 @@ _KNOWN: dict[tuple, frozenset] = {}
 class Table:
     """One TOML table being validated: rejects unknown keys, reads typed values with their path."""
 
+    __slots__ = ("src", "path", "data")  # no __dict__ to build: a file makes a table per table it holds
+
     def __init__(self, src: Source, path: Path, data: Any, allowed: Iterable[str], what: str = "table") -> None:
         self.src = src
         self.path = tuple(path)
         if not isinstance(data, dict):
             src.fail(self.path, f"expected a {what}, found {type_name(data)}")
         self.data = data
+        known: frozenset | None
         if type(allowed) is frozenset:
             known = allowed  # a loader's own set of keys, made once (hashing a key tuple per table costs)
         else:
