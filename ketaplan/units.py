@@ -329,6 +329,7 @@ _FEET_INCHES = re.compile(rf"(?P<feet>[0-9]+) ?ft(?: ?(?P<inches>{_NUMBER}) ?in)
 _HOURS_MINUTES = re.compile(r"(?:(?P<hours>[0-9]+) ?h)?(?: ?(?P<minutes>[0-9]+) ?min)?", re.A | re.I)
 _DECIMAL_DURATION = re.compile(rf"(?P<number>{_NUMBER}) ?(?P<unit>h|min)", re.A | re.I)
 _BLOOD_PRESSURE_FORM = re.compile(_formats.BLOOD_PRESSURE, re.A)
+_FEET_NOT_WHOLE = re.compile(rf"{_NUMBER} ?ft.*", re.A | re.I)  # tried on every height not in feet
 
 _INCH = Fraction("2.54")
 _POUND = Fraction("0.45359237")  # kg, exact by the international yard and pound agreement (1959)
@@ -375,28 +376,28 @@ def _hint(text: str) -> str | None:
     return None
 
 
-def _above_zero(value: Fraction, original: object, kind: _Kind) -> Fraction:
-    if value <= 0:
-        raise _error(original, kind, "the value must be more than zero")
-    return value
-
-
-def _decimal(number: str) -> Fraction:
-    """A number matched by _NUMBER ("67.9"), exactly: Fraction(number) in integers."""
+def _ratio(number: str) -> tuple[int, int]:
+    """A number matched by _NUMBER ("67.9"), exactly, as integers (numerator, denominator): (679, 10).
+    A quantity is worked out in integers and made a Fraction once (each Fraction operation costs)."""
     whole, point, part = number.partition(".")
     if not (whole.isascii() and whole.isdigit() and (not point or (part.isascii() and part.isdigit()))):
-        return Fraction(number)  # a form _NUMBER may admit one day: the Fraction parser reads it
+        return Fraction(number).as_integer_ratio()  # a form _NUMBER may admit one day: the Fraction parser reads it
     if not point:
-        return Fraction(int(whole))
-    return Fraction(int(whole + part), 10 ** len(part))
+        return int(whole), 1
+    return int(whole + part), 10 ** len(part)
 
 
 def _simple(value: object, kind: _Kind, units: dict[str, Fraction]) -> Fraction:
     text = _text(value, kind)
     match = _SIMPLE.fullmatch(text)
-    if match is None or match["unit"].lower() not in units:
+    if match is None or (unit := match["unit"].lower()) not in units:
         raise _error(value, kind, _hint(text))
-    return _above_zero(_decimal(match["number"]) * units[match["unit"].lower()], value, kind)
+    # number x unit = (n / d) x (u_n / u_d), the denominators above 0: positive exactly when n x u_n is.
+    n, d = _ratio(match["number"])
+    u_n, u_d = units[unit].as_integer_ratio()
+    if n * u_n <= 0:
+        raise _error(value, kind, "the value must be more than zero")
+    return Fraction(n * u_n, d * u_d)
 
 
 def _remembered(parse):
@@ -424,13 +425,18 @@ def parse_height(text: str) -> Fraction:
     stripped = _text(text, _HEIGHT)
     compound = _FEET_INCHES.fullmatch(stripped)
     if compound is None:
-        if re.fullmatch(rf"{_NUMBER} ?ft.*", stripped, re.A | re.I):
+        if _FEET_NOT_WHOLE.fullmatch(stripped):
             raise _error(text, _HEIGHT, 'feet must be whole, e.g. "5 ft 6 in"')
         return _simple(text, _HEIGHT, _HEIGHT_UNITS)
-    inches = _decimal(compound["inches"]) if compound["inches"] else Fraction(0)
-    if inches >= 12:
+    # In integers, as _simple: the inches after the feet are i_n / i_d, the height h_n / i_d inches.
+    i_n, i_d = _ratio(compound["inches"]) if compound["inches"] else (0, 1)
+    if i_n >= 12 * i_d:
         raise _error(text, _HEIGHT, "inches after feet must be below 12")
-    return _above_zero((int(compound["feet"]) * 12 + inches) * _INCH, text, _HEIGHT)
+    h_n = int(compound["feet"]) * 12 * i_d + i_n
+    if h_n <= 0:
+        raise _error(text, _HEIGHT, "the value must be more than zero")
+    cm_n, cm_d = _INCH.as_integer_ratio()
+    return Fraction(h_n * cm_n, i_d * cm_d)
 
 
 def parse_mass_mg(text: str) -> Fraction:
