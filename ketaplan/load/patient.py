@@ -61,6 +61,12 @@ def read_patient_bytes(data: bytes, name: str, start: date) -> LoadedPatient:
 _ID = re.compile(ID_PATTERN)
 _PATIENT_KEYS = frozenset(PATIENT_KEYS)
 _SCORES_KEYS = frozenset(SCORES_KEYS)
+# A condition or medication written as text: Condition(text) / Medication(text), made as a NamedTuple's
+# own __new__ makes it (tuple.__new__ with every field) without the Python-level call, half the cost.
+_new_tuple = tuple.__new__
+_CONDITION_DEFAULTS = tuple(Condition._field_defaults.values())
+_MEDICATION_DEFAULTS = tuple(Medication._field_defaults.values())
+assert len(_CONDITION_DEFAULTS) == len(Condition._fields) - 1 and len(_MEDICATION_DEFAULTS) == len(Medication._fields) - 1
 
 
 def patient_from_table(data: Any, src: Source, start: date) -> Patient:
@@ -81,7 +87,8 @@ def patient_from_table(data: Any, src: Source, start: date) -> Patient:
         if not LIMITS["age"][0] <= age <= LIMITS["age"][1]:
             t.fail("date_of_birth", f"gives an age of {age} on {start}, outside {_range('age')}")
     else:
-        age = t.integer("age", *LIMITS["age"], required=True)  # present: exactly one of age, date_of_birth
+        lo, hi = LIMITS["age"]  # (unpacked here, not with *: a call with *args costs twice as much)
+        age = t.integer("age", lo, hi, required=True)  # present: exactly one of age, date_of_birth
 
     # (Written out for each, not through a helper: a call less per quantity.)
     try:
@@ -135,11 +142,14 @@ def patient_from_table(data: Any, src: Source, start: date) -> Patient:
     infusions = course.infusions(t, start)
     baseline_on = course.scored_on(score_table, start)
     assessments = course.assessments(t, start, baseline_on)
-    heart_rate = t.integer("heart_rate", *LIMITS["heart_rate"])
-    spo2 = t.integer("spo2", *LIMITS["spo2"])
+    lo, hi = LIMITS["heart_rate"]
+    heart_rate = t.integer("heart_rate", lo, hi)
+    lo, hi = LIMITS["spo2"]
+    spo2 = t.integer("spo2", lo, hi)
 
-    # Positional, in Patient's field order: twenty keywords would cost more than the rest of the call.
-    return Patient(
+    # In Patient's field order, through _make (which checks there are as many as fields): twenty
+    # keywords, or a call to NamedTuple's own __new__, would cost more than the rest of the call.
+    return Patient._make((
         patient_id,  # id
         sex,
         age,
@@ -160,7 +170,7 @@ def patient_from_table(data: Any, src: Source, start: date) -> Patient:
         frozenset(data),  # present
         assessments,
         baseline_on,  # scored_on
-    )
+    ))
 
 
 def _range(limit: str) -> str:
@@ -180,7 +190,7 @@ def _conditions(t: Table) -> tuple[Condition, ...]:
         if isinstance(item, str):
             if not item.strip():
                 t.fail(("conditions", i), "must not be empty")
-            out.append(Condition(item))
+            out.append(_new_tuple(Condition, (item,) + _CONDITION_DEFAULTS))
             continue
         # Imported here, by the tables only: a `from` import of a package costs a call per list.
         from ketaplan.vocabulary import normalise_icd10
@@ -211,7 +221,7 @@ def _medications(t: Table) -> tuple[Medication, ...]:
         if isinstance(item, str):
             if not item.strip():
                 t.fail(("medications", i), "must not be empty")
-            out.append(Medication(item))
+            out.append(_new_tuple(Medication, (item,) + _MEDICATION_DEFAULTS))
             continue
         m = Table(t.src, t.path + ("medications", i), item, MEDICATION_KEYS, what="medication text or table")
         out.append(
