@@ -71,7 +71,7 @@ assert len(_CONDITION_DEFAULTS) == len(Condition._fields) - 1 and len(_MEDICATIO
 
 def patient_from_table(data: Any, src: Source, start: date) -> Patient:
     """Validate a parsed patient table; every mistake raises PatientError naming its field."""
-    t = Table(src, (), data, _PATIENT_KEYS, what="patient table")
+    t = Table(src, (), data, _PATIENT_KEYS, "patient table")  # `what` (not by keyword: a dict per call)
     patient_id = t.text("id", required=True, pattern=_ID, hint=ID_HINT)
     if not patient_id.strip("."):  # nothing but dots: ".", ".."
         t.fail("id", f"{patient_id!r} is not allowed here: {ID_HINT}")
