@@ -25,6 +25,17 @@ from ketaplan.load import course
 from ketaplan.load.reader import Source, Table, decode, parse_toml, read_input_file, sha256_hex, type_name
 from ketaplan.model.patient import Condition, Medication, Patient, whole_years
 
+# Made once, not per file: the id's pattern compiled, and the key sets a Table checks keys against.
+_ID = re.compile(ID_PATTERN)
+_PATIENT_KEYS = frozenset(PATIENT_KEYS)
+_SCORES_KEYS = frozenset(SCORES_KEYS)
+# A condition or medication written as text: Condition(text) / Medication(text), made as a NamedTuple's
+# own __new__ makes it (tuple.__new__ with every field) without the Python-level call, half the cost.
+_new_tuple = tuple.__new__
+_CONDITION_DEFAULTS = tuple(Condition._field_defaults.values())
+_MEDICATION_DEFAULTS = tuple(Medication._field_defaults.values())
+assert len(_CONDITION_DEFAULTS) == len(Condition._fields) - 1 and len(_MEDICATION_DEFAULTS) == len(Medication._fields) - 1
+
 
 class LoadedPatient(NamedTuple):
     patient: Patient
@@ -55,18 +66,6 @@ def read_patient_bytes(data: bytes, name: str, start: date) -> LoadedPatient:
         exc.patient_id = pid if isinstance(pid, str) and _ID.fullmatch(pid) else None
         raise
     return LoadedPatient(patient, sha256_hex(data), name)
-
-
-# Made once, not per file: the id's pattern compiled, and the key sets a Table checks keys against.
-_ID = re.compile(ID_PATTERN)
-_PATIENT_KEYS = frozenset(PATIENT_KEYS)
-_SCORES_KEYS = frozenset(SCORES_KEYS)
-# A condition or medication written as text: Condition(text) / Medication(text), made as a NamedTuple's
-# own __new__ makes it (tuple.__new__ with every field) without the Python-level call, half the cost.
-_new_tuple = tuple.__new__
-_CONDITION_DEFAULTS = tuple(Condition._field_defaults.values())
-_MEDICATION_DEFAULTS = tuple(Medication._field_defaults.values())
-assert len(_CONDITION_DEFAULTS) == len(Condition._fields) - 1 and len(_MEDICATION_DEFAULTS) == len(Medication._fields) - 1
 
 
 def patient_from_table(data: Any, src: Source, start: date) -> Patient:
