@@ -147,8 +147,6 @@ class _Work(NamedTuple):
 
 
 def _work(inputs: list[tuple[str, str]]) -> Iterator[_Work]:
-    from ketaplan.load.csv_patients import iter_csv_rows
-
     for kind, path in inputs:
         if kind == "toml" and path == "-":
             yield _Work("<stdin>", "<stdin>", data=sys.stdin.buffer.read())
@@ -158,6 +156,8 @@ def _work(inputs: list[tuple[str, str]]) -> Iterator[_Work]:
             for found, problem in _toml_files_below(path):
                 yield _Work(found, found, problem=problem)
         else:
+            from ketaplan.load.csv_patients import iter_csv_rows  # (the csv module only for CSV inputs)
+
             for row in iter_csv_rows(path):
                 yield _Work(row.label, row=row)
 
@@ -173,8 +173,9 @@ def _message(exc: KetaplanError) -> str:
     return exc.one_line() if isinstance(exc, InputError) else str(exc)
 
 
-def check_one(work: _Work, loaded_protocol, start: date, now: datetime) -> Result:
-    """One patient's result; never raises for anything about this one patient."""
+def check_one(work: _Work, loaded_protocol, start: date, now: datetime, today: date | None = None) -> Result:
+    """One patient's result; never raises for anything about this one patient. `today`: the clinic's
+    date of the run (START-IN-PAST), by default the local date now."""
     import ketaplan.api as api  # (not `from ketaplan import api`: that runs importlib's Python-level fromlist check per call)
 
     if work.problem is not None:
@@ -201,7 +202,7 @@ def check_one(work: _Work, loaded_protocol, start: date, now: datetime) -> Resul
         patient_id = loaded.patient.id
         # The decision alone (engine/plan.py `decide`): the verdict, findings and first dose that
         # `ketaplan plan` puts its words around; no evidence, sessions or Plan record are built.
-        d = api.draft(loaded, loaded_protocol, start, now, decision_only=True)
+        d = api.draft(loaded, loaded_protocol, start, now, today, decision_only=True)
         return Result(loaded.patient.id, work.source, d.verdict, d.findings, d.first_dose_mg, None, d.unchecked)
     except KetaplanError as exc:
         # A patient file that cannot be used, or a protocol that cannot schedule this patient.
@@ -452,18 +453,24 @@ def summary(counts: dict[str, int]) -> str:
 CHUNK = 32
 IN_FLIGHT_PER_JOB = 3
 
-# The protocol, start date and time stamp of the run, in the main process and in each worker.
-_STATE: tuple[LoadedProtocol, date, datetime] | None = None
+# The protocol, start date, time stamp and clinic date of the run, in the main process and in each worker.
+_STATE: tuple[LoadedProtocol, date, datetime, date] | None = None
 
 
-def _state() -> tuple[LoadedProtocol, date, datetime]:
+def _state() -> tuple[LoadedProtocol, date, datetime, date]:
     if _STATE is None:
         raise RuntimeError("the run's protocol is not loaded (check() or _init_worker sets it)")
     return _STATE
 
 
 def _init_worker(
-    protocol_data: bytes, protocol_name: str, sha256: str, start: date, now: datetime, parent: int | None = None
+    protocol_data: bytes,
+    protocol_name: str,
+    sha256: str,
+    start: date,
+    now: datetime,
+    today: date,
+    parent: int | None = None,
 ) -> None:
     global _STATE
     import signal
@@ -486,7 +493,7 @@ def _init_worker(
         return  # forked: the protocol loaded by the main process is already here
     from ketaplan.load.protocol import read_protocol_bytes
 
-    _STATE = (read_protocol_bytes(protocol_data, protocol_name), start, now)
+    _STATE = (read_protocol_bytes(protocol_data, protocol_name), start, now, today)
 
 
 def _die_with_parent(parent: int | None) -> None:
@@ -531,8 +538,8 @@ def _submit(pool, chunk: list[_Work]):
 
 
 def _check_chunk(chunk: list[_Work]) -> list[Result]:
-    loaded_protocol, start, now = _state()
-    return [check_one(item, loaded_protocol, start, now) for item in chunk]
+    loaded_protocol, start, now, today = _state()
+    return [check_one(item, loaded_protocol, start, now, today) for item in chunk]
 
 
 def _chunks(work: Iterable[_Work], size: int) -> Iterator[list[_Work]]:
@@ -548,7 +555,7 @@ def _chunks(work: Iterable[_Work], size: int) -> Iterator[list[_Work]]:
 
 def _results(work: Iterable[_Work], protocol_data: bytes, jobs: int) -> Generator[Result, None, None]:
     """Each patient's result, in input order; with jobs > 1, drafted by that many worker processes."""
-    loaded_protocol, start, now = _state()
+    loaded_protocol, start, now, today = _state()
     work = iter(work)
     if jobs > 1:
         # Fewer patients than one chunk are not worth starting worker processes for.
@@ -558,12 +565,12 @@ def _results(work: Iterable[_Work], protocol_data: bytes, jobs: int) -> Generato
             jobs = 1
     if jobs <= 1:
         for item in work:
-            yield check_one(item, loaded_protocol, start, now)
+            yield check_one(item, loaded_protocol, start, now, today)
         return
     from collections import deque
     from concurrent.futures import ProcessPoolExecutor
 
-    initargs = (protocol_data, loaded_protocol.name, loaded_protocol.sha256, start, now, os.getpid())
+    initargs = (protocol_data, loaded_protocol.name, loaded_protocol.sha256, start, now, today, os.getpid())
     pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=initargs)
     pending: deque = deque()
     finished = False
@@ -613,7 +620,6 @@ def run_check(
     existing output file) is found before the first result is written.
     """
     from ketaplan.digest import prefer_openssl
-    from ketaplan.load.csv_patients import check_csv_header
     from ketaplan.load.protocol import read_protocol_bytes
 
     prefer_openssl()  # a digest of every patient: 6 us with OpenSSL, 23 us without, per 1 KB file
@@ -632,6 +638,8 @@ def run_check(
     loaded_protocol = read_protocol_bytes(protocol_data, protocol)
     for kind, path in inputs:
         if kind == "csv":
+            from ketaplan.load.csv_patients import check_csv_header
+
             check_csv_header(path)
     from ketaplan.output import TextStream
 
@@ -639,7 +647,9 @@ def run_check(
 
     # One time stamp for the whole run: every plan of the batch was drafted "now".
     now = datetime.now(UTC).replace(microsecond=0)
-    _STATE = (loaded_protocol, start, now)
+    # And one clinic date (START-IN-PAST): a run that crosses midnight does not judge its
+    # patients by two different days.
+    _STATE = (loaded_protocol, start, now, date.today())
     counts = dict.fromkeys(ORDER, 0)
     threshold = ORDER.index(fail_on)
     attention = False
