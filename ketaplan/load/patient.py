@@ -54,9 +54,10 @@ def load_patient_file(path: str, start: date) -> LoadedPatient:
     return read_patient_bytes(data, name, start)
 
 
-def read_patient_bytes(data: bytes, name: str, start: date) -> LoadedPatient:
+def read_patient_bytes(data: bytes, name: str, start: date, *, digest: bool = True) -> LoadedPatient:
     """A patient file's bytes, validated. An error carries `patient_id` when the file's id is usable,
-    so that a batch can name the patient whose file it could not use."""
+    so that a batch can name the patient whose file it could not use. `digest=False` leaves the
+    SHA-256 out (sha256 ""): for `check`, which writes no plan and so no patient_sha256."""
     text = decode(data, name, PatientError)
     document = parse_toml(text, name, PatientError)
     try:
@@ -65,7 +66,7 @@ def read_patient_bytes(data: bytes, name: str, start: date) -> LoadedPatient:
         pid = document.get("id")
         exc.patient_id = pid if isinstance(pid, str) and _ID.fullmatch(pid) else None
         raise
-    return LoadedPatient(patient, sha256_hex(data), name)
+    return LoadedPatient(patient, sha256_hex(data) if digest else "", name)
 
 
 def patient_from_table(data: Any, src: Source, start: date) -> Patient:
