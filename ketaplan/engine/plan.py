@@ -138,35 +138,37 @@ def decide(patient: Patient, protocol: Protocol, inputs: Inputs, continuing: boo
     adjust_unknown: list[Rule] = []
     titrate_true: list[Rule] = []
     titrate_unknown: list[Rule] = []
-    excluded = False
+    excluded = review = False
     fired: list[tuple[Rule, str, bool]] = []  # (rule, its effect on this plan, unknown), in the protocol's order
+    ids: list[str] = []  # their ids
+    unchecked: list[str] = []  # the ids of those that could not be checked
 
     lists = Lists(facts)
     values = work.values(facts, lists)  # the rules that are not false: true, or None (unknown)
-    rules = work.rules
+    effects = work.effects
     for index in sorted(values):
-        value = values[index]
-        rule, _, effect = rules[index]
-        if value is None and effect == "note":
-            continue
-        unknown = value is None
-        if effect == "exclude":
-            effect = "review" if unknown else "exclude"
-            excluded = excluded or not unknown
-        elif effect == "adjust":
-            (adjust_unknown if unknown else adjust_true).append(rule)
-            effect = "review" if unknown else "adjust"
-        elif effect == "hold":
-            effect = "review" if unknown else "hold"
-        elif effect == "check":
-            stage, item = rule.stage, rule.item
-            if stage is None or item is None:  # the loader requires both of a check rule
-                raise ValueError(f"{rule.id}: a check rule names its stage and its item")
-            checks[stage].append(item)
-        elif effect == "titrate":
-            (titrate_unknown if unknown else titrate_true).append(rule)
-            effect = "review" if unknown else "titrate"
+        rule, effect, if_unknown, kind = effects[index]
+        unknown = values[index] is None
+        if unknown:
+            if if_unknown is None:  # an unknown note says nothing
+                continue
+            effect = if_unknown
+            unchecked.append(rule.id)
+        if kind is not None:
+            if kind == "exclude":
+                excluded = excluded or not unknown
+            elif kind == "adjust":
+                (adjust_unknown if unknown else adjust_true).append(rule)
+            elif kind == "check":
+                stage, item = rule.stage, rule.item
+                if stage is None or item is None:  # the loader requires both of a check rule
+                    raise ValueError(f"{rule.id}: a check rule names its stage and its item")
+                checks[stage].append(item)
+            else:  # titrate
+                (titrate_unknown if unknown else titrate_true).append(rule)
+        review = review or effect == "review"
         fired.append((rule, effect, unknown))
+        ids.append(rule.id)
     d.fired, d.checks = fired, checks
 
     F.patient_findings(draft, facts, protocol)
@@ -208,16 +210,19 @@ def decide(patient: Patient, protocol: Protocol, inputs: Inputs, continuing: boo
         draft.add("START-IN-PAST", "note", "The start date is before today.", [f"start {inputs.start.isoformat()}, today {today.isoformat()}"])
 
     d.excluded = excluded
-    builtin = sorted((i for i in draft.builtin if i in F.RANK), key=F.RANK.__getitem__)  # in F.ORDER
-    d.findings = tuple([rule.id for rule, _, _ in fired] + builtin)
+    added = draft.builtin
+    builtin = [i for i in added if i in F.RANK]
+    if len(builtin) > 1:
+        builtin.sort(key=F.RANK.__getitem__)  # in F.ORDER
     # The findings whose rule could not be checked (Finding.unknown), in the same order.
-    d.unchecked = tuple([rule.id for rule, _, unknown in fired if unknown] + [i for i in builtin if draft.builtin[i][3]])
-    if excluded:
-        d.verdict = "excluded"
-    elif any(effect == "review" for _, effect, _ in fired) or any(draft.builtin[i][0] == "review" for i in builtin):
-        d.verdict = "needs-review"
-    else:
-        d.verdict = "eligible"
+    for i in builtin:
+        entry = added[i]
+        if entry[3]:
+            unchecked.append(i)
+        review = review or entry[0] == "review"
+    d.findings = tuple(ids + builtin)
+    d.unchecked = tuple(unchecked)
+    d.verdict = "excluded" if excluded else "needs-review" if review else "eligible"
     first = d.slots[0].dose if d.slots else None
     d.first_dose_mg = None if first is None else first.dose_mg
     return d
@@ -324,16 +329,14 @@ def _medication_terms(when) -> list[str]:
     return out
 
 
-def _decide_sessions(
-    patient, protocol, inputs, weights, adjust_true, adjust_unknown, draft, titration=((), ()), given=(), work=None
-):
+def _decide_sessions(patient, protocol, inputs, weights, adjust_true, adjust_unknown, draft, titration, given, work):
     """The Dosing record and each session's place, per-kg amount and dose (one per distinct amount),
     with the dose findings; the Session records themselves are built by `_sessions()`."""
     dose = protocol.dose
 
     # Weight basis: a true adjust rule's basis replaces the protocol's; of several, the lowest weight.
     basis, basis_rule = dose.weight_basis, None
-    candidates = [(r.weight_basis, r.id) for r in adjust_true if r.weight_basis]
+    candidates = [(r.weight_basis, r.id) for r in adjust_true if r.weight_basis] if adjust_true else None
     if candidates:
         basis, basis_rule = min(candidates, key=lambda c: _weight_order(weights.of(c[0])))
         distinct = {b for b, _ in candidates}
@@ -352,23 +355,14 @@ def _decide_sessions(
             basis, basis_rule = r.weight_basis, r.id
 
     applied = adjust_true + adjust_unknown
-    factors = tuple(Factor(r.id, r.dose_factor) for r in applied if r.dose_factor is not None)
+    factors: tuple[Factor, ...] = ()
     cap_mg, cap_rule = dose.max_mg, None
-    for r in applied:
-        if r.max_mg is not None and r.max_mg < cap_mg:
-            cap_mg, cap_rule = r.max_mg, r.id
+    if applied:  # (most plans have no adjust rule: nothing to build then)
+        factors = tuple(Factor(r.id, r.dose_factor) for r in applied if r.dose_factor is not None)
+        for r in applied:
+            if r.max_mg is not None and r.max_mg < cap_mg:
+                cap_mg, cap_rule = r.max_mg, r.id
     dosing_weight = weights.of(basis)
-    dosing = Dosing(
-        mode=dose.mode,
-        weight_basis=basis,
-        basis_rule=basis_rule,
-        dosing_weight_kg=dosing_weight,
-        factors=factors,
-        cap_mg=cap_mg,
-        cap_rule=cap_rule,
-        round_to_mg=dose.round_to,
-        max_mg_per_hour=dose.max_mg_per_hour,
-    )
     if dosing_weight is None:
         draft.add(
             "IDEAL-WEIGHT-SHORT-STATURE",
@@ -382,14 +376,11 @@ def _decide_sessions(
     # session is among them).
     last = patient.infusions[-1].date if patient.infusions else None
     dates = _session_dates(protocol, inputs, last, len(given), work)
-    factor = _ONE
-    for f in factors:
-        factor *= f.factor
-    cap_by = cap_rule or "dose.max_mg"
+    weighed = _weighed(protocol, work, (basis, basis_rule, dosing_weight, factors, cap_mg, cap_rule))
     has_titration = bool(titration[0] or titration[1])
     # Each session's place, amount and checks (`_places`), then its dose. Without titration or sessions
     # already given, the places depend only on the dates and the weighing date: remembered for the run.
-    if work is not None and not has_titration and not given:
+    if not has_titration and not given:
         key = ("places", id(dates), patient.weighed_on)
         memo = work.runs
         found = memo.get(key)
@@ -401,11 +392,92 @@ def _decide_sessions(
         escalations, chosen_words = list(escalations), dict(chosen_words)
     else:
         places, escalations, chosen_words = _places(protocol, dates, patient.weighed_on, given, titration, has_titration)
+    dosing, slots, capped, not_drafted, too_much = _doses(protocol, places, weighed, given, escalations)
+
+    if not_drafted:
+        draft.add("DOSE-NOT-DRAFTED", "review", "The arithmetic gives no dose above 0 mg: none is drafted.", not_drafted)
+    if too_much:
+        # The bag's final volume cannot hold the drawn volume: the stock is too dilute for this dose.
+        bag_ml, stock = protocol.drug.bag_ml, protocol.drug.stock_mg_per_ml
+        draft.add(
+            "DRAW-EXCEEDS-BAG",
+            "review",
+            "The volume to draw does not fit in the bag: check the protocol's stock and bag.",
+            lambda: [
+                f"session {number}: {fmt_mg(sd.dose_mg)} at {fmt_mg_per_ml(stock)} "
+                f"is {fmt_ml(sd.dose_mg / stock)} to draw, not less than the {fmt_ml(bag_ml)} bag"
+                for number, sd in too_much
+            ],
+        )
+    if capped:
+        mode = dose.mode
+        draft.add(
+            "DOSE-CAPPED",
+            "note",
+            "A cap lowered the dose: the lower dose wins.",
+            lambda: [_capped_words(number, sd, mode) for number, sd in capped],
+        )
+    if chosen_words:
+        draft.add(
+            "TITRATION-CHOSEN",
+            "note",
+            "Several titrate rules apply: the lowest dose is used; the others are not used.",
+            list(chosen_words),
+        )
+    if escalations:
+        draft.add("DOSE-ESCALATION", "note", "The dose per kg rises between sessions; confirm each previous dose was tolerated.", escalations)
+    return dosing, slots
+
+
+def _weighed(protocol: Protocol, work, doses_of: tuple) -> tuple:
+    """(the Dosing record, the dosing weight, the product of the factors, the cap, what caps it, the
+    doses so far) of `doses_of`: (weight basis, its rule, dosing weight, factors, cap in mg, its rule).
+    Remembered for the run by `doses_of`'s value: a clinic's patients share a few hundred weights.
+    The doses so far: (amount, (SessionDose, drafted, overflow)) of each distinct per-kg amount asked
+    of `_doses`, whose session_dose depends only on the amount and these (the protocol's dose is
+    the run's)."""
+    basis, basis_rule, dosing_weight, factors, cap_mg, cap_rule = doses_of
+    # (The exact fractions by numerator and denominator: hashing a Fraction costs more.)
+    key = (
+        basis, basis_rule, None if dosing_weight is None else dosing_weight.numerator,
+        None if dosing_weight is None else dosing_weight.denominator, factors, cap_mg.numerator, cap_mg.denominator, cap_rule,
+    )  # fmt: skip
+    memo = work.weighed
+    found = memo.get(key)
+    if found is not None:
+        return found
+    dose = protocol.dose
+    dosing = Dosing(
+        mode=dose.mode,
+        weight_basis=basis,
+        basis_rule=basis_rule,
+        dosing_weight_kg=dosing_weight,
+        factors=factors,
+        cap_mg=cap_mg,
+        cap_rule=cap_rule,
+        round_to_mg=dose.round_to,
+        max_mg_per_hour=dose.max_mg_per_hour,
+    )
+    factor = _ONE
+    for f in factors:
+        factor *= f.factor
+    if len(memo) >= 4096:
+        memo.clear()
+    found = memo[key] = (dosing, dosing_weight, factor, cap_mg, cap_rule or "dose.max_mg", [])
+    return found
+
+
+def _doses(protocol, places: tuple, weighed: tuple, given, escalations: list) -> tuple:
+    """The Dosing record, each session's slot with its dose, and the sessions whose dose was capped,
+    not drafted (their words) or does not fit in the bag, from the places and `_weighed`'s record.
+    Adds the escalation of a continued series' first session to `escalations`."""
+    dosing, dosing_weight, factor, cap_mg, cap_by, per_amount = weighed
+    dose = protocol.dose
     slots = []
     capped, not_drafted, too_much = [], [], []
-    per_amount: list = []  # (amount, (SessionDose, drafted, overflow)) of each distinct amount so far
     bag_ml, stock = protocol.drug.bag_ml, protocol.drug.stock_mg_per_ml
-    last_amount = last_dose = None  # the previous session's amount and its (SessionDose, Container)
+    last_amount = last_dose = None  # the previous session's amount and its (SessionDose, drafted, overflow)
+    new_slot = tuple.__new__
     for number, phase_name, day, amount, checks_t, titrated_by, not_used in places:
         if dosing_weight is None:
             slots.append(_Slot(number, phase_name, day, amount, checks_t, titrated_by, not_used, None, "IDEAL-WEIGHT-SHORT-STATURE"))
@@ -415,9 +487,12 @@ def _decide_sessions(
             sd_c = last_dose
         else:
             # (A list, not a dict: a schedule has few distinct amounts, and hashing a fraction costs
-            # more than comparing it with each.)
-            sd_c = next((found for known, found in per_amount if known == amount), None)
-            if sd_c is None:
+            # more than comparing it with each; the amounts are mostly the protocol's same objects.)
+            for known, found in per_amount:
+                if known is amount or known == amount:
+                    sd_c = found
+                    break
+            else:
                 sd = session_dose(amount, dosing_weight, factor, dose, cap_mg, cap_by)
                 mg = sd.dose_mg
                 # The volume to draw (the container's draw_ml: mg / stock) not below the bag's volume,
@@ -451,40 +526,9 @@ def _decide_sessions(
             capped.append((number, sd))
         if overflow:
             too_much.append((number, sd))
-        slots.append(_Slot(number, phase_name, day, amount, checks_t, titrated_by, not_used, sd))
-
-    if not_drafted:
-        draft.add("DOSE-NOT-DRAFTED", "review", "The arithmetic gives no dose above 0 mg: none is drafted.", not_drafted)
-    if too_much:
-        # The bag's final volume cannot hold the drawn volume: the stock is too dilute for this dose.
-        draft.add(
-            "DRAW-EXCEEDS-BAG",
-            "review",
-            "The volume to draw does not fit in the bag: check the protocol's stock and bag.",
-            lambda: [
-                f"session {number}: {fmt_mg(sd.dose_mg)} at {fmt_mg_per_ml(stock)} "
-                f"is {fmt_ml(sd.dose_mg / stock)} to draw, not less than the {fmt_ml(bag_ml)} bag"
-                for number, sd in too_much
-            ],
-        )
-    if capped:
-        mode = dose.mode
-        draft.add(
-            "DOSE-CAPPED",
-            "note",
-            "A cap lowered the dose: the lower dose wins.",
-            lambda: [_capped_words(number, sd, mode) for number, sd in capped],
-        )
-    if chosen_words:
-        draft.add(
-            "TITRATION-CHOSEN",
-            "note",
-            "Several titrate rules apply: the lowest dose is used; the others are not used.",
-            list(chosen_words),
-        )
-    if escalations:
-        draft.add("DOSE-ESCALATION", "note", "The dose per kg rises between sessions; confirm each previous dose was tolerated.", escalations)
-    return dosing, tuple(slots)
+        # (tuple.__new__: a NamedTuple's own __new__ is a Python function, twice the time)
+        slots.append(new_slot(_Slot, (number, phase_name, day, amount, checks_t, titrated_by, not_used, sd, None)))
+    return dosing, tuple(slots), capped, not_drafted, too_much
 
 
 def _places(protocol: Protocol, dates: tuple, weighed_on, given, titration, has_titration: bool) -> tuple:

@@ -270,7 +270,7 @@ def _compile_clause(key: str, value, vocabulary) -> Truth:  # noqa: C901 - one b
 class Compiled:
     """One protocol's per-run work: its rules' truth closures and the age bounds they test."""
 
-    __slots__ = ("protocol", "truths", "rules", "others", "groups", "age_bounds", "uses_course", "runs")
+    __slots__ = ("protocol", "truths", "effects", "others", "groups", "age_bounds", "uses_course", "runs", "weighed")
 
     def __init__(self, protocol: Protocol) -> None:
         from ketaplan.engine.findings import _age_clauses
@@ -278,7 +278,11 @@ class Compiled:
         vocabulary = protocol.vocabulary
         self.protocol = protocol  # held, so that the id the cache is keyed by stays this protocol's
         self.truths: tuple[Truth, ...] = tuple(compile_when(r.when, vocabulary) for r in protocol.rules)
-        self.rules = tuple(zip(protocol.rules, self.truths, (r.effect for r in protocol.rules)))
+        # For decide()'s loop over the rules that fire: (rule, its effect on the plan when true, when
+        # unknown (None: an unknown note says nothing), what else decide() does for it, if anything).
+        self.effects = tuple(
+            (r, r.effect, _IF_UNKNOWN.get(r.effect, r.effect), r.effect if r.effect in _DECIDED else None) for r in protocol.rules
+        )
         # The rules whose whole `when` is one list test, by list: each is true exactly when one of
         # its terms' keys is among the patient's entries' terms (Lists), so that a patient's terms
         # find the rules they make true through an index, and the other rules of that list are
@@ -304,6 +308,7 @@ class Compiled:
 
         self.uses_course = uses_course(protocol)  # a titrate rule, or a rule asking about the course
         self.runs: dict = {}  # per-run memos (session dates by start date and last infusion, ...)
+        self.weighed: dict = {}  # per-run memo of engine/plan.py `_weighed`, by the dosing weight and cap
 
 
     def values(self, facts: Facts, lists: Lists) -> dict[int, bool | None]:
@@ -344,6 +349,11 @@ class Compiled:
 
 
 _LIST_KEYS = ("condition", "active_condition", "medication", "allergy")
+#: A rule's effect on the plan when it could not be checked: an exclusion, an adjustment, a hold or a
+#: titration needs review instead; an unknown note is dropped; the others stand as written.
+_IF_UNKNOWN = {"exclude": "review", "adjust": "review", "hold": "review", "titrate": "review", "note": None}
+#: The effects whose rules decide() does more with than list (engine/plan.py).
+_DECIDED = ("exclude", "adjust", "check", "titrate")
 _COMPILED: dict[int, Compiled] = {}
 
 
