@@ -16,10 +16,62 @@ RANK = {rule_id: n for n, rule_id in enumerate(ORDER)}
 
 
 def patient_findings(draft, facts: Facts, protocol) -> None:
+    # Each list's findings are a function of the protocol (its drug and indications), the vocabulary
+    # and that list alone: worked out once per distinct list in a run (the same tuple again:
+    # engine/facts.py `_entries`), and given to each patient's draft as they were added.
+    builtin = draft.builtin
+    builtin.update(_list_findings(_allergy_findings, facts, protocol, facts.allergies))
+    builtin.update(_list_findings(_medication_findings, facts, protocol, facts.medications))
+    builtin.update(_list_findings(_condition_findings, facts, protocol, facts.conditions))
+    prior = [i for i in facts.patient.infusions if i.protocol == protocol.id]
+    if prior:
+        draft.add(
+            "PRIOR-INFUSIONS-SAME-PROTOCOL",
+            "review",
+            f"The patient has had infusions under {protocol.id}: this plan restarts the series.",
+            [f"{len(prior)} infusion{'s' if len(prior) != 1 else ''} under {protocol.id}, the last on {prior[-1].date.isoformat()}"],
+        )
+
+
+class _Added:
+    """What the finding functions add (as engine/plan.py's draft keeps it), to be given to each draft
+    with the same list."""
+
+    __slots__ = ("builtin",)
+
+    def __init__(self) -> None:
+        self.builtin: dict[str, tuple] = {}
+
+    def add(self, rule_id: str, effect: str, message: str, evidence, *, unknown: bool = False, source=None) -> None:
+        self.builtin[rule_id] = (effect, message, evidence, unknown, source)
+
+
+#: (the findings' function, id(protocol), id(vocabulary), id(entries)) -> (protocol, vocabulary,
+#: entries, what they add): the objects are kept, so that their ids are not reused meanwhile.
+_ADDED: dict[tuple, tuple] = {}
+
+
+def _list_findings(work, facts: Facts, protocol, entries) -> dict[str, tuple]:
+    vocabulary = facts.vocabulary
+    key = (work, id(protocol), id(vocabulary), id(entries))
+    found = _ADDED.get(key)
+    if found is not None and found[0] is protocol and found[1] is vocabulary and found[2] is entries:
+        return found[3]
+    if len(_ADDED) >= 10_000:
+        _ADDED.clear()
+    added = _Added()
+    work(added, facts, protocol)
+    _ADDED[key] = (protocol, vocabulary, entries, added.builtin)
+    return added.builtin
+
+
+def _allergy_findings(draft, facts: Facts, protocol) -> None:
     _allergy_to_drug(draft, facts, protocol)
+    _unrecognised(draft, "UNRECOGNISED-ALLERGY", "allergy", facts.allergies, lambda a: a.match is not None)
+
+
+def _medication_findings(draft, facts: Facts, protocol) -> None:
     _already_taking(draft, facts, protocol)
-    # A condition's name must be recognised itself: a known code never hides an unknown name.
-    _unrecognised(draft, "UNRECOGNISED-CONDITION", "condition", facts.conditions, lambda c: bool(c.match.name_terms))
     _unrecognised(draft, "UNRECOGNISED-MEDICATION", "medication", facts.medications, lambda m: m.match is not None)
     several = [m for m in facts.medications or () if m.match is not None and not m.suspect and m.others]
     if several:
@@ -30,7 +82,11 @@ def patient_findings(draft, facts: Facts, protocol) -> None:
             "(rules on the names after the first could not be checked).",
             [f"{m.describe()} names {m.names()}" for m in several],
         )
-    _unrecognised(draft, "UNRECOGNISED-ALLERGY", "allergy", facts.allergies, lambda a: a.match is not None)
+
+
+def _condition_findings(draft, facts: Facts, protocol) -> None:
+    # A condition's name must be recognised itself: a known code never hides an unknown name.
+    _unrecognised(draft, "UNRECOGNISED-CONDITION", "condition", facts.conditions, lambda c: bool(c.match.name_terms))
     mismatched = [c for c in facts.conditions or () if not c.suspect and c.match.code_mismatch]
     if mismatched:
         draft.add(
@@ -45,14 +101,6 @@ def patient_findings(draft, facts: Facts, protocol) -> None:
             ],
         )
     _indication(draft, facts, protocol)
-    prior = [i for i in facts.patient.infusions if i.protocol == protocol.id]
-    if prior:
-        draft.add(
-            "PRIOR-INFUSIONS-SAME-PROTOCOL",
-            "review",
-            f"The patient has had infusions under {protocol.id}: this plan restarts the series.",
-            [f"{len(prior)} infusion{'s' if len(prior) != 1 else ''} under {protocol.id}, the last on {prior[-1].date.isoformat()}"],
-        )
 
 
 #: The chemical classes a protocol drug may belong to (clinical-facts.md sections 1 and 3: ketamine,
