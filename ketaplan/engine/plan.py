@@ -61,8 +61,9 @@ class _Draft:
         return Finding(rule_id, effect, effect, unknown, message, tuple(words), source)
 
 
-class _Slot(NamedTuple):
-    """A session as decided: its place in the schedule and its dose, before the Session record is built."""
+class _Place(NamedTuple):
+    """A session as decided before its dose: its place in the schedule, per-kg amount and checks. Its
+    dose is its amount's (Decision.doses); the Session record is built by `_sessions()`."""
 
     number: int
     phase: str
@@ -71,8 +72,6 @@ class _Slot(NamedTuple):
     checks: tuple[str, ...]
     titrated_by: str | None
     titration_not_used: tuple[str, ...]
-    dose: Any  # the SessionDose of its amount; None when no dose is drafted
-    not_drafted_because: str | None = None
 
 
 class Decision:
@@ -81,7 +80,7 @@ class Decision:
 
     __slots__ = (
         "patient", "protocol", "inputs", "continuing", "facts", "cf", "fired", "excluded", "draft", "weights",
-        "checks", "dosing", "slots", "verdict", "findings", "unchecked", "first_dose_mg",
+        "checks", "dosing", "places", "doses", "verdict", "findings", "unchecked", "first_dose_mg",
     )  # fmt: skip
 
     facts: Facts
@@ -92,7 +91,10 @@ class Decision:
     weights: LazyWeights
     checks: dict[str, list[str]]
     dosing: Dosing | None
-    slots: tuple[_Slot, ...]
+    places: tuple[_Place, ...]
+    # (amount, (SessionDose, drafted: above 0 mg, the drawn volume does not fit in the bag)) of each
+    # distinct per-kg amount of the places; empty where no dose is drafted (no dosing weight)
+    doses: tuple[tuple[Fraction, tuple], ...]
     verdict: str
     findings: tuple[str, ...]  # every finding's id, in the plan's order
     unchecked: tuple[str, ...]  # the findings whose rule could not be checked
@@ -187,17 +189,17 @@ def decide(patient: Patient, protocol: Protocol, inputs: Inputs, continuing: boo
     excluded = excluded or (allergy is not None and allergy[0] == "exclude")
 
     weights = d.weights = LazyWeights(patient)
-    d.dosing, d.slots = None, ()
+    d.dosing, d.places, d.doses = None, (), ()
     if not excluded:
         given = cf.series if continuing else ()
         titration = (titrate_true, titrate_unknown)
-        d.dosing, d.slots = _decide_sessions(
+        d.dosing, d.places, d.doses = _decide_sessions(
             patient, protocol, inputs, weights, adjust_true, adjust_unknown, draft, titration, given, work
         )
         F.schedule_findings(
-            draft, facts, protocol, d.slots, inputs, given_dates=_given_dates(protocol, given), truths=(work, lists)
+            draft, facts, protocol, d.places, inputs, given_dates=_given_dates(protocol, given), truths=(work, lists)
         )
-        if continuing and not d.slots:
+        if continuing and not d.places:
             total = sum(p.sessions for p in protocol.schedule.phases)
             draft.add(
                 "SERIES-COMPLETE",
@@ -223,8 +225,8 @@ def decide(patient: Patient, protocol: Protocol, inputs: Inputs, continuing: boo
     d.findings = tuple(ids + builtin)
     d.unchecked = tuple(unchecked)
     d.verdict = "excluded" if excluded else "needs-review" if review else "eligible"
-    first = d.slots[0].dose if d.slots else None
-    d.first_dose_mg = None if first is None else first.dose_mg
+    first = _dose_of(d.doses, d.places[0].amount) if d.places and d.doses else None
+    d.first_dose_mg = first[0].dose_mg if first is not None and first[1] else None
     return d
 
 
@@ -244,7 +246,7 @@ def explain(d: Decision) -> Plan:
         rule_findings.append(Finding(rule.id, effect, rule.effect, unknown, rule.message, evidence, rule.source))
     findings = tuple(rule_findings) + tuple(d.draft.finding(i) for i in d.findings[len(rule_findings) :])
     weights = body_weights(patient)
-    sessions = _sessions(patient, protocol, d.dosing, d.slots)
+    sessions = _sessions(patient, protocol, d.dosing, d.places, d.doses)
     course = None
     if d.continuing:
         weight = d.dosing.dosing_weight_kg if d.dosing is not None else weights.of(protocol.dose.weight_basis)
@@ -388,11 +390,34 @@ def _decide_sessions(patient, protocol, inputs, weights, adjust_true, adjust_unk
             if len(memo) >= 4096:
                 memo.clear()
             found = memo[key] = (dates, _places(protocol, dates, patient.weighed_on, given, titration, False))
-        places, escalations, chosen_words = found[1]
+        places, amounts, escalations, chosen_words = found[1]
         escalations, chosen_words = list(escalations), dict(chosen_words)
     else:
-        places, escalations, chosen_words = _places(protocol, dates, patient.weighed_on, given, titration, has_titration)
-    dosing, slots, capped, not_drafted, too_much = _doses(protocol, places, weighed, given, escalations)
+        places, amounts, escalations, chosen_words = _places(protocol, dates, patient.weighed_on, given, titration, has_titration)
+    dosing = weighed[0]
+    doses = () if dosing_weight is None else tuple((amount, _dose(protocol, weighed, amount)) for amount in amounts)
+    capped, not_drafted, too_much = [], [], []
+    if given and doses:
+        first = places[0]  # the first session of the continued series
+        sd = _dose_of(doses, first.amount)[0]
+        if sd.dose_mg > given[-1].dose_mg and CONFIRM_TOLERATED not in first.checks:
+            # It is compared with the last one given, in mg. (The first session has no escalation of
+            # its own here: this one goes first.)
+            escalations.insert(
+                0, f"session {first.number}: {fmt_mg(sd.dose_mg)} after {fmt_mg(given[-1].dose_mg)} given on {given[-1].date.isoformat()}"
+            )
+            places = (first._replace(checks=first.checks + (CONFIRM_TOLERATED,)), *places[1:])
+    if any(not drafted or sd.capped_by or overflow for _, (sd, drafted, overflow) in doses):
+        for s in places:
+            sd, drafted, overflow = _dose_of(doses, s.amount)
+            if not drafted:
+                # A dose of 0 mg or less is never drafted: the clinician decides.
+                not_drafted.append(f"session {s.number}: the arithmetic gives {fmt_mg(sd.dose_mg)}")
+                continue
+            if sd.capped_by:
+                capped.append((s.number, sd))
+            if overflow:
+                too_much.append((s.number, sd))
 
     if not_drafted:
         draft.add("DOSE-NOT-DRAFTED", "review", "The arithmetic gives no dose above 0 mg: none is drafted.", not_drafted)
@@ -426,7 +451,7 @@ def _decide_sessions(patient, protocol, inputs, weights, adjust_true, adjust_unk
         )
     if escalations:
         draft.add("DOSE-ESCALATION", "note", "The dose per kg rises between sessions; confirm each previous dose was tolerated.", escalations)
-    return dosing, slots
+    return dosing, places, doses
 
 
 def _weighed(protocol: Protocol, work, doses_of: tuple) -> tuple:
@@ -467,74 +492,42 @@ def _weighed(protocol: Protocol, work, doses_of: tuple) -> tuple:
     return found
 
 
-def _doses(protocol, places: tuple, weighed: tuple, given, escalations: list) -> tuple:
-    """The Dosing record, each session's slot with its dose, and the sessions whose dose was capped,
-    not drafted (their words) or does not fit in the bag, from the places and `_weighed`'s record.
-    Adds the escalation of a continued series' first session to `escalations`."""
-    dosing, dosing_weight, factor, cap_mg, cap_by, per_amount = weighed
-    dose = protocol.dose
-    slots = []
-    capped, not_drafted, too_much = [], [], []
+def _dose(protocol, weighed: tuple, amount: Fraction) -> tuple:
+    """(SessionDose, drafted: above 0 mg, the drawn volume does not fit in the bag) of a per-kg amount,
+    by `_weighed`'s record, which keeps each amount's once worked out."""
+    _, dosing_weight, factor, cap_mg, cap_by, per_amount = weighed
+    # (A list, not a dict: a schedule has few distinct amounts, and hashing a fraction costs more than
+    # comparing it with each; the amounts are mostly the protocol's same objects.)
+    for known, found in per_amount:
+        if known is amount or known == amount:
+            return found
+    sd = session_dose(amount, dosing_weight, factor, protocol.dose, cap_mg, cap_by)
+    mg = sd.dose_mg
     bag_ml, stock = protocol.drug.bag_ml, protocol.drug.stock_mg_per_ml
-    last_amount = last_dose = None  # the previous session's amount and its (SessionDose, drafted, overflow)
-    new_slot = tuple.__new__
-    for number, phase_name, day, amount, checks_t, titrated_by, not_used in places:
-        if dosing_weight is None:
-            slots.append(_Slot(number, phase_name, day, amount, checks_t, titrated_by, not_used, None, "IDEAL-WEIGHT-SHORT-STATURE"))
-            continue
-        # Sessions with the same mg/kg have the same dose: work it out once.
-        if amount is last_amount and last_dose is not None:  # (set together: never None here)
-            sd_c = last_dose
-        else:
-            # (A list, not a dict: a schedule has few distinct amounts, and hashing a fraction costs
-            # more than comparing it with each; the amounts are mostly the protocol's same objects.)
-            for known, found in per_amount:
-                if known is amount or known == amount:
-                    sd_c = found
-                    break
-            else:
-                sd = session_dose(amount, dosing_weight, factor, dose, cap_mg, cap_by)
-                mg = sd.dose_mg
-                # The volume to draw (the container's draw_ml: mg / stock) not below the bag's volume,
-                # in integers: mg x stock_d x bag_d >= bag_n x mg_d x stock_n (stock above 0).
-                overflow = (
-                    bag_ml is not None
-                    and bool(stock)
-                    and mg.numerator * stock.denominator * bag_ml.denominator
-                    >= bag_ml.numerator * mg.denominator * stock.numerator
-                )
-                # (dose, drafted: above 0 mg, the drawn volume does not fit in the bag)
-                sd_c = (sd, mg.numerator > 0, overflow)
-                per_amount.append((amount, sd_c))
-            last_amount, last_dose = amount, sd_c
-        sd, drafted, overflow = sd_c
-        first_continued = given and number == len(given) + 1
-        if first_continued and sd.dose_mg > given[-1].dose_mg and CONFIRM_TOLERATED not in checks_t:
-            # The first session of a continued series is compared with the last one given, in mg.
-            # (The first session has no escalation of its own here: this one goes first.)
-            escalations.insert(
-                0,
-                f"session {number}: {fmt_mg(sd.dose_mg)} after {fmt_mg(given[-1].dose_mg)} given on {given[-1].date.isoformat()}"
-            )
-            checks_t += (CONFIRM_TOLERATED,)
-        if not drafted:
-            # A dose of 0 mg or less is never drafted: the clinician decides.
-            not_drafted.append(f"session {number}: the arithmetic gives {fmt_mg(sd.dose_mg)}")
-            slots.append(_Slot(number, phase_name, day, amount, checks_t, titrated_by, not_used, None, "DOSE-NOT-DRAFTED"))
-            continue
-        if sd.capped_by:
-            capped.append((number, sd))
-        if overflow:
-            too_much.append((number, sd))
-        # (tuple.__new__: a NamedTuple's own __new__ is a Python function, twice the time)
-        slots.append(new_slot(_Slot, (number, phase_name, day, amount, checks_t, titrated_by, not_used, sd, None)))
-    return dosing, tuple(slots), capped, not_drafted, too_much
+    # The volume to draw (the container's draw_ml: mg / stock) not below the bag's volume,
+    # in integers: mg x stock_d x bag_d >= bag_n x mg_d x stock_n (stock above 0).
+    overflow = (
+        bag_ml is not None
+        and bool(stock)
+        and mg.numerator * stock.denominator * bag_ml.denominator >= bag_ml.numerator * mg.denominator * stock.numerator
+    )
+    found = (sd, mg.numerator > 0, overflow)
+    per_amount.append((amount, found))
+    return found
+
+
+def _dose_of(doses: tuple, amount: Fraction) -> tuple:
+    """The (SessionDose, drafted, overflow) of `amount` among a decision's doses."""
+    for known, found in doses:
+        if known is amount or known == amount:
+            return found
+    raise KeyError(amount)  # (never: the doses are of every amount of the places)
 
 
 def _places(protocol: Protocol, dates: tuple, weighed_on, given, titration, has_titration: bool) -> tuple:
-    """Each session's (number, phase name, date, per-kg amount, checks, titrated_by, titration not
-    used), with the escalations' words and the TITRATION-CHOSEN words: what `_decide_sessions`
-    decides before the dose, from the schedule, the titrate rules and the weighing date alone."""
+    """Each session's _Place, the distinct per-kg amounts among them (in order), the escalations' words
+    and the TITRATION-CHOSEN words: what `_decide_sessions` decides before the dose, from the
+    schedule, the titrate rules and the weighing date alone."""
     dose = protocol.dose
     phases = protocol.schedule.phases
     valid_days = dose.weight_valid_days
@@ -543,6 +536,7 @@ def _places(protocol: Protocol, dates: tuple, weighed_on, given, titration, has_
     chosen_words: dict[str, None] = {}
     escalations: list[str] = []
     places = []
+    amounts: list[Fraction] = []
     previous_amount = None
     for number, (phase_index, day) in enumerate(dates, start=len(given) + 1):
         phase = phases[phase_index]
@@ -568,9 +562,11 @@ def _places(protocol: Protocol, dates: tuple, weighed_on, given, titration, has_
             escalations.append(
                 f"session {number}: {_amount(dose.mode, amount)} by {titrated_by} instead of the phase's {_amount(dose.mode, base)}"
             )
+        if amount is not previous_amount and all(a != amount for a in amounts):
+            amounts.append(amount)
         previous_amount = amount
-        places.append((number, phase.name, day, amount, tuple(session_checks), titrated_by, not_used))
-    return tuple(places), tuple(escalations), chosen_words
+        places.append(_Place(number, phase.name, day, amount, tuple(session_checks), titrated_by, not_used))
+    return tuple(places), tuple(amounts), tuple(escalations), chosen_words
 
 
 def _session_dates(protocol: Protocol, inputs: Inputs, last: date | None, skip: int, work) -> tuple:
@@ -590,8 +586,8 @@ def _session_dates(protocol: Protocol, inputs: Inputs, last: date | None, skip: 
     return dates
 
 
-def _sessions(patient: Patient, protocol: Protocol, dosing: Dosing | None, slots) -> tuple[Session, ...]:
-    """The Session records of the decided slots, with each dose's arithmetic written out."""
+def _sessions(patient: Patient, protocol: Protocol, dosing: Dosing | None, places, doses) -> tuple[Session, ...]:
+    """The Session records of the decided places and doses, with each dose's arithmetic written out."""
     if dosing is None:
         return ()
     dose = protocol.dose
@@ -599,7 +595,7 @@ def _sessions(patient: Patient, protocol: Protocol, dosing: Dosing | None, slots
     dosing_weight = dosing.dosing_weight_kg
     out = []
     containers: dict[int, tuple] = {}  # by the SessionDose: sessions of one amount share it
-    for s in slots:
+    for s in places:
         common = dict(
             number=s.number,
             phase=s.phase,
@@ -610,10 +606,13 @@ def _sessions(patient: Patient, protocol: Protocol, dosing: Dosing | None, slots
             titrated_by=s.titrated_by,
             titration_not_used=s.titration_not_used,
         )
-        if s.dose is None:
-            out.append(Session(**common, not_drafted_because=s.not_drafted_because))
+        if not doses:
+            out.append(Session(**common, not_drafted_because="IDEAL-WEIGHT-SHORT-STATURE"))
             continue
-        d = s.dose
+        d, drafted, _ = _dose_of(doses, s.amount)
+        if not drafted:
+            out.append(Session(**common, not_drafted_because="DOSE-NOT-DRAFTED"))
+            continue
         found = containers.get(id(d))
         if found is None:
             found = containers[id(d)] = (d, container(protocol.drug, d.dose_mg, dose.duration_min))
