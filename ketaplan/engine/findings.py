@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from datetime import date
 from functools import lru_cache
 
@@ -340,14 +341,20 @@ def _age_changes(draft, facts: Facts, protocol, last: date, truths=None) -> None
         # Only the age on the start date is known: the next birthday may fall at any time in the plan.
         oldest = p.age + 1 + (last - start).days // 366
 
-    def at_age(age: int):
-        return facts._replace(patient=p._replace(age=age))
-
     if truths is None:
         from ketaplan.engine.truth import Lists, compiled
 
         truths = (compiled(protocol), Lists(facts))
     work, lists = truths
+    # Most patients cross no bound of any rule: one bisection of the protocol's bounds says so.
+    ages = work.ages
+    crosses = bisect_right(ages, p.age)
+    if crosses == len(ages) or ages[crosses] > oldest:
+        return
+
+    def at_age(age: int):
+        return facts._replace(patient=p._replace(age=age))
+
     crossed: list[tuple[int, int, str, str]] = []  # (bound, rule index, rule id, the test as written)
     for index, tests in work.age_bounds:
         for key, bound in tests:

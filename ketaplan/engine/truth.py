@@ -270,7 +270,7 @@ def _compile_clause(key: str, value, vocabulary) -> Truth:  # noqa: C901 - one b
 class Compiled:
     """One protocol's per-run work: its rules' truth closures and the age bounds they test."""
 
-    __slots__ = ("protocol", "truths", "effects", "others", "groups", "age_bounds", "uses_course", "runs", "weighed")
+    __slots__ = ("protocol", "truths", "effects", "others", "groups", "age_bounds", "ages", "uses_course", "runs", "weighed")
 
     def __init__(self, protocol: Protocol) -> None:
         from ketaplan.engine.findings import _age_clauses
@@ -300,10 +300,12 @@ class Compiled:
                 index.setdefault(key, []).append(i)
         self.others = tuple(others)
         self.groups = tuple(
-            (key, {k: tuple(v) for k, v in index.items()}, tuple(members)) for key, (index, members) in groups.items()
+            (key, {k: tuple(v) for k, v in index.items()}, frozenset(index), tuple(members))
+            for key, (index, members) in groups.items()
         )
         # (rule index, the age tests of its `when`) of the rules with any, for AGE-CHANGES-DURING-PLAN
         self.age_bounds = tuple((i, ages) for i, r in enumerate(protocol.rules) if (ages := _age_clauses(r.when)))
+        self.ages = tuple(sorted({bound for _, ages in self.age_bounds for _, bound in ages}))  # every bound, ascending
         from ketaplan.engine.plan import uses_course
 
         self.uses_course = uses_course(protocol)  # a titrate rule, or a rule asking about the course
@@ -321,7 +323,7 @@ class Compiled:
             if value is not False:
                 out[i] = value
         entries: tuple | None
-        for key, index, members in self.groups:
+        for key, index, keys, members in self.groups:
             if key == "condition":
                 entries, terms, unsure = facts.conditions, lists.conditions, lists.conditions_unsure
             elif key == "active_condition":
@@ -334,9 +336,11 @@ class Compiled:
                 for i in members:
                     out[i] = None
                 continue
-            for term in terms:
-                for i in index.get(term, ()):
-                    out[i] = True
+            # (The terms in the index found by set operations in C, not by a lookup per term.)
+            if not keys.isdisjoint(terms):
+                for term in keys & terms:
+                    for i in index[term]:
+                        out[i] = True
             if unsure:
                 for i in members:
                     out.setdefault(i, None)
