@@ -390,12 +390,11 @@ def _decide_sessions(patient, protocol, inputs, weights, adjust_true, adjust_unk
             if len(memo) >= 4096:
                 memo.clear()
             found = memo[key] = (dates, _places(protocol, dates, patient.weighed_on, given, titration, False))
-        places, amounts, escalations, chosen_words = found[1]
-        escalations, chosen_words = list(escalations), dict(chosen_words)
+        places, amounts, escalations, chosen_words = found[1]  # (only read: no sessions given, no titration)
     else:
         places, amounts, escalations, chosen_words = _places(protocol, dates, patient.weighed_on, given, titration, has_titration)
     dosing = weighed[0]
-    doses = () if dosing_weight is None else tuple((amount, _dose(protocol, weighed, amount)) for amount in amounts)
+    doses, unusual = ((), False) if dosing_weight is None else _doses(protocol, weighed, amounts)
     capped, not_drafted, too_much = [], [], []
     if given and doses:
         first = places[0]  # the first session of the continued series
@@ -407,7 +406,7 @@ def _decide_sessions(patient, protocol, inputs, weights, adjust_true, adjust_unk
                 0, f"session {first.number}: {fmt_mg(sd.dose_mg)} after {fmt_mg(given[-1].dose_mg)} given on {given[-1].date.isoformat()}"
             )
             places = (first._replace(checks=first.checks + (CONFIRM_TOLERATED,)), *places[1:])
-    if any(not drafted or sd.capped_by or overflow for _, (sd, drafted, overflow) in doses):
+    if unusual:
         for s in places:
             sd, drafted, overflow = _dose_of(doses, s.amount)
             if not drafted:
@@ -458,9 +457,8 @@ def _weighed(protocol: Protocol, work, doses_of: tuple) -> tuple:
     """(the Dosing record, the dosing weight, the product of the factors, the cap, what caps it, the
     doses so far) of `doses_of`: (weight basis, its rule, dosing weight, factors, cap in mg, its rule).
     Remembered for the run by `doses_of`'s value: a clinic's patients share a few hundred weights.
-    The doses so far: (amount, (SessionDose, drafted, overflow)) of each distinct per-kg amount asked
-    of `_doses`, whose session_dose depends only on the amount and these (the protocol's dose is
-    the run's)."""
+    The doses so far: what `_doses` gave for each tuple of amounts asked of it (it depends only on
+    the amounts and these: the protocol's dose is the run's)."""
     basis, basis_rule, dosing_weight, factors, cap_mg, cap_rule = doses_of
     # (The exact fractions by numerator and denominator: hashing a Fraction costs more.)
     key = (
@@ -492,27 +490,34 @@ def _weighed(protocol: Protocol, work, doses_of: tuple) -> tuple:
     return found
 
 
-def _dose(protocol, weighed: tuple, amount: Fraction) -> tuple:
-    """(SessionDose, drafted: above 0 mg, the drawn volume does not fit in the bag) of a per-kg amount,
-    by `_weighed`'s record, which keeps each amount's once worked out."""
-    _, dosing_weight, factor, cap_mg, cap_by, per_amount = weighed
-    # (A list, not a dict: a schedule has few distinct amounts, and hashing a fraction costs more than
-    # comparing it with each; the amounts are mostly the protocol's same objects.)
-    for known, found in per_amount:
-        if known is amount or known == amount:
+def _doses(protocol, weighed: tuple, amounts: tuple) -> tuple:
+    """(doses, unusual) of the distinct per-kg amounts of a plan: doses is (amount, (SessionDose,
+    drafted: above 0 mg, the drawn volume does not fit in the bag)) of each; unusual, whether any
+    dose is not drafted, capped or does not fit. Kept in `_weighed`'s record by the amounts."""
+    _, dosing_weight, factor, cap_mg, cap_by, known = weighed
+    # (A list, not a dict: a weight meets few tuples of amounts, mostly the same objects, which a
+    # tuple compares by identity first; hashing fractions costs more.)
+    for amounts_known, found in known:
+        if amounts_known == amounts:
             return found
-    sd = session_dose(amount, dosing_weight, factor, protocol.dose, cap_mg, cap_by)
-    mg = sd.dose_mg
     bag_ml, stock = protocol.drug.bag_ml, protocol.drug.stock_mg_per_ml
-    # The volume to draw (the container's draw_ml: mg / stock) not below the bag's volume,
-    # in integers: mg x stock_d x bag_d >= bag_n x mg_d x stock_n (stock above 0).
-    overflow = (
-        bag_ml is not None
-        and bool(stock)
-        and mg.numerator * stock.denominator * bag_ml.denominator >= bag_ml.numerator * mg.denominator * stock.numerator
-    )
-    found = (sd, mg.numerator > 0, overflow)
-    per_amount.append((amount, found))
+    doses = []
+    unusual = False
+    for amount in amounts:
+        sd = session_dose(amount, dosing_weight, factor, protocol.dose, cap_mg, cap_by)
+        mg = sd.dose_mg
+        # The volume to draw (the container's draw_ml: mg / stock) not below the bag's volume,
+        # in integers: mg x stock_d x bag_d >= bag_n x mg_d x stock_n (stock above 0).
+        overflow = (
+            bag_ml is not None
+            and bool(stock)
+            and mg.numerator * stock.denominator * bag_ml.denominator >= bag_ml.numerator * mg.denominator * stock.numerator
+        )
+        drafted = mg.numerator > 0
+        unusual = unusual or not drafted or bool(sd.capped_by) or overflow
+        doses.append((amount, (sd, drafted, overflow)))
+    found = (tuple(doses), unusual)
+    known.append((amounts, found))
     return found
 
 
