@@ -47,25 +47,6 @@ class _Added:
         self.builtin[rule_id] = (effect, message, evidence, unknown, source)
 
 
-#: (the findings' function, id(protocol), id(vocabulary), id(entries)) -> (protocol, vocabulary,
-#: entries, what they add): the objects are kept, so that their ids are not reused meanwhile.
-_ADDED: dict[tuple, tuple] = {}
-
-
-def _list_findings(work, facts: Facts, protocol, entries) -> dict[str, tuple]:
-    vocabulary = facts.vocabulary
-    key = (work, id(protocol), id(vocabulary), id(entries))
-    found = _ADDED.get(key)
-    if found is not None and found[0] is protocol and found[1] is vocabulary and found[2] is entries:
-        return found[3]
-    if len(_ADDED) >= 10_000:
-        _ADDED.clear()
-    added = _Added()
-    work(added, facts, protocol)
-    _ADDED[key] = (protocol, vocabulary, entries, added.builtin)
-    return added.builtin
-
-
 def _allergy_findings(draft, facts: Facts, protocol) -> None:
     _allergy_to_drug(draft, facts, protocol)
     _unrecognised(draft, "UNRECOGNISED-ALLERGY", "allergy", facts.allergies, lambda a: a.match is not None)
@@ -102,6 +83,26 @@ def _condition_findings(draft, facts: Facts, protocol) -> None:
             ],
         )
     _indication(draft, facts, protocol)
+
+
+#: The findings' function -> {id(entries): (protocol, vocabulary, entries, what they add)}: the objects
+#: are kept, so that their ids are not reused meanwhile. (Keyed by the id alone, no key tuple to build;
+#: a list met under another protocol or vocabulary is worked out again and replaces the first.)
+_ADDED: dict = {_allergy_findings: {}, _medication_findings: {}, _condition_findings: {}}
+
+
+def _list_findings(work, facts: Facts, protocol, entries) -> dict[str, tuple]:
+    vocabulary = facts.vocabulary
+    memo = _ADDED[work]
+    found = memo.get(id(entries))
+    if found is not None and found[2] is entries and found[0] is protocol and found[1] is vocabulary:
+        return found[3]
+    if len(memo) >= 10_000:
+        memo.clear()
+    added = _Added()
+    work(added, facts, protocol)
+    memo[id(entries)] = (protocol, vocabulary, entries, added.builtin)
+    return added.builtin
 
 
 #: The chemical classes a protocol drug may belong to (clinical-facts.md sections 1 and 3: ketamine,
@@ -290,7 +291,7 @@ def schedule_findings(draft, facts: Facts, protocol, sessions, inputs, given_dat
     for phase in protocol.schedule.phases:
         if phase.within_days is None:
             continue
-        in_phase = [d for name, d in given_dates if name == phase.name]
+        in_phase = [d for name, d in given_dates if name == phase.name] if given_dates else []
         in_phase += [s.date for s in sessions if s.phase == phase.name]
         if not in_phase:
             continue

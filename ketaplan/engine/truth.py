@@ -43,20 +43,23 @@ class Lists:
         )
 
 
-#: (the list's kind, id(entries)) -> (entries, its part): the entries are kept, so that their id is
-#: not reused meanwhile. The kind is part of the key: one tuple (the empty one) can be any list.
-_PARTS: dict[tuple, tuple] = {}
+#: The list's kind (its part's function) -> {id(entries): (entries, its part)}: the entries are kept,
+#: so that their id is not reused meanwhile. One memo per kind: one tuple (the empty one) can be any
+#: list. (Keyed by the id alone: no key tuple to build for each lookup.)
+_PARTS: dict[Callable[[tuple], tuple], dict[int, tuple]] = {}
 
 
 def _part(entries: tuple, work: Callable[[tuple], tuple]) -> tuple:
-    key = (work, id(entries))
-    found = _PARTS.get(key)
+    memo = _PARTS.get(work)
+    if memo is None:
+        memo = _PARTS[work] = {}
+    found = memo.get(id(entries))
     if found is not None and found[0] is entries:
         return found[1]
-    if len(_PARTS) >= 10_000:
-        _PARTS.clear()
+    if len(memo) >= 10_000:
+        memo.clear()
     part = work(entries)
-    _PARTS[key] = (entries, part)
+    memo[id(entries)] = (entries, part)
     return part
 
 
