@@ -263,6 +263,10 @@ def _compile_clause(key: str, value, vocabulary) -> Truth:  # noqa: C901 - one b
         from ketaplan.engine.logic import _is_missing
 
         names = tuple(value)
+        if not any(n == "scores" or n == "infusions" or n.startswith("scores.") for n in names):
+            # Top-level keys only: _is_missing's `name not in p.present` for each, as one subset test.
+            keys = frozenset(names)
+            return lambda facts, lists: not keys <= facts.patient.present
         return lambda facts, lists: any(_is_missing(name, facts) for name in names)
     # Every other key (vitals, scores, infusions, the course): the evaluator's own value.
     from ketaplan.engine.logic import _clause
