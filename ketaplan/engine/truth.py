@@ -268,8 +268,27 @@ def _compile_clause(key: str, value, vocabulary) -> Truth:  # noqa: C901 - one b
             keys = frozenset(names)
             return lambda facts, lists: not keys <= facts.patient.present
         return lambda facts, lists: any(_is_missing(name, facts) for name in names)
-    # Every other key (vitals, scores, infusions, the course): the evaluator's own value.
     from ketaplan.engine.logic import _clause
+
+    if key in _SERIES_KEYS:
+        # Most patients have no current series under the protocol: where it is empty, the value
+        # course_rules.course_clause gives then, worked out here as it does; otherwise its own.
+        if key == "series_sessions_at_least":
+            empty = 0 >= value  # its n >= value, n = 0
+        elif key == "stopped_early":
+            stopped: list = []  # no session of an empty series stopped early
+            empty = bool(stopped) == value
+        else:
+            empty = False  # "no sessions in the current series"
+
+        def series_test(facts: Facts, lists: Lists):
+            cf = facts.course
+            if cf is None or not cf.series:
+                return empty
+            return _clause(key, value, facts).value
+
+        return series_test
+    # Every other key (vitals, scores, infusions, the response to the course): the evaluator's own value.
 
     return lambda facts, lists: _clause(key, value, facts).value
 
@@ -360,6 +379,9 @@ class Compiled:
 
 
 _LIST_KEYS = ("condition", "active_condition", "medication", "allergy")
+#: The course keys whose value course_rules.course_clause fixes when the current series is empty.
+_SERIES_KEYS = ("series_sessions_at_least", "stopped_early", "peak_blood_pressure_at_least", "adverse_event",
+                "dissociation_at_least", "sedation_at_most")  # fmt: skip
 #: A rule's effect on the plan when it could not be checked: an exclusion, an adjustment, a hold or a
 #: titration needs review instead; an unknown note is dropped; the others stand as written.
 _IF_UNKNOWN = {"exclude": "review", "adjust": "review", "hold": "review", "titrate": "review", "note": None}
