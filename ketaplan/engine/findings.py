@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from datetime import date
 from functools import lru_cache
 
@@ -16,10 +17,43 @@ RANK = {rule_id: n for n, rule_id in enumerate(ORDER)}
 
 
 def patient_findings(draft, facts: Facts, protocol) -> None:
+    # Each list's findings are a function of the protocol (its drug and indications), the vocabulary
+    # and that list alone: worked out once per distinct list in a run (the same tuple again:
+    # engine/facts.py `_entries`), and given to each patient's draft as they were added.
+    builtin = draft.builtin
+    builtin.update(_list_findings(_allergy_findings, facts, protocol, facts.allergies))
+    builtin.update(_list_findings(_medication_findings, facts, protocol, facts.medications))
+    builtin.update(_list_findings(_condition_findings, facts, protocol, facts.conditions))
+    prior = [i for i in facts.patient.infusions if i.protocol == protocol.id]
+    if prior:
+        draft.add(
+            "PRIOR-INFUSIONS-SAME-PROTOCOL",
+            "review",
+            f"The patient has had infusions under {protocol.id}: this plan restarts the series.",
+            [f"{len(prior)} infusion{'s' if len(prior) != 1 else ''} under {protocol.id}, the last on {prior[-1].date.isoformat()}"],
+        )
+
+
+class _Added:
+    """What the finding functions add (as engine/plan.py's draft keeps it), to be given to each draft
+    with the same list."""
+
+    __slots__ = ("builtin",)
+
+    def __init__(self) -> None:
+        self.builtin: dict[str, tuple] = {}
+
+    def add(self, rule_id: str, effect: str, message: str, evidence, *, unknown: bool = False, source=None) -> None:
+        self.builtin[rule_id] = (effect, message, evidence, unknown, source)
+
+
+def _allergy_findings(draft, facts: Facts, protocol) -> None:
     _allergy_to_drug(draft, facts, protocol)
+    _unrecognised(draft, "UNRECOGNISED-ALLERGY", "allergy", facts.allergies, lambda a: a.match is not None)
+
+
+def _medication_findings(draft, facts: Facts, protocol) -> None:
     _already_taking(draft, facts, protocol)
-    # A condition's name must be recognised itself: a known code never hides an unknown name.
-    _unrecognised(draft, "UNRECOGNISED-CONDITION", "condition", facts.conditions, lambda c: bool(c.match.name_terms))
     _unrecognised(draft, "UNRECOGNISED-MEDICATION", "medication", facts.medications, lambda m: m.match is not None)
     several = [m for m in facts.medications or () if m.match is not None and not m.suspect and m.others]
     if several:
@@ -30,7 +64,11 @@ def patient_findings(draft, facts: Facts, protocol) -> None:
             "(rules on the names after the first could not be checked).",
             [f"{m.describe()} names {m.names()}" for m in several],
         )
-    _unrecognised(draft, "UNRECOGNISED-ALLERGY", "allergy", facts.allergies, lambda a: a.match is not None)
+
+
+def _condition_findings(draft, facts: Facts, protocol) -> None:
+    # A condition's name must be recognised itself: a known code never hides an unknown name.
+    _unrecognised(draft, "UNRECOGNISED-CONDITION", "condition", facts.conditions, lambda c: bool(c.match.name_terms))
     mismatched = [c for c in facts.conditions or () if not c.suspect and c.match.code_mismatch]
     if mismatched:
         draft.add(
@@ -45,14 +83,26 @@ def patient_findings(draft, facts: Facts, protocol) -> None:
             ],
         )
     _indication(draft, facts, protocol)
-    prior = [i for i in facts.patient.infusions if i.protocol == protocol.id]
-    if prior:
-        draft.add(
-            "PRIOR-INFUSIONS-SAME-PROTOCOL",
-            "review",
-            f"The patient has had infusions under {protocol.id}: this plan restarts the series.",
-            [f"{len(prior)} infusion{'s' if len(prior) != 1 else ''} under {protocol.id}, the last on {prior[-1].date.isoformat()}"],
-        )
+
+
+#: The findings' function -> {id(entries): (protocol, vocabulary, entries, what they add)}: the objects
+#: are kept, so that their ids are not reused meanwhile. (Keyed by the id alone, no key tuple to build;
+#: a list met under another protocol or vocabulary is worked out again and replaces the first.)
+_ADDED: dict = {_allergy_findings: {}, _medication_findings: {}, _condition_findings: {}}
+
+
+def _list_findings(work, facts: Facts, protocol, entries) -> dict[str, tuple]:
+    vocabulary = facts.vocabulary
+    memo = _ADDED[work]
+    found = memo.get(id(entries))
+    if found is not None and found[2] is entries and found[0] is protocol and found[1] is vocabulary:
+        return found[3]
+    if len(memo) >= 10_000:
+        memo.clear()
+    added = _Added()
+    work(added, facts, protocol)
+    memo[id(entries)] = (protocol, vocabulary, entries, added.builtin)
+    return added.builtin
 
 
 #: The chemical classes a protocol drug may belong to (clinical-facts.md sections 1 and 3: ketamine,
@@ -241,7 +291,7 @@ def schedule_findings(draft, facts: Facts, protocol, sessions, inputs, given_dat
     for phase in protocol.schedule.phases:
         if phase.within_days is None:
             continue
-        in_phase = [d for name, d in given_dates if name == phase.name]
+        in_phase = [d for name, d in given_dates if name == phase.name] if given_dates else []
         in_phase += [s.date for s in sessions if s.phase == phase.name]
         if not in_phase:
             continue
@@ -292,14 +342,20 @@ def _age_changes(draft, facts: Facts, protocol, last: date, truths=None) -> None
         # Only the age on the start date is known: the next birthday may fall at any time in the plan.
         oldest = p.age + 1 + (last - start).days // 366
 
-    def at_age(age: int):
-        return facts._replace(patient=p._replace(age=age))
-
     if truths is None:
         from ketaplan.engine.truth import Lists, compiled
 
         truths = (compiled(protocol), Lists(facts))
     work, lists = truths
+    # Most patients cross no bound of any rule: one bisection of the protocol's bounds says so.
+    ages = work.ages
+    crosses = bisect_right(ages, p.age)
+    if crosses == len(ages) or ages[crosses] > oldest:
+        return
+
+    def at_age(age: int):
+        return facts._replace(patient=p._replace(age=age))
+
     crossed: list[tuple[int, int, str, str]] = []  # (bound, rule index, rule id, the test as written)
     for index, tests in work.age_bounds:
         for key, bound in tests:

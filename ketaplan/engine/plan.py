@@ -61,8 +61,9 @@ class _Draft:
         return Finding(rule_id, effect, effect, unknown, message, tuple(words), source)
 
 
-class _Slot(NamedTuple):
-    """A session as decided: its place in the schedule and its dose, before the Session record is built."""
+class _Place(NamedTuple):
+    """A session as decided before its dose: its place in the schedule, per-kg amount and checks. Its
+    dose is its amount's (Decision.doses); the Session record is built by `_sessions()`."""
 
     number: int
     phase: str
@@ -71,8 +72,6 @@ class _Slot(NamedTuple):
     checks: tuple[str, ...]
     titrated_by: str | None
     titration_not_used: tuple[str, ...]
-    dose: Any  # the SessionDose of its amount; None when no dose is drafted
-    not_drafted_because: str | None = None
 
 
 class Decision:
@@ -81,7 +80,7 @@ class Decision:
 
     __slots__ = (
         "patient", "protocol", "inputs", "continuing", "facts", "cf", "fired", "excluded", "draft", "weights",
-        "checks", "dosing", "slots", "verdict", "findings", "unchecked", "first_dose_mg",
+        "checks", "dosing", "places", "doses", "verdict", "findings", "unchecked", "first_dose_mg",
     )  # fmt: skip
 
     facts: Facts
@@ -92,7 +91,10 @@ class Decision:
     weights: LazyWeights
     checks: dict[str, list[str]]
     dosing: Dosing | None
-    slots: tuple[_Slot, ...]
+    places: tuple[_Place, ...]
+    # (amount, (SessionDose, drafted: above 0 mg, the drawn volume does not fit in the bag)) of each
+    # distinct per-kg amount of the places; empty where no dose is drafted (no dosing weight)
+    doses: tuple[tuple[Fraction, tuple], ...]
     verdict: str
     findings: tuple[str, ...]  # every finding's id, in the plan's order
     unchecked: tuple[str, ...]  # the findings whose rule could not be checked
@@ -138,35 +140,37 @@ def decide(patient: Patient, protocol: Protocol, inputs: Inputs, continuing: boo
     adjust_unknown: list[Rule] = []
     titrate_true: list[Rule] = []
     titrate_unknown: list[Rule] = []
-    excluded = False
+    excluded = review = False
     fired: list[tuple[Rule, str, bool]] = []  # (rule, its effect on this plan, unknown), in the protocol's order
+    ids: list[str] = []  # their ids
+    unchecked: list[str] = []  # the ids of those that could not be checked
 
     lists = Lists(facts)
     values = work.values(facts, lists)  # the rules that are not false: true, or None (unknown)
-    rules = work.rules
+    effects = work.effects
     for index in sorted(values):
-        value = values[index]
-        rule, _, effect = rules[index]
-        if value is None and effect == "note":
-            continue
-        unknown = value is None
-        if effect == "exclude":
-            effect = "review" if unknown else "exclude"
-            excluded = excluded or not unknown
-        elif effect == "adjust":
-            (adjust_unknown if unknown else adjust_true).append(rule)
-            effect = "review" if unknown else "adjust"
-        elif effect == "hold":
-            effect = "review" if unknown else "hold"
-        elif effect == "check":
-            stage, item = rule.stage, rule.item
-            if stage is None or item is None:  # the loader requires both of a check rule
-                raise ValueError(f"{rule.id}: a check rule names its stage and its item")
-            checks[stage].append(item)
-        elif effect == "titrate":
-            (titrate_unknown if unknown else titrate_true).append(rule)
-            effect = "review" if unknown else "titrate"
+        rule, effect, if_unknown, kind = effects[index]
+        unknown = values[index] is None
+        if unknown:
+            if if_unknown is None:  # an unknown note says nothing
+                continue
+            effect = if_unknown
+            unchecked.append(rule.id)
+        if kind is not None:
+            if kind == "exclude":
+                excluded = excluded or not unknown
+            elif kind == "adjust":
+                (adjust_unknown if unknown else adjust_true).append(rule)
+            elif kind == "check":
+                stage, item = rule.stage, rule.item
+                if stage is None or item is None:  # the loader requires both of a check rule
+                    raise ValueError(f"{rule.id}: a check rule names its stage and its item")
+                checks[stage].append(item)
+            else:  # titrate
+                (titrate_unknown if unknown else titrate_true).append(rule)
+        review = review or effect == "review"
         fired.append((rule, effect, unknown))
+        ids.append(rule.id)
     d.fired, d.checks = fired, checks
 
     F.patient_findings(draft, facts, protocol)
@@ -185,17 +189,17 @@ def decide(patient: Patient, protocol: Protocol, inputs: Inputs, continuing: boo
     excluded = excluded or (allergy is not None and allergy[0] == "exclude")
 
     weights = d.weights = LazyWeights(patient)
-    d.dosing, d.slots = None, ()
+    d.dosing, d.places, d.doses = None, (), ()
     if not excluded:
         given = cf.series if continuing else ()
         titration = (titrate_true, titrate_unknown)
-        d.dosing, d.slots = _decide_sessions(
+        d.dosing, d.places, d.doses = _decide_sessions(
             patient, protocol, inputs, weights, adjust_true, adjust_unknown, draft, titration, given, work
         )
         F.schedule_findings(
-            draft, facts, protocol, d.slots, inputs, given_dates=_given_dates(protocol, given), truths=(work, lists)
+            draft, facts, protocol, d.places, inputs, given_dates=_given_dates(protocol, given), truths=(work, lists)
         )
-        if continuing and not d.slots:
+        if continuing and not d.places:
             total = sum(p.sessions for p in protocol.schedule.phases)
             draft.add(
                 "SERIES-COMPLETE",
@@ -208,18 +212,21 @@ def decide(patient: Patient, protocol: Protocol, inputs: Inputs, continuing: boo
         draft.add("START-IN-PAST", "note", "The start date is before today.", [f"start {inputs.start.isoformat()}, today {today.isoformat()}"])
 
     d.excluded = excluded
-    builtin = sorted((i for i in draft.builtin if i in F.RANK), key=F.RANK.__getitem__)  # in F.ORDER
-    d.findings = tuple([rule.id for rule, _, _ in fired] + builtin)
+    added = draft.builtin
+    builtin = [i for i in added if i in F.RANK]
+    if len(builtin) > 1:
+        builtin.sort(key=F.RANK.__getitem__)  # in F.ORDER
     # The findings whose rule could not be checked (Finding.unknown), in the same order.
-    d.unchecked = tuple([rule.id for rule, _, unknown in fired if unknown] + [i for i in builtin if draft.builtin[i][3]])
-    if excluded:
-        d.verdict = "excluded"
-    elif any(effect == "review" for _, effect, _ in fired) or any(draft.builtin[i][0] == "review" for i in builtin):
-        d.verdict = "needs-review"
-    else:
-        d.verdict = "eligible"
-    first = d.slots[0].dose if d.slots else None
-    d.first_dose_mg = None if first is None else first.dose_mg
+    for i in builtin:
+        entry = added[i]
+        if entry[3]:
+            unchecked.append(i)
+        review = review or entry[0] == "review"
+    d.findings = tuple(ids + builtin)
+    d.unchecked = tuple(unchecked)
+    d.verdict = "excluded" if excluded else "needs-review" if review else "eligible"
+    first = _dose_of(d.doses, d.places[0].amount) if d.places and d.doses else None
+    d.first_dose_mg = first[0].dose_mg if first is not None and first[1] else None
     return d
 
 
@@ -239,7 +246,7 @@ def explain(d: Decision) -> Plan:
         rule_findings.append(Finding(rule.id, effect, rule.effect, unknown, rule.message, evidence, rule.source))
     findings = tuple(rule_findings) + tuple(d.draft.finding(i) for i in d.findings[len(rule_findings) :])
     weights = body_weights(patient)
-    sessions = _sessions(patient, protocol, d.dosing, d.slots)
+    sessions = _sessions(patient, protocol, d.dosing, d.places, d.doses)
     course = None
     if d.continuing:
         weight = d.dosing.dosing_weight_kg if d.dosing is not None else weights.of(protocol.dose.weight_basis)
@@ -324,16 +331,14 @@ def _medication_terms(when) -> list[str]:
     return out
 
 
-def _decide_sessions(
-    patient, protocol, inputs, weights, adjust_true, adjust_unknown, draft, titration=((), ()), given=(), work=None
-):
+def _decide_sessions(patient, protocol, inputs, weights, adjust_true, adjust_unknown, draft, titration, given, work):
     """The Dosing record and each session's place, per-kg amount and dose (one per distinct amount),
     with the dose findings; the Session records themselves are built by `_sessions()`."""
     dose = protocol.dose
 
     # Weight basis: a true adjust rule's basis replaces the protocol's; of several, the lowest weight.
     basis, basis_rule = dose.weight_basis, None
-    candidates = [(r.weight_basis, r.id) for r in adjust_true if r.weight_basis]
+    candidates = [(r.weight_basis, r.id) for r in adjust_true if r.weight_basis] if adjust_true else None
     if candidates:
         basis, basis_rule = min(candidates, key=lambda c: _weight_order(weights.of(c[0])))
         distinct = {b for b, _ in candidates}
@@ -352,23 +357,14 @@ def _decide_sessions(
             basis, basis_rule = r.weight_basis, r.id
 
     applied = adjust_true + adjust_unknown
-    factors = tuple(Factor(r.id, r.dose_factor) for r in applied if r.dose_factor is not None)
+    factors: tuple[Factor, ...] = ()
     cap_mg, cap_rule = dose.max_mg, None
-    for r in applied:
-        if r.max_mg is not None and r.max_mg < cap_mg:
-            cap_mg, cap_rule = r.max_mg, r.id
+    if applied:  # (most plans have no adjust rule: nothing to build then)
+        factors = tuple(Factor(r.id, r.dose_factor) for r in applied if r.dose_factor is not None)
+        for r in applied:
+            if r.max_mg is not None and r.max_mg < cap_mg:
+                cap_mg, cap_rule = r.max_mg, r.id
     dosing_weight = weights.of(basis)
-    dosing = Dosing(
-        mode=dose.mode,
-        weight_basis=basis,
-        basis_rule=basis_rule,
-        dosing_weight_kg=dosing_weight,
-        factors=factors,
-        cap_mg=cap_mg,
-        cap_rule=cap_rule,
-        round_to_mg=dose.round_to,
-        max_mg_per_hour=dose.max_mg_per_hour,
-    )
     if dosing_weight is None:
         draft.add(
             "IDEAL-WEIGHT-SHORT-STATURE",
@@ -382,14 +378,11 @@ def _decide_sessions(
     # session is among them).
     last = patient.infusions[-1].date if patient.infusions else None
     dates = _session_dates(protocol, inputs, last, len(given), work)
-    factor = _ONE
-    for f in factors:
-        factor *= f.factor
-    cap_by = cap_rule or "dose.max_mg"
+    weighed = _weighed(protocol, work, (basis, basis_rule, dosing_weight, factors, cap_mg, cap_rule))
     has_titration = bool(titration[0] or titration[1])
     # Each session's place, amount and checks (`_places`), then its dose. Without titration or sessions
     # already given, the places depend only on the dates and the weighing date: remembered for the run.
-    if work is not None and not has_titration and not given:
+    if not has_titration and not given:
         key = ("places", id(dates), patient.weighed_on)
         memo = work.runs
         found = memo.get(key)
@@ -397,66 +390,39 @@ def _decide_sessions(
             if len(memo) >= 4096:
                 memo.clear()
             found = memo[key] = (dates, _places(protocol, dates, patient.weighed_on, given, titration, False))
-        places, escalations, chosen_words = found[1]
-        escalations, chosen_words = list(escalations), dict(chosen_words)
+        places, amounts, escalations, chosen_words = found[1]  # (only read: no sessions given, no titration)
     else:
-        places, escalations, chosen_words = _places(protocol, dates, patient.weighed_on, given, titration, has_titration)
-    slots = []
+        places, amounts, escalations, chosen_words = _places(protocol, dates, patient.weighed_on, given, titration, has_titration)
+    dosing = weighed[0]
+    doses, unusual = ((), False) if dosing_weight is None else _doses(protocol, weighed, amounts)
     capped, not_drafted, too_much = [], [], []
-    per_amount: list = []  # (amount, (SessionDose, drafted, overflow)) of each distinct amount so far
-    bag_ml, stock = protocol.drug.bag_ml, protocol.drug.stock_mg_per_ml
-    last_amount = last_dose = None  # the previous session's amount and its (SessionDose, Container)
-    for number, phase_name, day, amount, checks_t, titrated_by, not_used in places:
-        if dosing_weight is None:
-            slots.append(_Slot(number, phase_name, day, amount, checks_t, titrated_by, not_used, None, "IDEAL-WEIGHT-SHORT-STATURE"))
-            continue
-        # Sessions with the same mg/kg have the same dose: work it out once.
-        if amount is last_amount and last_dose is not None:  # (set together: never None here)
-            sd_c = last_dose
-        else:
-            # (A list, not a dict: a schedule has few distinct amounts, and hashing a fraction costs
-            # more than comparing it with each.)
-            sd_c = next((found for known, found in per_amount if known == amount), None)
-            if sd_c is None:
-                sd = session_dose(amount, dosing_weight, factor, dose, cap_mg, cap_by)
-                mg = sd.dose_mg
-                # The volume to draw (the container's draw_ml: mg / stock) not below the bag's volume,
-                # in integers: mg x stock_d x bag_d >= bag_n x mg_d x stock_n (stock above 0).
-                overflow = (
-                    bag_ml is not None
-                    and bool(stock)
-                    and mg.numerator * stock.denominator * bag_ml.denominator
-                    >= bag_ml.numerator * mg.denominator * stock.numerator
-                )
-                # (dose, drafted: above 0 mg, the drawn volume does not fit in the bag)
-                sd_c = (sd, mg.numerator > 0, overflow)
-                per_amount.append((amount, sd_c))
-            last_amount, last_dose = amount, sd_c
-        sd, drafted, overflow = sd_c
-        first_continued = given and number == len(given) + 1
-        if first_continued and sd.dose_mg > given[-1].dose_mg and CONFIRM_TOLERATED not in checks_t:
-            # The first session of a continued series is compared with the last one given, in mg.
-            # (The first session has no escalation of its own here: this one goes first.)
+    if given and doses:
+        first = places[0]  # the first session of the continued series
+        sd = _dose_of(doses, first.amount)[0]
+        if sd.dose_mg > given[-1].dose_mg and CONFIRM_TOLERATED not in first.checks:
+            # It is compared with the last one given, in mg. (The first session has no escalation of
+            # its own here: this one goes first.)
             escalations.insert(
-                0,
-                f"session {number}: {fmt_mg(sd.dose_mg)} after {fmt_mg(given[-1].dose_mg)} given on {given[-1].date.isoformat()}"
+                0, f"session {first.number}: {fmt_mg(sd.dose_mg)} after {fmt_mg(given[-1].dose_mg)} given on {given[-1].date.isoformat()}"
             )
-            checks_t += (CONFIRM_TOLERATED,)
-        if not drafted:
-            # A dose of 0 mg or less is never drafted: the clinician decides.
-            not_drafted.append(f"session {number}: the arithmetic gives {fmt_mg(sd.dose_mg)}")
-            slots.append(_Slot(number, phase_name, day, amount, checks_t, titrated_by, not_used, None, "DOSE-NOT-DRAFTED"))
-            continue
-        if sd.capped_by:
-            capped.append((number, sd))
-        if overflow:
-            too_much.append((number, sd))
-        slots.append(_Slot(number, phase_name, day, amount, checks_t, titrated_by, not_used, sd))
+            places = (first._replace(checks=first.checks + (CONFIRM_TOLERATED,)), *places[1:])
+    if unusual:
+        for s in places:
+            sd, drafted, overflow = _dose_of(doses, s.amount)
+            if not drafted:
+                # A dose of 0 mg or less is never drafted: the clinician decides.
+                not_drafted.append(f"session {s.number}: the arithmetic gives {fmt_mg(sd.dose_mg)}")
+                continue
+            if sd.capped_by:
+                capped.append((s.number, sd))
+            if overflow:
+                too_much.append((s.number, sd))
 
     if not_drafted:
         draft.add("DOSE-NOT-DRAFTED", "review", "The arithmetic gives no dose above 0 mg: none is drafted.", not_drafted)
     if too_much:
         # The bag's final volume cannot hold the drawn volume: the stock is too dilute for this dose.
+        bag_ml, stock = protocol.drug.bag_ml, protocol.drug.stock_mg_per_ml
         draft.add(
             "DRAW-EXCEEDS-BAG",
             "review",
@@ -484,13 +450,89 @@ def _decide_sessions(
         )
     if escalations:
         draft.add("DOSE-ESCALATION", "note", "The dose per kg rises between sessions; confirm each previous dose was tolerated.", escalations)
-    return dosing, tuple(slots)
+    return dosing, places, doses
+
+
+def _weighed(protocol: Protocol, work, doses_of: tuple) -> tuple:
+    """(the Dosing record, the dosing weight, the product of the factors, the cap, what caps it, the
+    doses so far) of `doses_of`: (weight basis, its rule, dosing weight, factors, cap in mg, its rule).
+    Remembered for the run by `doses_of`'s value: a clinic's patients share a few hundred weights.
+    The doses so far: what `_doses` gave for each tuple of amounts asked of it (it depends only on
+    the amounts and these: the protocol's dose is the run's)."""
+    basis, basis_rule, dosing_weight, factors, cap_mg, cap_rule = doses_of
+    # (The exact fractions by numerator and denominator: hashing a Fraction costs more.)
+    key = (
+        basis, basis_rule, None if dosing_weight is None else dosing_weight.numerator,
+        None if dosing_weight is None else dosing_weight.denominator, factors, cap_mg.numerator, cap_mg.denominator, cap_rule,
+    )  # fmt: skip
+    memo = work.weighed
+    found = memo.get(key)
+    if found is not None:
+        return found
+    dose = protocol.dose
+    dosing = Dosing(
+        mode=dose.mode,
+        weight_basis=basis,
+        basis_rule=basis_rule,
+        dosing_weight_kg=dosing_weight,
+        factors=factors,
+        cap_mg=cap_mg,
+        cap_rule=cap_rule,
+        round_to_mg=dose.round_to,
+        max_mg_per_hour=dose.max_mg_per_hour,
+    )
+    factor = _ONE
+    for f in factors:
+        factor *= f.factor
+    if len(memo) >= 4096:
+        memo.clear()
+    found = memo[key] = (dosing, dosing_weight, factor, cap_mg, cap_rule or "dose.max_mg", [])
+    return found
+
+
+def _doses(protocol, weighed: tuple, amounts: tuple) -> tuple:
+    """(doses, unusual) of the distinct per-kg amounts of a plan: doses is (amount, (SessionDose,
+    drafted: above 0 mg, the drawn volume does not fit in the bag)) of each; unusual, whether any
+    dose is not drafted, capped or does not fit. Kept in `_weighed`'s record by the amounts."""
+    _, dosing_weight, factor, cap_mg, cap_by, known = weighed
+    # (A list, not a dict: a weight meets few tuples of amounts, mostly the same objects, which a
+    # tuple compares by identity first; hashing fractions costs more.)
+    for amounts_known, found in known:
+        if amounts_known == amounts:
+            return found
+    bag_ml, stock = protocol.drug.bag_ml, protocol.drug.stock_mg_per_ml
+    doses = []
+    unusual = False
+    for amount in amounts:
+        sd = session_dose(amount, dosing_weight, factor, protocol.dose, cap_mg, cap_by)
+        mg = sd.dose_mg
+        # The volume to draw (the container's draw_ml: mg / stock) not below the bag's volume,
+        # in integers: mg x stock_d x bag_d >= bag_n x mg_d x stock_n (stock above 0).
+        overflow = (
+            bag_ml is not None
+            and bool(stock)
+            and mg.numerator * stock.denominator * bag_ml.denominator >= bag_ml.numerator * mg.denominator * stock.numerator
+        )
+        drafted = mg.numerator > 0
+        unusual = unusual or not drafted or bool(sd.capped_by) or overflow
+        doses.append((amount, (sd, drafted, overflow)))
+    found = (tuple(doses), unusual)
+    known.append((amounts, found))
+    return found
+
+
+def _dose_of(doses: tuple, amount: Fraction) -> tuple:
+    """The (SessionDose, drafted, overflow) of `amount` among a decision's doses."""
+    for known, found in doses:
+        if known is amount or known == amount:
+            return found
+    raise KeyError(amount)  # (never: the doses are of every amount of the places)
 
 
 def _places(protocol: Protocol, dates: tuple, weighed_on, given, titration, has_titration: bool) -> tuple:
-    """Each session's (number, phase name, date, per-kg amount, checks, titrated_by, titration not
-    used), with the escalations' words and the TITRATION-CHOSEN words: what `_decide_sessions`
-    decides before the dose, from the schedule, the titrate rules and the weighing date alone."""
+    """Each session's _Place, the distinct per-kg amounts among them (in order), the escalations' words
+    and the TITRATION-CHOSEN words: what `_decide_sessions` decides before the dose, from the
+    schedule, the titrate rules and the weighing date alone."""
     dose = protocol.dose
     phases = protocol.schedule.phases
     valid_days = dose.weight_valid_days
@@ -499,6 +541,7 @@ def _places(protocol: Protocol, dates: tuple, weighed_on, given, titration, has_
     chosen_words: dict[str, None] = {}
     escalations: list[str] = []
     places = []
+    amounts: list[Fraction] = []
     previous_amount = None
     for number, (phase_index, day) in enumerate(dates, start=len(given) + 1):
         phase = phases[phase_index]
@@ -524,9 +567,11 @@ def _places(protocol: Protocol, dates: tuple, weighed_on, given, titration, has_
             escalations.append(
                 f"session {number}: {_amount(dose.mode, amount)} by {titrated_by} instead of the phase's {_amount(dose.mode, base)}"
             )
+        if amount is not previous_amount and all(a != amount for a in amounts):
+            amounts.append(amount)
         previous_amount = amount
-        places.append((number, phase.name, day, amount, tuple(session_checks), titrated_by, not_used))
-    return tuple(places), tuple(escalations), chosen_words
+        places.append(_Place(number, phase.name, day, amount, tuple(session_checks), titrated_by, not_used))
+    return tuple(places), tuple(amounts), tuple(escalations), chosen_words
 
 
 def _session_dates(protocol: Protocol, inputs: Inputs, last: date | None, skip: int, work) -> tuple:
@@ -546,8 +591,8 @@ def _session_dates(protocol: Protocol, inputs: Inputs, last: date | None, skip: 
     return dates
 
 
-def _sessions(patient: Patient, protocol: Protocol, dosing: Dosing | None, slots) -> tuple[Session, ...]:
-    """The Session records of the decided slots, with each dose's arithmetic written out."""
+def _sessions(patient: Patient, protocol: Protocol, dosing: Dosing | None, places, doses) -> tuple[Session, ...]:
+    """The Session records of the decided places and doses, with each dose's arithmetic written out."""
     if dosing is None:
         return ()
     dose = protocol.dose
@@ -555,7 +600,7 @@ def _sessions(patient: Patient, protocol: Protocol, dosing: Dosing | None, slots
     dosing_weight = dosing.dosing_weight_kg
     out = []
     containers: dict[int, tuple] = {}  # by the SessionDose: sessions of one amount share it
-    for s in slots:
+    for s in places:
         common = dict(
             number=s.number,
             phase=s.phase,
@@ -566,10 +611,13 @@ def _sessions(patient: Patient, protocol: Protocol, dosing: Dosing | None, slots
             titrated_by=s.titrated_by,
             titration_not_used=s.titration_not_used,
         )
-        if s.dose is None:
-            out.append(Session(**common, not_drafted_because=s.not_drafted_because))
+        if not doses:
+            out.append(Session(**common, not_drafted_because="IDEAL-WEIGHT-SHORT-STATURE"))
             continue
-        d = s.dose
+        d, drafted, _ = _dose_of(doses, s.amount)
+        if not drafted:
+            out.append(Session(**common, not_drafted_because="DOSE-NOT-DRAFTED"))
+            continue
         found = containers.get(id(d))
         if found is None:
             found = containers[id(d)] = (d, container(protocol.drug, d.dose_mg, dose.duration_min))

@@ -43,20 +43,23 @@ class Lists:
         )
 
 
-#: (the list's kind, id(entries)) -> (entries, its part): the entries are kept, so that their id is
-#: not reused meanwhile. The kind is part of the key: one tuple (the empty one) can be any list.
-_PARTS: dict[tuple, tuple] = {}
+#: The list's kind (its part's function) -> {id(entries): (entries, its part)}: the entries are kept,
+#: so that their id is not reused meanwhile. One memo per kind: one tuple (the empty one) can be any
+#: list. (Keyed by the id alone: no key tuple to build for each lookup.)
+_PARTS: dict[Callable[[tuple], tuple], dict[int, tuple]] = {}
 
 
 def _part(entries: tuple, work: Callable[[tuple], tuple]) -> tuple:
-    key = (work, id(entries))
-    found = _PARTS.get(key)
+    memo = _PARTS.get(work)
+    if memo is None:
+        memo = _PARTS[work] = {}
+    found = memo.get(id(entries))
     if found is not None and found[0] is entries:
         return found[1]
-    if len(_PARTS) >= 10_000:
-        _PARTS.clear()
+    if len(memo) >= 10_000:
+        memo.clear()
     part = work(entries)
-    _PARTS[key] = (entries, part)
+    memo[id(entries)] = (entries, part)
     return part
 
 
@@ -260,9 +263,32 @@ def _compile_clause(key: str, value, vocabulary) -> Truth:  # noqa: C901 - one b
         from ketaplan.engine.logic import _is_missing
 
         names = tuple(value)
+        if not any(n == "scores" or n == "infusions" or n.startswith("scores.") for n in names):
+            # Top-level keys only: _is_missing's `name not in p.present` for each, as one subset test.
+            keys = frozenset(names)
+            return lambda facts, lists: not keys <= facts.patient.present
         return lambda facts, lists: any(_is_missing(name, facts) for name in names)
-    # Every other key (vitals, scores, infusions, the course): the evaluator's own value.
     from ketaplan.engine.logic import _clause
+
+    if key in _SERIES_KEYS:
+        # Most patients have no current series under the protocol: where it is empty, the value
+        # course_rules.course_clause gives then, worked out here as it does; otherwise its own.
+        if key == "series_sessions_at_least":
+            empty = 0 >= value  # its n >= value, n = 0
+        elif key == "stopped_early":
+            stopped: list = []  # no session of an empty series stopped early
+            empty = bool(stopped) == value
+        else:
+            empty = False  # "no sessions in the current series"
+
+        def series_test(facts: Facts, lists: Lists):
+            cf = facts.course
+            if cf is None or not cf.series:
+                return empty
+            return _clause(key, value, facts).value
+
+        return series_test
+    # Every other key (vitals, scores, infusions, the response to the course): the evaluator's own value.
 
     return lambda facts, lists: _clause(key, value, facts).value
 
@@ -270,7 +296,7 @@ def _compile_clause(key: str, value, vocabulary) -> Truth:  # noqa: C901 - one b
 class Compiled:
     """One protocol's per-run work: its rules' truth closures and the age bounds they test."""
 
-    __slots__ = ("protocol", "truths", "rules", "others", "groups", "age_bounds", "uses_course", "runs")
+    __slots__ = ("protocol", "truths", "effects", "others", "groups", "age_bounds", "ages", "uses_course", "runs", "weighed")
 
     def __init__(self, protocol: Protocol) -> None:
         from ketaplan.engine.findings import _age_clauses
@@ -278,7 +304,11 @@ class Compiled:
         vocabulary = protocol.vocabulary
         self.protocol = protocol  # held, so that the id the cache is keyed by stays this protocol's
         self.truths: tuple[Truth, ...] = tuple(compile_when(r.when, vocabulary) for r in protocol.rules)
-        self.rules = tuple(zip(protocol.rules, self.truths, (r.effect for r in protocol.rules)))
+        # For decide()'s loop over the rules that fire: (rule, its effect on the plan when true, when
+        # unknown (None: an unknown note says nothing), what else decide() does for it, if anything).
+        self.effects = tuple(
+            (r, r.effect, _IF_UNKNOWN.get(r.effect, r.effect), r.effect if r.effect in _DECIDED else None) for r in protocol.rules
+        )
         # The rules whose whole `when` is one list test, by list: each is true exactly when one of
         # its terms' keys is among the patient's entries' terms (Lists), so that a patient's terms
         # find the rules they make true through an index, and the other rules of that list are
@@ -296,14 +326,17 @@ class Compiled:
                 index.setdefault(key, []).append(i)
         self.others = tuple(others)
         self.groups = tuple(
-            (key, {k: tuple(v) for k, v in index.items()}, tuple(members)) for key, (index, members) in groups.items()
+            (key, {k: tuple(v) for k, v in index.items()}, frozenset(index), tuple(members))
+            for key, (index, members) in groups.items()
         )
         # (rule index, the age tests of its `when`) of the rules with any, for AGE-CHANGES-DURING-PLAN
         self.age_bounds = tuple((i, ages) for i, r in enumerate(protocol.rules) if (ages := _age_clauses(r.when)))
+        self.ages = tuple(sorted({bound for _, ages in self.age_bounds for _, bound in ages}))  # every bound, ascending
         from ketaplan.engine.plan import uses_course
 
         self.uses_course = uses_course(protocol)  # a titrate rule, or a rule asking about the course
         self.runs: dict = {}  # per-run memos (session dates by start date and last infusion, ...)
+        self.weighed: dict = {}  # per-run memo of engine/plan.py `_weighed`, by the dosing weight and cap
 
 
     def values(self, facts: Facts, lists: Lists) -> dict[int, bool | None]:
@@ -316,7 +349,7 @@ class Compiled:
             if value is not False:
                 out[i] = value
         entries: tuple | None
-        for key, index, members in self.groups:
+        for key, index, keys, members in self.groups:
             if key == "condition":
                 entries, terms, unsure = facts.conditions, lists.conditions, lists.conditions_unsure
             elif key == "active_condition":
@@ -329,9 +362,11 @@ class Compiled:
                 for i in members:
                     out[i] = None
                 continue
-            for term in terms:
-                for i in index.get(term, ()):
-                    out[i] = True
+            # (The terms in the index found by set operations in C, not by a lookup per term.)
+            if not keys.isdisjoint(terms):
+                for term in keys & terms:
+                    for i in index[term]:
+                        out[i] = True
             if unsure:
                 for i in members:
                     out.setdefault(i, None)
@@ -344,6 +379,14 @@ class Compiled:
 
 
 _LIST_KEYS = ("condition", "active_condition", "medication", "allergy")
+#: The course keys whose value course_rules.course_clause fixes when the current series is empty.
+_SERIES_KEYS = ("series_sessions_at_least", "stopped_early", "peak_blood_pressure_at_least", "adverse_event",
+                "dissociation_at_least", "sedation_at_most")  # fmt: skip
+#: A rule's effect on the plan when it could not be checked: an exclusion, an adjustment, a hold or a
+#: titration needs review instead; an unknown note is dropped; the others stand as written.
+_IF_UNKNOWN = {"exclude": "review", "adjust": "review", "hold": "review", "titrate": "review", "note": None}
+#: The effects whose rules decide() does more with than list (engine/plan.py).
+_DECIDED = ("exclude", "adjust", "check", "titrate")
 _COMPILED: dict[int, Compiled] = {}
 
 
