@@ -527,3 +527,24 @@ def test_a_later_infusion_under_another_protocol_still_holds_the_gap():
     rest = infusion("2026-11-20") + infusion("2026-11-23") + infusion("2026-11-30", protocol="other-protocol")
     plan = course_plan(patient(infusions=rest), load_protocol(phases=PHASES_MON_FRI))
     assert (plan.sessions[0].number, plan.sessions[0].date) == (3, date(2026, 12, 2))
+
+
+def test_a_continued_series_whose_next_dose_is_higher_than_the_last_given_asks_to_confirm_it(capsys, tmp_path):
+    # Found by the issue 14 speed work: this raised AttributeError (an insert into a tuple), so
+    # `ketaplan course` stopped with "internal error" instead of drafting the rest of the series.
+    low = "".join(infusion(d, dose="20 mg", **TOLERATED) for d in ("2026-11-23", "2026-11-25", "2026-11-27"))
+    plan = course_plan(patient(infusions=low), load_protocol(phases=PHASES_MON_FRI))
+    # 73 kg x 0.5 mg/kg = 36.5 mg, rounded down to 36 mg: above the 20 mg given on 27 Nov.
+    assert [(s.number, s.dose_mg) for s in plan.sessions][:2] == [(4, 36), (5, 36)]
+    assert finding(plan, "DOSE-ESCALATION").evidence == ("session 4: 36 mg after 20 mg given on 2026-11-27",)
+    assert "Confirm the previous dose was tolerated" in plan.sessions[0].checks
+    assert "Confirm the previous dose was tolerated" not in plan.sessions[1].checks
+    text = Path(EXAMPLE_PATIENT).read_text().replace('dose = "36 mg"', 'dose = "20 mg"')
+    text = text.replace('protocol = "trd-iv-course"', 'protocol = "trd-iv-induction"')
+    path = tmp_path / "p.toml"
+    path.write_text(text)
+    induction = str(ROOT / "examples/protocols/trd-iv-induction.toml")
+    code, out, err = run_cli(capsys, "course", str(path), "--protocol", induction, "--start", "2026-12-01", "--format", "json")
+    assert code == 0, err
+    found = {f["rule"]: f["evidence"] for f in json.loads(out)["findings"]}
+    assert found["DOSE-ESCALATION"] == ["session 4: 36 mg after 20 mg given on 2026-11-27"]

@@ -402,8 +402,10 @@ def _decide_sessions(patient, protocol, inputs, weights, adjust_true, adjust_unk
         if sd.dose_mg > given[-1].dose_mg and CONFIRM_TOLERATED not in first.checks:
             # It is compared with the last one given, in mg. (The first session has no escalation of
             # its own here: this one goes first.)
-            escalations.insert(
-                0, f"session {first.number}: {fmt_mg(sd.dose_mg)} after {fmt_mg(given[-1].dose_mg)} given on {given[-1].date.isoformat()}"
+            # (A new tuple, never a change to the one _places gave: that one may be remembered.)
+            escalations = (
+                f"session {first.number}: {fmt_mg(sd.dose_mg)} after {fmt_mg(given[-1].dose_mg)} given on {given[-1].date.isoformat()}",
+                *escalations,
             )
             places = (first._replace(checks=first.checks + (CONFIRM_TOLERATED,)), *places[1:])
     if unusual:
