@@ -42,6 +42,9 @@ class Result(NamedTuple):
     unchecked: tuple[str, ...] = ()  # findings whose rule could not be checked (the table marks them)
 
 
+_result = Result._make  # a Result from its seven fields in order (the length is checked)
+
+
 # ---------------------------------------------------------------------------------------------- inputs
 
 
@@ -75,7 +78,7 @@ def _toml_files_below(folder: str) -> Iterator[tuple[str, str | None]]:
         yield folder, f"{folder}: the folder cannot be read: {exc.strerror}"
         return
     for entry in listing:
-        path = os.path.join(folder, entry.name)
+        path = entry.path  # os.path.join(folder, entry.name), made by scandir itself
         try:
             # Linked folders are not followed: a link loop must not make the run endless.
             if entry.is_dir(follow_symlinks=False):
@@ -137,6 +140,19 @@ def _loaders() -> tuple:
     return _LOADERS
 
 
+# The API (the engine's decide) and the reader, likewise imported on the first patient.
+_ENGINE: tuple = ()
+
+
+def _engine() -> tuple:
+    global _ENGINE
+    import ketaplan.api as api
+    from ketaplan.load import reader
+
+    _ENGINE = (api, reader)
+    return _ENGINE
+
+
 class _Work(NamedTuple):
     """One patient to check: a TOML file to read, or a CSV row already read but not yet checked."""
 
@@ -155,7 +171,7 @@ def _work(inputs: list[tuple[str, str]]) -> Iterator[_Work]:
             yield _Work(path, path)
         elif kind == "folder":
             for found, problem in _toml_files_below(path):
-                yield _Work(found, found, problem=problem)
+                yield _Work(found, found, None, problem)  # (by position: a keyword builds a dict per call)
         else:
             from ketaplan.load.csv_patients import iter_csv_rows  # (the csv module only for CSV inputs)
 
@@ -177,8 +193,7 @@ def _message(exc: KetaplanError) -> str:
 def check_one(work: _Work, loaded_protocol, start: date, now: datetime, today: date | None = None) -> Result:
     """One patient's result; never raises for anything about this one patient. `today`: the clinic's
     date of the run (START-IN-PAST), by default the local date now."""
-    import ketaplan.api as api  # (not `from ketaplan import api`: that runs importlib's Python-level fromlist check per call)
-
+    api, reader = _ENGINE or _engine()
     if work.problem is not None:
         return _invalid(work.source, work.problem)
     patient_id = None
@@ -196,15 +211,14 @@ def check_one(work: _Work, loaded_protocol, start: date, now: datetime, today: d
                 if kind is not None:
                     raise PatientError(f"is {kind}, not a patient file; only regular files are read", file=path)
             elif data is None:
-                from ketaplan.load.reader import read_regular_file
-
-                data = read_regular_file(path, PatientError, "patient")
+                data = reader.read_regular_file(path, PatientError, "patient")
             loaded = load_toml_patient(path, start, data)
         patient_id = loaded.patient.id
         # The decision alone (engine/plan.py `decide`): the verdict, findings and first dose that
         # `ketaplan plan` puts its words around; no evidence, sessions or Plan record are built.
         d = api.draft(loaded, loaded_protocol, start, now, today, decision_only=True)
-        return Result(loaded.patient.id, work.source, d.verdict, d.findings, d.first_dose_mg, None, d.unchecked)
+        # (Result made by position: its fields in their order, without a keyword dict per patient.)
+        return _result((patient_id, work.source, d.verdict, d.findings, d.first_dose_mg, None, d.unchecked))
     except KetaplanError as exc:
         # A patient file that cannot be used, or a protocol that cannot schedule this patient.
         return _invalid(work.source, _message(exc), patient_id or getattr(exc, "patient_id", None))
@@ -244,21 +258,20 @@ class _Jsonl:
         self.out = out
 
     def write(self, r: Result) -> None:
-        dose = _dose_number(r.first_dose_mg)
+        id_, source, verdict, findings, dose, error, _ = r
+        if dose is not None:
+            dose = _dose_number(dose)
         # ASCII only: a terminal shown the line cannot be driven by characters from an input file.
         if type(dose) is int or dose is None:
             # The line json.dumps writes, put together from the same string encoder (json's own
-            # ensure_ascii quoting) without building the record: the same bytes, fewer objects.
+            # ensure_ascii quoting) in one f-string, without building the record: the same bytes.
             q = _quote_ascii
             self.out.write(
-                '{"id": ' + ("null" if r.id is None else q(r.id))
-                + ', "source": ' + q(r.source)
-                + ', "verdict": ' + q(r.verdict)
-                + ', "findings": [' + ", ".join([q(f) for f in r.findings])
-                + '], "first_dose_mg": ' + ("null" if dose is None else int.__repr__(dose))
-                + ', "error": ' + ("null" if r.error is None else q(r.error))
-                + "}\n"
-            )  # fmt: skip
+                f'{{"id": {"null" if id_ is None else q(id_)}, "source": {q(source)}, "verdict": {q(verdict)}, '
+                f'"findings": [{", ".join([q(f) for f in findings])}], '
+                f'"first_dose_mg": {"null" if dose is None else int.__repr__(dose)}, '
+                f'"error": {"null" if error is None else q(error)}}}\n'
+            )
             return
         record = {
             "id": r.id,
@@ -654,7 +667,8 @@ def run_check(
     # patients by two different days.
     _STATE = (loaded_protocol, start, now, date.today())
     counts = dict.fromkeys(ORDER, 0)
-    threshold = ORDER.index(fail_on)
+    # The verdicts that make the exit code 1: at or past --fail-on in ORDER.
+    attention_for = frozenset(ORDER[ORDER.index(fail_on) :])
     attention = False
     progress = None
     results = None
@@ -671,14 +685,17 @@ def run_check(
         progress = _Progress(show_bar, total)
         flush_each = sink.isatty()
         results = _results(_work(inputs), protocol_data, jobs)
+        write = writer.write
         for result in results:
-            writer.write(result)
+            write(result)
             if flush_each:
                 sink.flush()
-            counts[result.verdict] += 1
-            if ORDER.index(result.verdict) >= threshold:
+            verdict = result.verdict
+            counts[verdict] += 1
+            if verdict in attention_for:
                 attention = True
-            progress.advance()
+            if show_bar:
+                progress.advance()
         writer.close()
         progress.stop()
         sink.commit()
