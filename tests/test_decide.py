@@ -161,3 +161,43 @@ def test_check_lines_are_the_plans_decisions(tmp_path):
             plan.first_dose_mg,
             tuple(f.rule for f in plan.findings if f.unknown),
         ), path
+
+
+@examples(100)
+@given(st.data())
+def test_what_a_run_remembers_gives_what_a_fresh_run_gives(data):
+    """decide() remembers for the run, under the protocol's compiled rules (engine/truth.py), what a
+    patient's lists give (their part of Lists, the list rules' values, their built-in findings), what
+    the rules' values decide, and the sessions' places, doses and date findings: a patient decided
+    after others, some with the same lists, weight and dates, is decided and explained exactly as
+    with nothing remembered."""
+    from ketaplan.engine import truth
+
+    start = data.draw(START_DATES)
+    protocol, _ = _loaded(data, start, rules=data.draw(st.sampled_from([None, 12])))
+    docs = data.draw(st.lists(patient_documents(start), min_size=2, max_size=6))
+    for doc in docs[1:]:
+        # Lists, a height and weight and a weighing date met before in the run, in any mix.
+        for keys in (("allergies",), ("conditions",), ("medications",), ("height", "weight"), ("weighed_on",)):
+            if data.draw(st.booleans()):
+                for key in keys:
+                    if key in docs[0]:
+                        doc[key] = docs[0][key]
+                    else:
+                        doc.pop(key, None)
+    patients = [read_patient_bytes(dumps(doc), "patient.toml", start).patient for doc in docs]
+    inputs = Inputs(start=start, now=NOW, holidays=fake_holidays)
+
+    def decided(patient):
+        try:
+            d = decide(patient, protocol, inputs)
+        except KetaplanError as exc:
+            return str(exc)
+        return d.verdict, d.findings, d.unchecked, d.first_dose_mg, explain(d)
+
+    remembered = [decided(p) for p in patients + patients]
+    fresh = []
+    for p in patients + patients:
+        truth._COMPILED.clear()  # a new Compiled: nothing remembered
+        fresh.append(decided(p))
+    assert remembered == fresh
