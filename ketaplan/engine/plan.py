@@ -210,10 +210,12 @@ def _rules(work, true: int, unknown: int) -> tuple:
     fired: list[tuple[Rule, str, bool]] = []
     ids: list[str] = []
     unchecked: list[str] = []
-    for index, (rule, effect, if_unknown, kind) in enumerate(work.effects):
-        bit = 1 << index
-        if not (true | unknown) & bit:
-            continue
+    effects = work.effects
+    fires = true | unknown
+    while fires:  # the set bits, lowest first: the rules that fire, in the protocol's order
+        bit = fires & -fires
+        fires ^= bit
+        rule, effect, if_unknown, kind = effects[bit.bit_length() - 1]
         is_unknown = bool(unknown & bit)
         if is_unknown:
             if if_unknown is None:  # an unknown note says nothing
@@ -414,7 +416,6 @@ def _decide_sessions(patient, protocol, inputs, weights, adjust, draft, titratio
         draft.builtin.update(dated)
     dosing = weighed[0]
     doses, unusual = ((), False) if dosing_weight is None else _doses(protocol, weighed, amounts)
-    capped, not_drafted, too_much = [], [], []
     if given and doses:
         first = places[0]  # the first session of the continued series
         sd = _dose_of(doses, first.amount)[0]
@@ -427,18 +428,34 @@ def _decide_sessions(patient, protocol, inputs, weights, adjust, draft, titratio
                 *escalations,
             )
             places = (first._replace(checks=first.checks + (CONFIRM_TOLERATED,)), *places[1:])
-    if unusual:
-        for s in places:
-            sd, drafted, overflow = _dose_of(doses, s.amount)
-            if not drafted:
-                # A dose of 0 mg or less is never drafted: the clinician decides.
-                not_drafted.append(f"session {s.number}: the arithmetic gives {fmt_mg(sd.dose_mg)}")
-                continue
-            if sd.capped_by:
-                capped.append((s.number, sd))
-            if overflow:
-                too_much.append((s.number, sd))
+    if unusual:  # (most plans' doses are all drafted, not capped and fit: nothing to walk then)
+        _dose_findings(draft, protocol, places, doses)
+    if chosen_words:
+        draft.add(
+            "TITRATION-CHOSEN",
+            "note",
+            "Several titrate rules apply: the lowest dose is used; the others are not used.",
+            list(chosen_words),
+        )
+    if escalations:
+        draft.add("DOSE-ESCALATION", "note", "The dose per kg rises between sessions; confirm each previous dose was tolerated.", escalations)
+    return dosing, places, doses
 
+
+def _dose_findings(draft, protocol, places: tuple, doses: tuple) -> None:
+    """DOSE-NOT-DRAFTED, DRAW-EXCEEDS-BAG and DOSE-CAPPED: the places whose dose is not drafted, does
+    not fit in the bag or is capped, for a plan with any such dose."""
+    capped, not_drafted, too_much = [], [], []
+    for s in places:
+        sd, drafted, overflow = _dose_of(doses, s.amount)
+        if not drafted:
+            # A dose of 0 mg or less is never drafted: the clinician decides.
+            not_drafted.append(f"session {s.number}: the arithmetic gives {fmt_mg(sd.dose_mg)}")
+            continue
+        if sd.capped_by:
+            capped.append((s.number, sd))
+        if overflow:
+            too_much.append((s.number, sd))
     if not_drafted:
         draft.add("DOSE-NOT-DRAFTED", "review", "The arithmetic gives no dose above 0 mg: none is drafted.", not_drafted)
     if too_much:
@@ -455,23 +472,13 @@ def _decide_sessions(patient, protocol, inputs, weights, adjust, draft, titratio
             ],
         )
     if capped:
-        mode = dose.mode
+        mode = protocol.dose.mode
         draft.add(
             "DOSE-CAPPED",
             "note",
             "A cap lowered the dose: the lower dose wins.",
             lambda: [_capped_words(number, sd, mode) for number, sd in capped],
         )
-    if chosen_words:
-        draft.add(
-            "TITRATION-CHOSEN",
-            "note",
-            "Several titrate rules apply: the lowest dose is used; the others are not used.",
-            list(chosen_words),
-        )
-    if escalations:
-        draft.add("DOSE-ESCALATION", "note", "The dose per kg rises between sessions; confirm each previous dose was tolerated.", escalations)
-    return dosing, places, doses
 
 
 def _weighed(protocol: Protocol, work, doses_of: tuple) -> tuple:
