@@ -201,3 +201,27 @@ def test_what_a_run_remembers_gives_what_a_fresh_run_gives(data):
         truth._COMPILED.clear()  # a new Compiled: nothing remembered
         fresh.append(decided(p))
     assert remembered == fresh
+
+
+@examples(300)
+@given(
+    st.fractions(min_value=50, max_value=250, max_denominator=1000),
+    st.fractions(min_value=2, max_value=400, max_denominator=1000),
+    st.one_of(st.integers(10, 60), st.fractions(min_value=10, max_value=60, max_denominator=100)),
+    st.booleans(),
+)
+def test_the_bmi_tests_in_integers_are_the_bmi_property(height_cm, weight_kg, value, exact):
+    """The compiled bmi_at_least / bmi_below compare in integers: exactly Patient.bmi's comparison,
+    at the bound itself too."""
+    from fractions import Fraction
+
+    from ketaplan.engine.truth import _compile_clause
+    from ketaplan.model.patient import Patient
+
+    patient = Patient("P-1", "female", 40, height_cm, weight_kg)
+    if exact:  # a weight whose BMI is the value itself
+        patient = patient._replace(weight_kg=Fraction(value) * (height_cm / 100) ** 2)
+    facts = gather(patient, date(2026, 12, 1), None)
+    at_least = _compile_clause("bmi_at_least", value, None)(facts, None)
+    below = _compile_clause("bmi_below", value, None)(facts, None)
+    assert (at_least, below) == (patient.bmi >= value, not patient.bmi >= value)
