@@ -161,3 +161,67 @@ def test_check_lines_are_the_plans_decisions(tmp_path):
             plan.first_dose_mg,
             tuple(f.rule for f in plan.findings if f.unknown),
         ), path
+
+
+@examples(100)
+@given(st.data())
+def test_what_a_run_remembers_gives_what_a_fresh_run_gives(data):
+    """decide() remembers for the run, under the protocol's compiled rules (engine/truth.py), what a
+    patient's lists give (their part of Lists, the list rules' values, their built-in findings), what
+    the rules' values decide, and the sessions' places, doses and date findings: a patient decided
+    after others, some with the same lists, weight and dates, is decided and explained exactly as
+    with nothing remembered."""
+    from ketaplan.engine import truth
+
+    start = data.draw(START_DATES)
+    protocol, _ = _loaded(data, start, rules=data.draw(st.sampled_from([None, 12])))
+    docs = data.draw(st.lists(patient_documents(start), min_size=2, max_size=6))
+    for doc in docs[1:]:
+        # Lists, a height and weight and a weighing date met before in the run, in any mix.
+        for keys in (("allergies",), ("conditions",), ("medications",), ("height", "weight"), ("weighed_on",)):
+            if data.draw(st.booleans()):
+                for key in keys:
+                    if key in docs[0]:
+                        doc[key] = docs[0][key]
+                    else:
+                        doc.pop(key, None)
+    patients = [read_patient_bytes(dumps(doc), "patient.toml", start).patient for doc in docs]
+    inputs = Inputs(start=start, now=NOW, holidays=fake_holidays)
+
+    def decided(patient):
+        try:
+            d = decide(patient, protocol, inputs)
+        except KetaplanError as exc:
+            return str(exc)
+        return d.verdict, d.findings, d.unchecked, d.first_dose_mg, explain(d)
+
+    remembered = [decided(p) for p in patients + patients]
+    fresh = []
+    for p in patients + patients:
+        truth._COMPILED.clear()  # a new Compiled: nothing remembered
+        fresh.append(decided(p))
+    assert remembered == fresh
+
+
+@examples(300)
+@given(
+    st.fractions(min_value=50, max_value=250, max_denominator=1000),
+    st.fractions(min_value=2, max_value=400, max_denominator=1000),
+    st.one_of(st.integers(10, 60), st.fractions(min_value=10, max_value=60, max_denominator=100)),
+    st.booleans(),
+)
+def test_the_bmi_tests_in_integers_are_the_bmi_property(height_cm, weight_kg, value, exact):
+    """The compiled bmi_at_least / bmi_below compare in integers: exactly Patient.bmi's comparison,
+    at the bound itself too."""
+    from fractions import Fraction
+
+    from ketaplan.engine.truth import _compile_clause
+    from ketaplan.model.patient import Patient
+
+    patient = Patient("P-1", "female", 40, height_cm, weight_kg)
+    if exact:  # a weight whose BMI is the value itself
+        patient = patient._replace(weight_kg=Fraction(value) * (height_cm / 100) ** 2)
+    facts = gather(patient, date(2026, 12, 1), None)
+    at_least = _compile_clause("bmi_at_least", value, None)(facts, None)
+    below = _compile_clause("bmi_below", value, None)(facts, None)
+    assert (at_least, below) == (patient.bmi >= value, not patient.bmi >= value)

@@ -125,7 +125,8 @@ def course_facts(patient: Patient, protocol: Protocol, start: date, with_respons
         series = current_series(patient, protocol.id, settings.restart_after_days, start)
         untagged = tuple(i for i in patient.infusions if i.protocol is None)
     response = responses(patient, series, settings) if with_response else ()
-    return CourseFacts(protocol.id, series, response, untagged, settings)
+    # (tuple.__new__: a NamedTuple's own __new__ is a Python function, twice the time)
+    return tuple.__new__(CourseFacts, (protocol.id, series, response, untagged, settings))
 
 
 def most_recent_score(patient: Patient, scale: str) -> tuple[int, date | None, bool] | None:

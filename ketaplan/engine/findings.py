@@ -16,14 +16,16 @@ ORDER = BUILTIN_IDS
 RANK = {rule_id: n for n, rule_id in enumerate(ORDER)}
 
 
-def patient_findings(draft, facts: Facts, protocol) -> None:
-    # Each list's findings are a function of the protocol (its drug and indications), the vocabulary
-    # and that list alone: worked out once per distinct list in a run (the same tuple again:
-    # engine/facts.py `_entries`), and given to each patient's draft as they were added.
+def patient_findings(draft, facts: Facts, protocol, lists_added: tuple) -> None:
+    """`lists_added`: the findings about the patient's allergies, medications and conditions
+    (`list_findings`, as engine/truth.py's Compiled.values remembers them per distinct list), given
+    to the draft as they were added."""
     builtin = draft.builtin
-    builtin.update(_list_findings(_allergy_findings, facts, protocol, facts.allergies))
-    builtin.update(_list_findings(_medication_findings, facts, protocol, facts.medications))
-    builtin.update(_list_findings(_condition_findings, facts, protocol, facts.conditions))
+    for added in lists_added:
+        if added:
+            builtin.update(added)
+    if not facts.patient.infusions:
+        return
     prior = [i for i in facts.patient.infusions if i.protocol == protocol.id]
     if prior:
         draft.add(
@@ -36,7 +38,7 @@ def patient_findings(draft, facts: Facts, protocol) -> None:
 
 class _Added:
     """What the finding functions add (as engine/plan.py's draft keeps it), to be given to each draft
-    with the same list."""
+    they are remembered for (the same list, the same sessions)."""
 
     __slots__ = ("builtin",)
 
@@ -85,23 +87,12 @@ def _condition_findings(draft, facts: Facts, protocol) -> None:
     _indication(draft, facts, protocol)
 
 
-#: The findings' function -> {id(entries): (protocol, vocabulary, entries, what they add)}: the objects
-#: are kept, so that their ids are not reused meanwhile. (Keyed by the id alone, no key tuple to build;
-#: a list met under another protocol or vocabulary is worked out again and replaces the first.)
-_ADDED: dict = {_allergy_findings: {}, _medication_findings: {}, _condition_findings: {}}
-
-
-def _list_findings(work, facts: Facts, protocol, entries) -> dict[str, tuple]:
-    vocabulary = facts.vocabulary
-    memo = _ADDED[work]
-    found = memo.get(id(entries))
-    if found is not None and found[2] is entries and found[0] is protocol and found[1] is vocabulary:
-        return found[3]
-    if len(memo) >= 10_000:
-        memo.clear()
+def list_findings(kind: int, facts: Facts, protocol) -> dict[str, tuple]:
+    """What the findings about one of the patient's lists (engine/truth.py's kinds: 0 conditions,
+    1 medications, 2 allergies) add, as engine/plan.py's draft keeps them: a function of the protocol
+    (its drug and indications), the vocabulary and that list alone."""
     added = _Added()
-    work(added, facts, protocol)
-    memo[id(entries)] = (protocol, vocabulary, entries, added.builtin)
+    (_condition_findings, _medication_findings, _allergy_findings)[kind](added, facts, protocol)
     return added.builtin
 
 
@@ -262,32 +253,33 @@ def _names(conditions: tuple[NamedCondition, ...]) -> str:
     return ", ".join(names) if names else "none"
 
 
-def schedule_findings(draft, facts: Facts, protocol, sessions, inputs, given_dates=(), truths=None) -> None:
-    """`given_dates`: (phase name, date) of the sessions already given in a continued series, so that
-    `within_days` counts from the series' first session. `sessions`: anything with the number, phase
-    and date of each session. `truths`: the protocol's compiled rules and the patient's Lists (engine/truth.py), if at hand."""
+def session_findings(protocol, weighed_on: date | None, sessions, given_dates=()) -> dict[str, tuple]:
+    """What the findings about the sessions' dates add (as `list_findings`): a function of the protocol,
+    the weighing date and the sessions alone (AGE-CHANGES-DURING-PLAN is `age_changes`). `given_dates`:
+    (phase name, date) of the sessions already given in a continued series, so that `within_days`
+    counts from the series' first session. `sessions`: anything with the number, phase and date of
+    each session."""
+    draft = _Added()
     if not sessions:
-        return
-    p = facts.patient
+        return draft.builtin
     first, last = sessions[0], sessions[-1]
     valid = protocol.dose.weight_valid_days
     if valid is not None:
-        if p.weighed_on is None:
+        if weighed_on is None:
             draft.add(
                 "WEIGHT-OUT-OF-DATE",
                 "review",
                 f"The protocol accepts a weight up to {valid} days old; this one has no date.",
                 ["weighed_on is missing"],
             )
-        elif (first.date - p.weighed_on).days > valid:
-            age = (first.date - p.weighed_on).days
+        elif (first.date - weighed_on).days > valid:
+            age = (first.date - weighed_on).days
             draft.add(
                 "WEIGHT-OUT-OF-DATE",
                 "review",
                 f"The weight is older than the {valid} days the protocol accepts at session {first.number}.",
-                [f"weighed on {p.weighed_on.isoformat()}, {age} days before session {first.number} on {first.date.isoformat()}"],
+                [f"weighed on {weighed_on.isoformat()}, {age} days before session {first.number} on {first.date.isoformat()}"],
             )
-    _age_changes(draft, facts, protocol, last.date, truths)
     for phase in protocol.schedule.phases:
         if phase.within_days is None:
             continue
@@ -312,6 +304,7 @@ def schedule_findings(draft, facts: Facts, protocol, sessions, inputs, given_dat
             f"The protocol was due for review on {due.isoformat()}; sessions fall after that date.",
             [f"{len(after)} session{'s' if len(after) != 1 else ''} after {due.isoformat()}, from session {after[0].number} on {after[0].date.isoformat()}"],
         )
+    return draft.builtin
 
 
 def _age_clauses(when) -> set[tuple[str, int]]:
@@ -330,27 +323,24 @@ def _age_clauses(when) -> set[tuple[str, int]]:
     return out
 
 
-def _age_changes(draft, facts: Facts, protocol, last: date, truths=None) -> None:
+def age_changes(draft, facts: Facts, protocol, last: date, work, lists) -> None:
     """Rules were decided on the age at the start date; a bound crossed before the last session matters
     when crossing it changes what that rule says for this patient (a female-only rule at 56 says nothing
-    of a man turning 56)."""
+    of a man turning 56). `work`, `lists`: the protocol's compiled rules and the patient's Lists
+    (engine/truth.py)."""
     p = facts.patient
     start = facts.start
+    # Most patients cross no bound of any rule: one bisection of the protocol's bounds says so.
+    ages = work.ages
+    crosses = bisect_right(ages, p.age)
+    if crosses == len(ages):  # (no bound above the age: the age at the last session is not needed)
+        return
     if p.date_of_birth is not None:
         oldest = whole_years(p.date_of_birth, last)
     else:
         # Only the age on the start date is known: the next birthday may fall at any time in the plan.
         oldest = p.age + 1 + (last - start).days // 366
-
-    if truths is None:
-        from ketaplan.engine.truth import Lists, compiled
-
-        truths = (compiled(protocol), Lists(facts))
-    work, lists = truths
-    # Most patients cross no bound of any rule: one bisection of the protocol's bounds says so.
-    ages = work.ages
-    crosses = bisect_right(ages, p.age)
-    if crosses == len(ages) or ages[crosses] > oldest:
+    if ages[crosses] > oldest:
         return
 
     def at_age(age: int):

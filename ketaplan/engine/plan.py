@@ -11,7 +11,7 @@ from ketaplan.engine.dosing import LazyWeights, body_weights, container, session
 from ketaplan.engine.facts import Facts, gather
 from ketaplan.engine.logic import Result, evaluate
 from ketaplan.engine.schedule import HolidayProvider, session_dates
-from ketaplan.engine.truth import Lists, compiled
+from ketaplan.engine.truth import compiled
 from ketaplan.model.patient import Patient
 from ketaplan.model.plan import Dosing, Factor, Finding, Hold, PatientSummary, Plan, ProtocolRef, Provenance, Session
 from ketaplan.model.protocol import Protocol, Rule
@@ -85,11 +85,11 @@ class Decision:
 
     facts: Facts
     cf: Any  # engine.course.CourseFacts
-    fired: list[tuple[Rule, str, bool]]  # (rule, its effect on this plan, unknown), in the protocol's order
+    fired: tuple[tuple[Rule, str, bool], ...]  # (rule, its effect on this plan, unknown), in the protocol's order
     excluded: bool
     draft: _Draft
     weights: LazyWeights
-    checks: dict[str, list[str]]
+    checks: dict[str, tuple[str, ...]]  # the check rules' items, by stage
     dosing: Dosing | None
     places: tuple[_Place, ...]
     # (amount, (SessionDose, drafted: above 0 mg, the drawn volume does not fit in the bag)) of each
@@ -135,45 +135,10 @@ def decide(patient: Patient, protocol: Protocol, inputs: Inputs, continuing: boo
     d = Decision(patient, protocol, inputs, continuing)
     d.facts, d.cf = facts, cf
     draft = d.draft = _Draft()
-    checks: dict[str, list[str]] = {"pre": [], "during": [], "after": []}
-    adjust_true: list[Rule] = []
-    adjust_unknown: list[Rule] = []
-    titrate_true: list[Rule] = []
-    titrate_unknown: list[Rule] = []
-    excluded = review = False
-    fired: list[tuple[Rule, str, bool]] = []  # (rule, its effect on this plan, unknown), in the protocol's order
-    ids: list[str] = []  # their ids
-    unchecked: list[str] = []  # the ids of those that could not be checked
+    lists, true, unknown, lists_added = work.values(facts)  # the rules that are not false
+    d.fired, ids, unchecked, excluded, review, d.checks, adjust, titration = _rules(work, true, unknown)
 
-    lists = Lists(facts)
-    values = work.values(facts, lists)  # the rules that are not false: true, or None (unknown)
-    effects = work.effects
-    for index in sorted(values):
-        rule, effect, if_unknown, kind = effects[index]
-        unknown = values[index] is None
-        if unknown:
-            if if_unknown is None:  # an unknown note says nothing
-                continue
-            effect = if_unknown
-            unchecked.append(rule.id)
-        if kind is not None:
-            if kind == "exclude":
-                excluded = excluded or not unknown
-            elif kind == "adjust":
-                (adjust_unknown if unknown else adjust_true).append(rule)
-            elif kind == "check":
-                stage, item = rule.stage, rule.item
-                if stage is None or item is None:  # the loader requires both of a check rule
-                    raise ValueError(f"{rule.id}: a check rule names its stage and its item")
-                checks[stage].append(item)
-            else:  # titrate
-                (titrate_unknown if unknown else titrate_true).append(rule)
-        review = review or effect == "review"
-        fired.append((rule, effect, unknown))
-        ids.append(rule.id)
-    d.fired, d.checks = fired, checks
-
-    F.patient_findings(draft, facts, protocol)
+    F.patient_findings(draft, facts, protocol, lists_added)
     if continuing:
         # The series being continued is not a restart (spec/course.md).
         draft.builtin.pop("PRIOR-INFUSIONS-SAME-PROTOCOL", None)
@@ -192,13 +157,9 @@ def decide(patient: Patient, protocol: Protocol, inputs: Inputs, continuing: boo
     d.dosing, d.places, d.doses = None, (), ()
     if not excluded:
         given = cf.series if continuing else ()
-        titration = (titrate_true, titrate_unknown)
-        d.dosing, d.places, d.doses = _decide_sessions(
-            patient, protocol, inputs, weights, adjust_true, adjust_unknown, draft, titration, given, work
-        )
-        F.schedule_findings(
-            draft, facts, protocol, d.places, inputs, given_dates=_given_dates(protocol, given), truths=(work, lists)
-        )
+        d.dosing, d.places, d.doses = _decide_sessions(patient, protocol, inputs, weights, adjust, draft, titration, given, work)
+        if d.places:
+            F.age_changes(draft, facts, protocol, d.places[-1].date, work, lists)
         if continuing and not d.places:
             total = sum(p.sessions for p in protocol.schedule.phases)
             draft.add(
@@ -213,21 +174,76 @@ def decide(patient: Patient, protocol: Protocol, inputs: Inputs, continuing: boo
 
     d.excluded = excluded
     added = draft.builtin
-    builtin = [i for i in added if i in F.RANK]
-    if len(builtin) > 1:
-        builtin.sort(key=F.RANK.__getitem__)  # in F.ORDER
-    # The findings whose rule could not be checked (Finding.unknown), in the same order.
-    for i in builtin:
-        entry = added[i]
-        if entry[3]:
-            unchecked.append(i)
-        review = review or entry[0] == "review"
-    d.findings = tuple(ids + builtin)
-    d.unchecked = tuple(unchecked)
+    if added:
+        builtin = [i for i in added if i in F.RANK]
+        if len(builtin) > 1:
+            builtin.sort(key=F.RANK.__getitem__)  # in F.ORDER
+        ids += tuple(builtin)
+        # The findings whose rule could not be checked (Finding.unknown), in the same order.
+        unchecked += tuple(i for i in builtin if added[i][3])
+        review = review or any(added[i][0] == "review" for i in builtin)
+    d.findings, d.unchecked = ids, unchecked
     d.verdict = "excluded" if excluded else "needs-review" if review else "eligible"
     first = _dose_of(d.doses, d.places[0].amount) if d.places and d.doses else None
     d.first_dose_mg = first[0].dose_mg if first is not None and first[1] else None
     return d
+
+
+def _rules(work, true: int, unknown: int) -> tuple:
+    """What the rules that fire decide, from the rules' values (`Compiled.values`: bit 1 << i of rule i
+    set in `true` or `unknown`, the others false): (the fired rules (rule, its effect on this plan,
+    unknown), their ids and those of the ones that could not be checked, in the protocol's order,
+    excluded, review, the check rules' items by stage, (the true adjust rules, the unknown ones), the
+    same of the titrate rules). A function of the values alone: remembered for the run by them (the
+    10,000 patients of a batch give a thousand)."""
+    key = (true, unknown)
+    memo = work.decided
+    found = memo.get(key)
+    if found is not None:
+        return found
+    checks: dict[str, list[str]] = {"pre": [], "during": [], "after": []}
+    adjust_true: list[Rule] = []
+    adjust_unknown: list[Rule] = []
+    titrate_true: list[Rule] = []
+    titrate_unknown: list[Rule] = []
+    excluded = review = False
+    fired: list[tuple[Rule, str, bool]] = []
+    ids: list[str] = []
+    unchecked: list[str] = []
+    effects = work.effects
+    fires = true | unknown
+    while fires:  # the set bits, lowest first: the rules that fire, in the protocol's order
+        bit = fires & -fires
+        fires ^= bit
+        rule, effect, if_unknown, kind = effects[bit.bit_length() - 1]
+        is_unknown = bool(unknown & bit)
+        if is_unknown:
+            if if_unknown is None:  # an unknown note says nothing
+                continue
+            effect = if_unknown
+            unchecked.append(rule.id)
+        if kind is not None:
+            if kind == "exclude":
+                excluded = excluded or not is_unknown
+            elif kind == "adjust":
+                (adjust_unknown if is_unknown else adjust_true).append(rule)
+            elif kind == "check":
+                stage, item = rule.stage, rule.item
+                if stage is None or item is None:  # the loader requires both of a check rule
+                    raise ValueError(f"{rule.id}: a check rule names its stage and its item")
+                checks[stage].append(item)
+            else:  # titrate
+                (titrate_unknown if is_unknown else titrate_true).append(rule)
+        review = review or effect == "review"
+        fired.append((rule, effect, is_unknown))
+        ids.append(rule.id)
+    if len(memo) >= 4096:
+        memo.clear()
+    found = memo[key] = (
+        tuple(fired), tuple(ids), tuple(unchecked), excluded, review, {stage: tuple(items) for stage, items in checks.items()},
+        (tuple(adjust_true), tuple(adjust_unknown)), (tuple(titrate_true), tuple(titrate_unknown)),
+    )  # fmt: skip
+    return found
 
 
 def explain(d: Decision) -> Plan:
@@ -331,10 +347,12 @@ def _medication_terms(when) -> list[str]:
     return out
 
 
-def _decide_sessions(patient, protocol, inputs, weights, adjust_true, adjust_unknown, draft, titration, given, work):
+def _decide_sessions(patient, protocol, inputs, weights, adjust, draft, titration, given, work):
     """The Dosing record and each session's place, per-kg amount and dose (one per distinct amount),
-    with the dose findings; the Session records themselves are built by `_sessions()`."""
+    with the dose findings and the findings about the sessions' dates (AGE-CHANGES-DURING-PLAN aside);
+    the Session records themselves are built by `_sessions()`."""
     dose = protocol.dose
+    adjust_true, adjust_unknown = adjust
 
     # Weight basis: a true adjust rule's basis replaces the protocol's; of several, the lowest weight.
     basis, basis_rule = dose.weight_basis, None
@@ -390,12 +408,14 @@ def _decide_sessions(patient, protocol, inputs, weights, adjust_true, adjust_unk
             if len(memo) >= 4096:
                 memo.clear()
             found = memo[key] = (dates, _places(protocol, dates, patient.weighed_on, given, titration, False))
-        places, amounts, escalations, chosen_words = found[1]  # (only read: no sessions given, no titration)
+        # (only read: no sessions given, no titration)
+        places, amounts, escalations, chosen_words, dated = found[1]
     else:
-        places, amounts, escalations, chosen_words = _places(protocol, dates, patient.weighed_on, given, titration, has_titration)
+        places, amounts, escalations, chosen_words, dated = _places(protocol, dates, patient.weighed_on, given, titration, has_titration)
+    if dated:
+        draft.builtin.update(dated)
     dosing = weighed[0]
     doses, unusual = ((), False) if dosing_weight is None else _doses(protocol, weighed, amounts)
-    capped, not_drafted, too_much = [], [], []
     if given and doses:
         first = places[0]  # the first session of the continued series
         sd = _dose_of(doses, first.amount)[0]
@@ -408,18 +428,34 @@ def _decide_sessions(patient, protocol, inputs, weights, adjust_true, adjust_unk
                 *escalations,
             )
             places = (first._replace(checks=first.checks + (CONFIRM_TOLERATED,)), *places[1:])
-    if unusual:
-        for s in places:
-            sd, drafted, overflow = _dose_of(doses, s.amount)
-            if not drafted:
-                # A dose of 0 mg or less is never drafted: the clinician decides.
-                not_drafted.append(f"session {s.number}: the arithmetic gives {fmt_mg(sd.dose_mg)}")
-                continue
-            if sd.capped_by:
-                capped.append((s.number, sd))
-            if overflow:
-                too_much.append((s.number, sd))
+    if unusual:  # (most plans' doses are all drafted, not capped and fit: nothing to walk then)
+        _dose_findings(draft, protocol, places, doses)
+    if chosen_words:
+        draft.add(
+            "TITRATION-CHOSEN",
+            "note",
+            "Several titrate rules apply: the lowest dose is used; the others are not used.",
+            list(chosen_words),
+        )
+    if escalations:
+        draft.add("DOSE-ESCALATION", "note", "The dose per kg rises between sessions; confirm each previous dose was tolerated.", escalations)
+    return dosing, places, doses
 
+
+def _dose_findings(draft, protocol, places: tuple, doses: tuple) -> None:
+    """DOSE-NOT-DRAFTED, DRAW-EXCEEDS-BAG and DOSE-CAPPED: the places whose dose is not drafted, does
+    not fit in the bag or is capped, for a plan with any such dose."""
+    capped, not_drafted, too_much = [], [], []
+    for s in places:
+        sd, drafted, overflow = _dose_of(doses, s.amount)
+        if not drafted:
+            # A dose of 0 mg or less is never drafted: the clinician decides.
+            not_drafted.append(f"session {s.number}: the arithmetic gives {fmt_mg(sd.dose_mg)}")
+            continue
+        if sd.capped_by:
+            capped.append((s.number, sd))
+        if overflow:
+            too_much.append((s.number, sd))
     if not_drafted:
         draft.add("DOSE-NOT-DRAFTED", "review", "The arithmetic gives no dose above 0 mg: none is drafted.", not_drafted)
     if too_much:
@@ -436,23 +472,13 @@ def _decide_sessions(patient, protocol, inputs, weights, adjust_true, adjust_unk
             ],
         )
     if capped:
-        mode = dose.mode
+        mode = protocol.dose.mode
         draft.add(
             "DOSE-CAPPED",
             "note",
             "A cap lowered the dose: the lower dose wins.",
             lambda: [_capped_words(number, sd, mode) for number, sd in capped],
         )
-    if chosen_words:
-        draft.add(
-            "TITRATION-CHOSEN",
-            "note",
-            "Several titrate rules apply: the lowest dose is used; the others are not used.",
-            list(chosen_words),
-        )
-    if escalations:
-        draft.add("DOSE-ESCALATION", "note", "The dose per kg rises between sessions; confirm each previous dose was tolerated.", escalations)
-    return dosing, places, doses
 
 
 def _weighed(protocol: Protocol, work, doses_of: tuple) -> tuple:
@@ -532,9 +558,10 @@ def _dose_of(doses: tuple, amount: Fraction) -> tuple:
 
 
 def _places(protocol: Protocol, dates: tuple, weighed_on, given, titration, has_titration: bool) -> tuple:
-    """Each session's _Place, the distinct per-kg amounts among them (in order), the escalations' words
-    and the TITRATION-CHOSEN words: what `_decide_sessions` decides before the dose, from the
-    schedule, the titrate rules and the weighing date alone."""
+    """Each session's _Place, the distinct per-kg amounts among them (in order), the escalations' words,
+    the TITRATION-CHOSEN words and the findings about the sessions' dates (findings.session_findings):
+    what `_decide_sessions` decides before the dose, from the schedule, the titrate rules and the
+    weighing date alone."""
     dose = protocol.dose
     phases = protocol.schedule.phases
     valid_days = dose.weight_valid_days
@@ -573,7 +600,8 @@ def _places(protocol: Protocol, dates: tuple, weighed_on, given, titration, has_
             amounts.append(amount)
         previous_amount = amount
         places.append(_Place(number, phase.name, day, amount, tuple(session_checks), titrated_by, not_used))
-    return tuple(places), tuple(amounts), tuple(escalations), chosen_words
+    dated = F.session_findings(protocol, weighed_on, places, given_dates=_given_dates(protocol, given))
+    return tuple(places), tuple(amounts), tuple(escalations), chosen_words, dated
 
 
 def _session_dates(protocol: Protocol, inputs: Inputs, last: date | None, skip: int, work) -> tuple:

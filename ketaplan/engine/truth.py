@@ -11,6 +11,7 @@ are worked out here once, not for every patient and rule.
 from __future__ import annotations
 
 from collections.abc import Callable
+from fractions import Fraction
 
 from ketaplan.engine.facts import Facts
 from ketaplan.model.protocol import Protocol, When
@@ -28,39 +29,28 @@ class Lists:
     __slots__ = ("conditions", "conditions_unsure", "active", "active_unsure", "medications", "medications_unsure",
                  "several", "allergies", "allergies_unsure")  # fmt: skip
 
-    def __init__(self, facts: Facts) -> None:
-        # Each list's part is a function of the gathered entries alone; a batch gives the same
-        # entries (the same tuple: engine/facts.py `_entries`) again and again, so each list's part
-        # is worked out once per run and remembered by the tuple it came from.
-        self.conditions, self.conditions_unsure, self.active, self.active_unsure = (
-            (_EMPTY, False, _EMPTY, False) if facts.conditions is None else _part(facts.conditions, _conditions_part)
+    def __init__(self, facts: Facts, parts: tuple | None = None) -> None:
+        # `parts`: each list's part (`_list_part`), as `Compiled.values` remembers them for the run.
+        conditions, medications, allergies = parts or (
+            _list_part(_CONDITIONS, facts.conditions),
+            _list_part(_MEDICATIONS, facts.medications),
+            _list_part(_ALLERGIES, facts.allergies),
         )
-        self.medications, self.medications_unsure, self.several = (
-            (_EMPTY, False, ()) if facts.medications is None else _part(facts.medications, _medications_part)
-        )
-        self.allergies, self.allergies_unsure = (
-            (_EMPTY, False) if facts.allergies is None else _part(facts.allergies, _allergies_part)
-        )
+        self.conditions, self.conditions_unsure, self.active, self.active_unsure = conditions
+        self.medications, self.medications_unsure, self.several = medications
+        self.allergies, self.allergies_unsure = allergies
 
 
-#: The list's kind (its part's function) -> {id(entries): (entries, its part)}: the entries are kept,
-#: so that their id is not reused meanwhile. One memo per kind: one tuple (the empty one) can be any
-#: list. (Keyed by the id alone: no key tuple to build for each lookup.)
-_PARTS: dict[Callable[[tuple], tuple], dict[int, tuple]] = {}
+_CONDITIONS, _MEDICATIONS, _ALLERGIES = 0, 1, 2  # the lists' kinds, as Compiled.values numbers them
 
 
-def _part(entries: tuple, work: Callable[[tuple], tuple]) -> tuple:
-    memo = _PARTS.get(work)
-    if memo is None:
-        memo = _PARTS[work] = {}
-    found = memo.get(id(entries))
-    if found is not None and found[0] is entries:
-        return found[1]
-    if len(memo) >= 10_000:
-        memo.clear()
-    part = work(entries)
-    memo[id(entries)] = (entries, part)
-    return part
+def _list_part(kind: int, entries: tuple | None) -> tuple:
+    """What the list tests read of one list of gathered entries (a Lists' attributes for that list)."""
+    if kind == _CONDITIONS:
+        return (_EMPTY, False, _EMPTY, False) if entries is None else _conditions_part(entries)
+    if kind == _MEDICATIONS:
+        return (_EMPTY, False, ()) if entries is None else _medications_part(entries)
+    return (_EMPTY, False) if entries is None else _allergies_part(entries)
 
 
 def _conditions_part(conditions: tuple) -> tuple:
@@ -182,6 +172,19 @@ def _compile_clause(key: str, value, vocabulary) -> Truth:  # noqa: C901 - one b
         return lambda facts, lists: facts.patient.weight_kg >= value
     if key == "weight_kg_below":
         return lambda facts, lists: not facts.patient.weight_kg >= value
+    if key in ("bmi_at_least", "bmi_below") and isinstance(value, (int, Fraction)):
+        # BMI = weight / (height / 100)^2 at least value = vn / vd, in integers: 10000 wn hd^2 vd >=
+        # vn wd hn^2 (the height above 0, as the loader requires). Patient.bmi's three Fraction
+        # operations and its comparison cost ~2.7 us a patient.
+        vn, vd, at_least = value.numerator, value.denominator, key == "bmi_at_least"
+
+        def bmi(facts: Facts, lists: Lists):
+            p = facts.patient
+            w, h = p.weight_kg, p.height_cm
+            hn, hd = h.numerator, h.denominator
+            return (10000 * w.numerator * hd * hd * vd >= vn * w.denominator * hn * hn) == at_least
+
+        return bmi
     if key == "bmi_at_least":
         return lambda facts, lists: facts.patient.bmi >= value
     if key == "bmi_below":
@@ -296,7 +299,8 @@ def _compile_clause(key: str, value, vocabulary) -> Truth:  # noqa: C901 - one b
 class Compiled:
     """One protocol's per-run work: its rules' truth closures and the age bounds they test."""
 
-    __slots__ = ("protocol", "truths", "effects", "others", "groups", "age_bounds", "ages", "uses_course", "runs", "weighed")
+    __slots__ = ("protocol", "truths", "effects", "others", "groups", "age_bounds", "ages", "uses_course", "runs",
+                 "weighed", "by_list", "decided")  # fmt: skip
 
     def __init__(self, protocol: Protocol) -> None:
         from ketaplan.engine.findings import _age_clauses
@@ -304,15 +308,15 @@ class Compiled:
         vocabulary = protocol.vocabulary
         self.protocol = protocol  # held, so that the id the cache is keyed by stays this protocol's
         self.truths: tuple[Truth, ...] = tuple(compile_when(r.when, vocabulary) for r in protocol.rules)
-        # For decide()'s loop over the rules that fire: (rule, its effect on the plan when true, when
-        # unknown (None: an unknown note says nothing), what else decide() does for it, if anything).
+        # For decide()'s rules that fire: (rule, its effect on the plan when true, when unknown (None: an
+        # unknown note says nothing), what else decide() does for it, if anything).
         self.effects = tuple(
             (r, r.effect, _IF_UNKNOWN.get(r.effect, r.effect), r.effect if r.effect in _DECIDED else None) for r in protocol.rules
         )
         # The rules whose whole `when` is one list test, by list: each is true exactly when one of
-        # its terms' keys is among the patient's entries' terms (Lists), so that a patient's terms
-        # find the rules they make true through an index, and the other rules of that list are
-        # false, or unknown when an entry is not recognised. `values()` asks the closures of the rest.
+        # its terms' keys is among the patient's entries' terms (Lists), so that a list's terms find
+        # the rules they make true through an index, and the other rules of that list are false, or
+        # unknown when an entry is not recognised. `values()` asks the closures of the rest.
         groups: dict[str, tuple[dict, list]] = {}
         others = []
         for i, r in enumerate(protocol.rules):
@@ -324,10 +328,18 @@ class Compiled:
             members.append(i)
             for key in _keys(clause.value, vocabulary)[0]:
                 index.setdefault(key, []).append(i)
-        self.others = tuple(others)
+        # A rule's value is kept as its bit (1 << its index) in one of two integers, the true rules
+        # and the unknown ones: a patient's values are a few integer operations, and a key by value.
+        self.others = tuple((1 << i, self.truths[i]) for i in others)
+        # Per list kind (_CONDITIONS, ...): (key, {term key: the bits of the rules it makes true},
+        # the index's keys, the group's rules, their bits) of each of its groups.
         self.groups = tuple(
-            (key, {k: tuple(v) for k, v in index.items()}, frozenset(index), tuple(members))
-            for key, (index, members) in groups.items()
+            tuple(
+                (key, {k: _bits(v) for k, v in index.items()}, frozenset(index), tuple(members), _bits(members))
+                for key, (index, members) in groups.items()
+                if _KIND[key] == kind
+            )
+            for kind in (_CONDITIONS, _MEDICATIONS, _ALLERGIES)
         )
         # (rule index, the age tests of its `when`) of the rules with any, for AGE-CHANGES-DURING-PLAN
         self.age_bounds = tuple((i, ages) for i, r in enumerate(protocol.rules) if (ages := _age_clauses(r.when)))
@@ -337,48 +349,77 @@ class Compiled:
         self.uses_course = uses_course(protocol)  # a titrate rule, or a rule asking about the course
         self.runs: dict = {}  # per-run memos (session dates by start date and last infusion, ...)
         self.weighed: dict = {}  # per-run memo of engine/plan.py `_weighed`, by the dosing weight and cap
+        self.by_list: tuple[dict[int, tuple], ...] = ({}, {}, {})  # per kind: `_list`'s records, by id(entries)
+        self.decided: dict = {}  # per-run memo of engine/plan.py `_rules`, by the rules' values
 
+    def values(self, facts: Facts) -> tuple[Lists, int, int, tuple]:
+        """(the patient's Lists, the rules that are true, the rules that are unknown (None), the built-in
+        findings of the patient's allergies, medications and conditions, one dict each). The rules as
+        bits (1 << rule index); every other rule is false. Each value is the rule's closure's
+        (tests/test_decide.py holds them to the full evaluation)."""
+        conditions = self._list(_CONDITIONS, facts.conditions, facts)
+        medications = self._list(_MEDICATIONS, facts.medications, facts)
+        allergies = self._list(_ALLERGIES, facts.allergies, facts)
+        lists = Lists(facts, (conditions[1], medications[1], allergies[1]))
+        true = conditions[2] | medications[2] | allergies[2]
+        unknown = conditions[3] | medications[3] | allergies[3]
+        for bit, truth in self.others:
+            value = truth(facts, lists)
+            if value is None:
+                unknown |= bit
+            elif value is not False:
+                true |= bit
+        return lists, true, unknown, (allergies[4], medications[4], conditions[4])
 
-    def values(self, facts: Facts, lists: Lists) -> dict[int, bool | None]:
-        """{rule index: True or None (unknown)} of the rules that are not false, in any order: each
-        value is the rule's closure's (tests/test_decide.py holds them to the full evaluation)."""
-        truths = self.truths
-        out: dict[int, bool | None] = {}
-        for i in self.others:
-            value = truths[i](facts, lists)
-            if value is not False:
-                out[i] = value
-        entries: tuple | None
-        for key, index, keys, members in self.groups:
-            if key == "condition":
-                entries, terms, unsure = facts.conditions, lists.conditions, lists.conditions_unsure
-            elif key == "active_condition":
-                entries, terms, unsure = facts.conditions, lists.active, lists.active_unsure
-            elif key == "medication":
-                entries, terms, unsure = facts.medications, lists.medications, lists.medications_unsure
-            else:
-                entries, terms, unsure = facts.allergies, lists.allergies, lists.allergies_unsure
+    def _list(self, kind: int, entries: tuple | None, facts: Facts) -> tuple:
+        """(entries, their part of a Lists, the rules of the list's groups that are true, those that are
+        unknown, the list's built-in findings) of one list of gathered entries (None: not recorded).
+        Each is a function of the list alone under this protocol: a batch gives the same entries (the
+        same tuple: engine/facts.py `_entries`) again and again, so the record is worked out once per
+        run and remembered by the tuple's id, the tuple kept so that its id is not reused meanwhile.
+        (One memo per kind: one tuple, the empty one, can be any list.)"""
+        memo = self.by_list[kind]
+        found = memo.get(id(entries))
+        if found is not None and found[0] is entries:
+            return found
+        part = _list_part(kind, entries)
+        true = unknown = 0
+        for key, index, keys, members, bits in self.groups[kind]:
             if entries is None:  # not recorded: every test on the list is unknown
-                for i in members:
-                    out[i] = None
+                unknown |= bits
                 continue
-            # (The terms in the index found by set operations in C, not by a lookup per term.)
-            if not keys.isdisjoint(terms):
-                for term in keys & terms:
-                    for i in index[term]:
-                        out[i] = True
+            terms, unsure = (part[2], part[3]) if key == "active_condition" else (part[0], part[1])
+            hits = 0
+            for term in keys & terms:
+                hits |= index[term]
+            true |= hits
             if unsure:
-                for i in members:
-                    out.setdefault(i, None)
-            elif key == "medication" and lists.several:
+                unknown |= bits & ~hits
+            elif key == "medication" and part[2]:
                 # An entry naming a second medicine: the closure says for which rules that is unknown.
+                lists = Lists(facts)
                 for i in members:
-                    if i not in out and truths[i](facts, lists) is None:
-                        out[i] = None
-        return out
+                    if not hits >> i & 1 and self.truths[i](facts, lists) is None:
+                        unknown |= 1 << i
+        from ketaplan.engine.findings import list_findings
+
+        added = list_findings(kind, facts, self.protocol)
+        if len(memo) >= 10_000:
+            memo.clear()
+        found = memo[id(entries)] = (entries, part, true, unknown, added)
+        return found
+
+
+def _bits(indices) -> int:
+    """The bits of the rules of these indices."""
+    out = 0
+    for i in indices:
+        out |= 1 << i
+    return out
 
 
 _LIST_KEYS = ("condition", "active_condition", "medication", "allergy")
+_KIND = {"condition": _CONDITIONS, "active_condition": _CONDITIONS, "medication": _MEDICATIONS, "allergy": _ALLERGIES}
 #: The course keys whose value course_rules.course_clause fixes when the current series is empty.
 _SERIES_KEYS = ("series_sessions_at_least", "stopped_early", "peak_blood_pressure_at_least", "adverse_event",
                 "dissociation_at_least", "sedation_at_most")  # fmt: skip
