@@ -258,9 +258,8 @@ class _Jsonl:
         self.out = out
 
     def write(self, r: Result) -> None:
-        id_, source, verdict, findings, dose, error, _ = r
-        if dose is not None:
-            dose = _dose_number(dose)
+        id_, source, verdict, findings, first_dose, error, _ = r
+        dose = None if first_dose is None else _dose_number(first_dose)
         # ASCII only: a terminal shown the line cannot be driven by characters from an input file.
         if type(dose) is int or dose is None:
             # The line json.dumps writes, put together from the same string encoder (json's own
