@@ -32,6 +32,8 @@ _SCORES_KEYS = frozenset(SCORES_KEYS)
 # A condition or medication written as text: Condition(text) / Medication(text), made as a NamedTuple's
 # own __new__ makes it (tuple.__new__ with every field) without the Python-level call, half the cost.
 _new_tuple = tuple.__new__
+_ABSENT = object()  # what data.get gives for a key the file does not have (None could be a value)
+_NOT_MALE = "is true for a patient recorded as male: check sex and this field"
 _CONDITION_DEFAULTS = tuple(Condition._field_defaults.values())
 _MEDICATION_DEFAULTS = tuple(Medication._field_defaults.values())
 assert len(_CONDITION_DEFAULTS) == len(Condition._fields) - 1 and len(_MEDICATION_DEFAULTS) == len(Medication._fields) - 1
@@ -72,31 +74,43 @@ def read_patient_bytes(data: bytes, name: str, start: date, *, digest: bool = Tr
 def patient_from_table(data: Any, src: Source, start: date) -> Patient:
     """Validate a parsed patient table; every mistake raises PatientError naming its field."""
     t = Table(src, (), data, _PATIENT_KEYS, "patient table")  # `what` (not by keyword: a dict per call)
-    patient_id = t.text("id", required=True, pattern=_ID, hint=ID_HINT)
-    if not patient_id.strip("."):  # nothing but dots: ".", ".."
-        t.fail("id", f"{patient_id!r} is not allowed here: {ID_HINT}")
-    sex = t.choice("sex", SEXES, required=True)
+    # For speed, a field whose value is the usual one (the type the format asks for, in range) is taken
+    # as read here, without a call; anything else, and an absent key, goes to the Table reader, which
+    # gives the value (an absent one as None) or names the mistake. The fields are read in this order,
+    # so a file's first mistake is the one reported.
+    get = data.get
+    patient_id = get("id")
+    if type(patient_id) is not str or _ID.fullmatch(patient_id) is None:  # (the pattern needs a letter or digit)
+        patient_id = t.text("id", required=True, pattern=_ID, hint=ID_HINT)
+    sex = get("sex")
+    if sex not in SEXES:
+        sex = t.choice("sex", SEXES, required=True)
 
     if ("age" in data) == ("date_of_birth" in data):
         t.fail("age" if "age" in data else "date_of_birth", "give exactly one of 'age' and 'date_of_birth'")
-    born = t.day("date_of_birth")
-    if born is not None:
+    lo, hi = LIMITS["age"]
+    born = get("date_of_birth")
+    if born is not None or "date_of_birth" in data:
+        if type(born) is not date:
+            born = t.day("date_of_birth", required=True)
         if born > start:
             t.fail("date_of_birth", f"{born} is after the plan's start date {start}")
         age = whole_years(born, start)
-        if not LIMITS["age"][0] <= age <= LIMITS["age"][1]:
+        if not lo <= age <= hi:
             t.fail("date_of_birth", f"gives an age of {age} on {start}, outside {_range('age')}")
     else:
-        lo, hi = LIMITS["age"]  # (unpacked here, not with *: a call with *args costs twice as much)
-        age = t.integer("age", lo, hi, required=True)  # present: exactly one of age, date_of_birth
+        age = data["age"]  # present: exactly one of age, date_of_birth
+        if type(age) is not int or not lo <= age <= hi:
+            age = t.integer("age", lo, hi, required=True)
 
-    # (Written out for each, not through a helper: a call less per quantity.)
+    # (Written out for each, not through a helper: a call less per quantity. A missing key is
+    # t.require's to report; it is called only when get gives nothing.)
     try:
-        height = units.parse_height(t.require("height"))
+        height = units.parse_height(get("height") or t.require("height"))
     except units.QuantityError as exc:
         t.fail("height", str(exc))
     try:
-        weight = units.parse_weight(t.require("weight"))
+        weight = units.parse_weight(get("weight") or t.require("weight"))
     except units.QuantityError as exc:
         t.fail("weight", str(exc))
     # The limits compared exactly, in integers (the limits are whole; a denominator is above 0):
@@ -118,38 +132,59 @@ def patient_from_table(data: Any, src: Source, start: date) -> Patient:
             f"height {units.fmt_cm(height)} and weight {units.fmt_kg(weight)} give a BMI of "
             f"{units.fmt_number(bmi, 2)}, outside {_range('bmi')}: check the units of both",
         )
-    weighed_on = t.day("weighed_on")
+    weighed_on = get("weighed_on", _ABSENT)
+    if type(weighed_on) is not date:
+        weighed_on = None if weighed_on is _ABSENT else t.day("weighed_on")
     if weighed_on is not None and weighed_on > start:
         t.fail("weighed_on", f"{weighed_on} is after the plan's start date {start}")
 
-    pregnant = t.boolean("pregnant")
-    breastfeeding = t.boolean("breastfeeding")
+    pregnant = get("pregnant", _ABSENT)
+    if type(pregnant) is not bool:
+        pregnant = None if pregnant is _ABSENT else t.boolean("pregnant")
+    breastfeeding = get("breastfeeding", _ABSENT)
+    if type(breastfeeding) is not bool:
+        breastfeeding = None if breastfeeding is _ABSENT else t.boolean("breastfeeding")
     if sex == "male":
-        for key, value in (("pregnant", pregnant), ("breastfeeding", breastfeeding)):
-            if value:
-                t.fail(key, "is true for a patient recorded as male: check sex and this field")
+        if pregnant:
+            t.fail("pregnant", _NOT_MALE)
+        if breastfeeding:
+            t.fail("breastfeeding", _NOT_MALE)
         pregnant = breastfeeding = False
 
     blood_pressure = course.blood_pressure(t, "blood_pressure") if "blood_pressure" in data else None
 
     allergies = t.texts("allergies")
-    conditions = None if "conditions" not in data else _conditions(t)
-    medications = None if "medications" not in data else _medications(t)
+    conditions = get("conditions", _ABSENT)
+    conditions = None if conditions is _ABSENT else _conditions(t, conditions)
+    medications = get("medications", _ABSENT)
+    medications = None if medications is _ABSENT else _medications(t, medications)
 
-    score_table = t.table("scores", _SCORES_KEYS)
-    scores = () if score_table is None else score_table.integers(SCORE_RANGES)
+    score_data = get("scores", _ABSENT)
+    if score_data is _ABSENT:
+        score_table = None
+        scores: tuple[tuple[str, int], ...] = ()
+    else:
+        score_table = Table(src, ("scores",), score_data, _SCORES_KEYS)
+        scores = score_table.integers(SCORE_RANGES)
 
-    infusions = course.infusions(t, start)
-    baseline_on = course.scored_on(score_table, start)
-    assessments = course.assessments(t, start, baseline_on)
+    infusions = () if "infusions" not in data else course.infusions(t, start)
+    baseline_on = None
+    if score_table is not None and "scored_on" in score_data:
+        baseline_on = course.scored_on(score_table, start)
+    assessments = () if "assessments" not in data else course.assessments(t, start, baseline_on)
     lo, hi = LIMITS["heart_rate"]
-    heart_rate = t.integer("heart_rate", lo, hi)
+    heart_rate = get("heart_rate", _ABSENT)
+    if type(heart_rate) is not int or not lo <= heart_rate <= hi:
+        heart_rate = None if heart_rate is _ABSENT else t.integer("heart_rate", lo, hi)
     lo, hi = LIMITS["spo2"]
-    spo2 = t.integer("spo2", lo, hi)
+    spo2 = get("spo2", _ABSENT)
+    if type(spo2) is not int or not lo <= spo2 <= hi:
+        spo2 = None if spo2 is _ABSENT else t.integer("spo2", lo, hi)
 
-    # In Patient's field order, through _make (which checks there are as many as fields): twenty
-    # keywords, or a call to NamedTuple's own __new__, would cost more than the rest of the call.
-    return Patient._make((
+    # In Patient's field order, made as NamedTuple's own __new__ makes it (tuple.__new__ with every
+    # field): twenty keywords, or a Python-level call, would cost more than the rest of the call.
+    # (tests/test_patient_loader_paths.py pins the value against the keyword-built Patient.)
+    return _new_tuple(Patient, (
         patient_id,  # id
         sex,
         age,
@@ -177,16 +212,15 @@ def _range(limit: str) -> str:
     return "{}..{}".format(*LIMITS[limit])
 
 
-def _list(t: Table, key: str) -> list:
-    value = t.data[key]
+def _list(t: Table, key: str, value: Any) -> list:
     if not isinstance(value, list):
         t.fail(key, f"expected a list (use [] for none), found {type_name(value)}")
     return value
 
 
-def _conditions(t: Table) -> tuple[Condition, ...]:
+def _conditions(t: Table, items: Any) -> tuple[Condition, ...]:
     out = []
-    for i, item in enumerate(_list(t, "conditions")):
+    for i, item in enumerate(_list(t, "conditions", items)):
         if isinstance(item, str):
             if not item.strip():
                 t.fail(("conditions", i), "must not be empty")
@@ -215,9 +249,9 @@ def _conditions(t: Table) -> tuple[Condition, ...]:
     return tuple(out)
 
 
-def _medications(t: Table) -> tuple[Medication, ...]:
+def _medications(t: Table, items: Any) -> tuple[Medication, ...]:
     out = []
-    for i, item in enumerate(_list(t, "medications")):
+    for i, item in enumerate(_list(t, "medications", items)):
         if isinstance(item, str):
             if not item.strip():
                 t.fail(("medications", i), "must not be empty")
