@@ -22,7 +22,7 @@ from ketaplan.formats import (  # noqa: F401 - re-exported: the schema reads the
     V1_INFUSION_KEYS,
     VITAL_KEYS,
 )
-from ketaplan.load.reader import Table, type_name
+from ketaplan.load.reader import Table, integers, type_name
 from ketaplan.model.patient import Assessment, Infusion, Vital
 
 
@@ -177,7 +177,7 @@ def assessments(t: Table, start: date, scored_on: date | None) -> tuple[Assessme
             item.fail("date", f"{day} is before the baseline scores (scores.scored_on = {scored_on}): an assessment comes after the baseline")
         if out and day < out[-1].date:
             item.fail("date", f"{day} is before the assessment above it ({out[-1].date}): list assessments oldest first")
-        scores = item.integers(SCORE_RANGES)
+        scores = integers(item.src, item.path, item.data, SCORE_RANGES)
         if not scores:
             item.fail("date", f"an assessment needs at least one score: {', '.join(SCORE_RANGES)}")
         out.append(Assessment(day, scores))

@@ -22,7 +22,7 @@ from ketaplan.formats import (  # noqa: F401
 from ketaplan.formats import PATIENT_ID as ID_PATTERN
 from ketaplan.formats import PATIENT_ID_HINT as ID_HINT
 from ketaplan.load import course
-from ketaplan.load.reader import Source, Table, decode, parse_toml, read_input_file, sha256_hex, type_name
+from ketaplan.load.reader import Source, Table, decode, integers, parse_toml, read_input_file, sha256_hex, type_name
 from ketaplan.model.patient import Condition, Medication, Patient, whole_years
 
 # Made once, not per file: the id's pattern compiled, and the key sets a Table checks keys against.
@@ -161,16 +161,18 @@ def patient_from_table(data: Any, src: Source, start: date) -> Patient:
 
     score_data = get("scores", _ABSENT)
     if score_data is _ABSENT:
-        score_table = None
         scores: tuple[tuple[str, int], ...] = ()
     else:
-        score_table = Table(src, ("scores",), score_data, _SCORES_KEYS)
-        scores = score_table.integers(SCORE_RANGES)
+        # No Table made for the usual [scores] (a dict of known keys): one is made only to name a
+        # mistake here (a dict subclass passes it), or below for scored_on.
+        if type(score_data) is not dict or not _SCORES_KEYS.issuperset(score_data):
+            Table(src, ("scores",), score_data, _SCORES_KEYS)
+        scores = integers(src, ("scores",), score_data, SCORE_RANGES)
 
     infusions = () if "infusions" not in data else course.infusions(t, start)
     baseline_on = None
-    if score_table is not None and "scored_on" in score_data:
-        baseline_on = course.scored_on(score_table, start)
+    if score_data is not _ABSENT and "scored_on" in score_data:
+        baseline_on = course.scored_on(Table(src, ("scores",), score_data, _SCORES_KEYS), start)
     assessments = () if "assessments" not in data else course.assessments(t, start, baseline_on)
     lo, hi = LIMITS["heart_rate"]
     heart_rate = get("heart_rate", _ABSENT)
@@ -220,45 +222,57 @@ def _list(t: Table, key: str, value: Any) -> list:
 
 def _conditions(t: Table, items: Any) -> tuple[Condition, ...]:
     out = []
-    for i, item in enumerate(_list(t, "conditions", items)):
-        if isinstance(item, str):
-            if not item.strip():
-                t.fail(("conditions", i), "must not be empty")
+    for item in _list(t, "conditions", items):
+        # The usual item, a name, made here as Condition(name) makes it; any other by _condition, given
+        # the item's index (one condition was added for each item above it: no enumerate needed).
+        if type(item) is str and item.strip():
             out.append(_new_tuple(Condition, (item,) + _CONDITION_DEFAULTS))
-            continue
-        # Imported here, by the tables only: a `from` import of a package costs a call per list.
-        from ketaplan.vocabulary import normalise_icd10
-
-        c = Table(t.src, t.path + ("conditions", i), item, CONDITION_KEYS, what="condition name or table")
-        name = c.text("name", required=True)
-        code = c.text("code")
-        if code is not None:
-            normal = normalise_icd10(code)
-            if normal is None:
-                c.fail("code", f"{code!r} does not look like an ICD-10 code (e.g. \"F33.2\", \"I10\")")
-            code = normal
-        status = c.choice("status", CONDITION_STATUSES) or "active"
-        snomed = c.text("snomed")
-        if snomed is not None:
-            from ketaplan.vocabulary import normalise_snomed
-
-            if normalise_snomed(snomed) is None:
-                c.fail("snomed", f"{snomed!r} does not look like a SNOMED CT concept id (digits only, e.g. \"370143000\")")
-            snomed = normalise_snomed(snomed)
-        out.append(Condition(name, code, status, snomed))
+        else:
+            out.append(_condition(t, len(out), item))
     return tuple(out)
+
+
+def _condition(t: Table, i: int, item: Any) -> Condition:
+    if isinstance(item, str):
+        if not item.strip():
+            t.fail(("conditions", i), "must not be empty")
+        return _new_tuple(Condition, (item,) + _CONDITION_DEFAULTS)
+    # Imported here, by the tables only: a `from` import of a package costs a call each time.
+    from ketaplan.vocabulary import normalise_icd10
+
+    c = Table(t.src, t.path + ("conditions", i), item, CONDITION_KEYS, what="condition name or table")
+    name = c.text("name", required=True)
+    code = c.text("code")
+    if code is not None:
+        normal = normalise_icd10(code)
+        if normal is None:
+            c.fail("code", f"{code!r} does not look like an ICD-10 code (e.g. \"F33.2\", \"I10\")")
+        code = normal
+    status = c.choice("status", CONDITION_STATUSES) or "active"
+    snomed = c.text("snomed")
+    if snomed is not None:
+        from ketaplan.vocabulary import normalise_snomed
+
+        if normalise_snomed(snomed) is None:
+            c.fail("snomed", f"{snomed!r} does not look like a SNOMED CT concept id (digits only, e.g. \"370143000\")")
+        snomed = normalise_snomed(snomed)
+    return Condition(name, code, status, snomed)
 
 
 def _medications(t: Table, items: Any) -> tuple[Medication, ...]:
     out = []
-    for i, item in enumerate(_list(t, "medications", items)):
-        if isinstance(item, str):
-            if not item.strip():
-                t.fail(("medications", i), "must not be empty")
+    for item in _list(t, "medications", items):
+        if type(item) is str and item.strip():  # the usual item, as in _conditions
             out.append(_new_tuple(Medication, (item,) + _MEDICATION_DEFAULTS))
-            continue
-        m = Table(t.src, t.path + ("medications", i), item, MEDICATION_KEYS, what="medication text or table")
-        out.append(
-            Medication(m.text("name", required=True), m.text("dose"), m.text("schedule"), bool(m.boolean("as_needed")))
-        )
+        else:
+            out.append(_medication(t, len(out), item))
     return tuple(out)
+
+
+def _medication(t: Table, i: int, item: Any) -> Medication:
+    if isinstance(item, str):
+        if not item.strip():
+            t.fail(("medications", i), "must not be empty")
+        return _new_tuple(Medication, (item,) + _MEDICATION_DEFAULTS)
+    m = Table(t.src, t.path + ("medications", i), item, MEDICATION_KEYS, what="medication text or table")
+    return Medication(m.text("name", required=True), m.text("dose"), m.text("schedule"), bool(m.boolean("as_needed")))
