@@ -153,7 +153,8 @@ def patient_from_table(data: Any, src: Source, start: date) -> Patient:
 
     blood_pressure = course.blood_pressure(t, "blood_pressure") if "blood_pressure" in data else None
 
-    allergies = t.texts("allergies")
+    allergies = get("allergies", _ABSENT)
+    allergies = None if allergies is _ABSENT else _texts(t, "allergies", allergies)
     conditions = get("conditions", _ABSENT)
     conditions = None if conditions is _ABSENT else _conditions(t, conditions)
     medications = get("medications", _ABSENT)
@@ -220,9 +221,21 @@ def _list(t: Table, key: str, value: Any) -> list:
     return value
 
 
+def _texts(t: Table, key: str, items: Any) -> tuple[str, ...]:
+    """t.texts(key) of the list `items` the table holds there: the usual list, of plain texts, read
+    here without t.texts' lookups and enumerate; any other by t.texts, which names its mistake."""
+    if type(items) is list:
+        for item in items:
+            if type(item) is not str or not item.strip():
+                break
+        else:
+            return tuple(items)
+    return t.texts(key, required=True)
+
+
 def _conditions(t: Table, items: Any) -> tuple[Condition, ...]:
     out = []
-    for item in _list(t, "conditions", items):
+    for item in items if type(items) is list else _list(t, "conditions", items):
         # The usual item, a name, made here as Condition(name) makes it; any other by _condition, given
         # the item's index (one condition was added for each item above it: no enumerate needed).
         if type(item) is str and item.strip():
@@ -261,7 +274,7 @@ def _condition(t: Table, i: int, item: Any) -> Condition:
 
 def _medications(t: Table, items: Any) -> tuple[Medication, ...]:
     out = []
-    for item in _list(t, "medications", items):
+    for item in items if type(items) is list else _list(t, "medications", items):
         if type(item) is str and item.strip():  # the usual item, as in _conditions
             out.append(_new_tuple(Medication, (item,) + _MEDICATION_DEFAULTS))
         else:
