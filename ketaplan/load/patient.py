@@ -29,11 +29,17 @@ from ketaplan.model.patient import Condition, Medication, Patient, whole_years
 _ID = re.compile(ID_PATTERN)
 _PATIENT_KEYS = frozenset(PATIENT_KEYS)
 _SCORES_KEYS = frozenset(SCORES_KEYS)
-# A condition or medication written as text: Condition(text) / Medication(text), made as a NamedTuple's
-# own __new__ makes it (tuple.__new__ with every field) without the Python-level call, half the cost.
-_new_tuple = tuple.__new__
 _ABSENT = object()  # what data.get gives for a key the file does not have (None could be a value)
 _NOT_MALE = "is true for a patient recorded as male: check sex and this field"
+# A condition or medication written as text: Condition(text) / Medication(text), made as a NamedTuple's
+# own __new__ makes it (tuple.__new__ with every field) without the Python-level call, half the cost;
+# and made once per text: a batch repeats the same few hundred texts thousands of times, and the
+# values are immutable, so every patient whose list has the text shares it. (Each memo is emptied
+# when it holds _TEXTS_KEPT texts, far more than a run's usual lists have.)
+_TEXT_CONDITIONS: dict[str, Condition] = {}
+_TEXT_MEDICATIONS: dict[str, Medication] = {}
+_TEXTS_KEPT = 4096
+_new_tuple = tuple.__new__
 _CONDITION_DEFAULTS = tuple(Condition._field_defaults.values())
 _MEDICATION_DEFAULTS = tuple(Medication._field_defaults.values())
 assert len(_CONDITION_DEFAULTS) == len(Condition._fields) - 1 and len(_MEDICATION_DEFAULTS) == len(Medication._fields) - 1
@@ -234,14 +240,12 @@ def _texts(t: Table, key: str, items: Any) -> tuple[str, ...]:
 
 
 def _conditions(t: Table, items: Any) -> tuple[Condition, ...]:
-    out = []
+    out: list[Condition] = []
     for item in items if type(items) is list else _list(t, "conditions", items):
-        # The usual item, a name, made here as Condition(name) makes it; any other by _condition, given
-        # the item's index (one condition was added for each item above it: no enumerate needed).
-        if type(item) is str and item.strip():
-            out.append(_new_tuple(Condition, (item,) + _CONDITION_DEFAULTS))
-        else:
-            out.append(_condition(t, len(out), item))
+        # The usual item, a name met before: its Condition, shared; any other by _condition, given the
+        # item's index (one condition was added for each item above it: no enumerate needed).
+        known = _TEXT_CONDITIONS.get(item) if type(item) is str else None
+        out.append(_condition(t, len(out), item) if known is None else known)
     return tuple(out)
 
 
@@ -249,7 +253,12 @@ def _condition(t: Table, i: int, item: Any) -> Condition:
     if isinstance(item, str):
         if not item.strip():
             t.fail(("conditions", i), "must not be empty")
-        return _new_tuple(Condition, (item,) + _CONDITION_DEFAULTS)
+        condition = _new_tuple(Condition, (item,) + _CONDITION_DEFAULTS)
+        if type(item) is str:  # (a str subclass's is not shared: the plain text's Condition holds a str)
+            if len(_TEXT_CONDITIONS) >= _TEXTS_KEPT:
+                _TEXT_CONDITIONS.clear()
+            _TEXT_CONDITIONS[item] = condition
+        return condition
     # Imported here, by the tables only: a `from` import of a package costs a call each time.
     from ketaplan.vocabulary import normalise_icd10
 
@@ -273,12 +282,10 @@ def _condition(t: Table, i: int, item: Any) -> Condition:
 
 
 def _medications(t: Table, items: Any) -> tuple[Medication, ...]:
-    out = []
+    out: list[Medication] = []
     for item in items if type(items) is list else _list(t, "medications", items):
-        if type(item) is str and item.strip():  # the usual item, as in _conditions
-            out.append(_new_tuple(Medication, (item,) + _MEDICATION_DEFAULTS))
-        else:
-            out.append(_medication(t, len(out), item))
+        known = _TEXT_MEDICATIONS.get(item) if type(item) is str else None  # as in _conditions
+        out.append(_medication(t, len(out), item) if known is None else known)
     return tuple(out)
 
 
@@ -286,6 +293,11 @@ def _medication(t: Table, i: int, item: Any) -> Medication:
     if isinstance(item, str):
         if not item.strip():
             t.fail(("medications", i), "must not be empty")
-        return _new_tuple(Medication, (item,) + _MEDICATION_DEFAULTS)
+        medication = _new_tuple(Medication, (item,) + _MEDICATION_DEFAULTS)
+        if type(item) is str:  # as in _condition
+            if len(_TEXT_MEDICATIONS) >= _TEXTS_KEPT:
+                _TEXT_MEDICATIONS.clear()
+            _TEXT_MEDICATIONS[item] = medication
+        return medication
     m = Table(t.src, t.path + ("medications", i), item, MEDICATION_KEYS, what="medication text or table")
     return Medication(m.text("name", required=True), m.text("dose"), m.text("schedule"), bool(m.boolean("as_needed")))
