@@ -22,7 +22,7 @@ from ketaplan.formats import (  # noqa: F401 - re-exported: the schema reads the
     V1_INFUSION_KEYS,
     VITAL_KEYS,
 )
-from ketaplan.load.reader import Table, type_name
+from ketaplan.load.reader import Table, integers, type_name
 from ketaplan.model.patient import Assessment, Infusion, Vital
 
 
@@ -151,9 +151,8 @@ def infusion(item: Table, start: date) -> Infusion:
 def infusions(t: Table, start: date) -> tuple[Infusion, ...]:
     """Oldest first. A file that records sessions (any course addition) must list them in date
     order, and the first one out of order is an error; a file with only the original v1 keys is
-    sorted as it always was, so that every v1 file stays valid (docs/spec/decisions.md)."""
-    if "infusions" not in t.data:
-        return ()  # most files: nothing to read, sort or check (what the code below gives, sooner)
+    sorted as it always was, so that every v1 file stays valid (docs/spec/decisions.md).
+    Called for a file that has `infusions` (the patient loader gives () itself, sooner, for the rest)."""
     items = t.tables("infusions", INFUSION_KEYS)
     out = [infusion(item, start) for item in items]
     records = "assessments" in t or any(set(item.data) - set(V1_INFUSION_KEYS) for item in items)
@@ -168,8 +167,7 @@ def infusions(t: Table, start: date) -> tuple[Infusion, ...]:
 
 
 def assessments(t: Table, start: date, scored_on: date | None) -> tuple[Assessment, ...]:
-    if "assessments" not in t.data:
-        return ()  # as below, sooner
+    """Oldest first; called, as infusions(), for a file that has `assessments`."""
     out: list[Assessment] = []
     for item in t.tables("assessments", ASSESSMENT_KEYS):
         day = item.day("date", required=True)
@@ -179,18 +177,16 @@ def assessments(t: Table, start: date, scored_on: date | None) -> tuple[Assessme
             item.fail("date", f"{day} is before the baseline scores (scores.scored_on = {scored_on}): an assessment comes after the baseline")
         if out and day < out[-1].date:
             item.fail("date", f"{day} is before the assessment above it ({out[-1].date}): list assessments oldest first")
-        scores = item.integers(SCORE_RANGES)
+        scores = integers(item.src, item.path, item.data, SCORE_RANGES)
         if not scores:
             item.fail("date", f"an assessment needs at least one score: {', '.join(SCORE_RANGES)}")
         out.append(Assessment(day, scores))
     return tuple(out)
 
 
-def scored_on(t: Table | None, start: date) -> date | None:
-    """`scores.scored_on`, from the [scores] table `t` (None when absent)."""
-    if t is None:
-        return None
-    day = t.day("scored_on")
-    if day is not None and day > start:
+def scored_on(t: Table, start: date) -> date:
+    """`scores.scored_on`, from the [scores] table `t` that has it."""
+    day = t.day("scored_on", required=True)
+    if day > start:
         t.fail("scored_on", f"{day} is after the plan's start date {start}")
     return day

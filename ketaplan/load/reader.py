@@ -384,19 +384,6 @@ class Table:
             return value
         return check_int(self.src, self.path + (key,), value, lo, hi)
 
-    def integers(self, ranges: dict[str, tuple[int, int]]) -> tuple[tuple[str, int], ...]:
-        """(key, whole number) for each of `ranges`' keys that is present, in `ranges`' order, each
-        read as integer(key, lo, hi) reads it (one call for a table of scores, not one per key)."""
-        data = self.data
-        out = []
-        for key, (lo, hi) in ranges.items():
-            if key in data:
-                value = data[key]
-                if type(value) is not int or not lo <= value <= hi:
-                    value = check_int(self.src, self.path + (key,), value, lo, hi)
-                out.append((key, value))
-        return tuple(out)
-
     @overload
     def number(
         self, key: str, *, gt: Fraction | int | None = ..., ge: Fraction | int | None = ...,
@@ -482,6 +469,20 @@ class Table:
         if not isinstance(value, list):
             self.fail(key, f"expected [[{key}]] tables, found {type_name(value)}")
         return [Table(self.src, self.path + (key, i), item, allowed) for i, item in enumerate(value)]
+
+
+def integers(src: Source, path: Path, data: dict, ranges: dict[str, tuple[int, int]]) -> tuple[tuple[str, int], ...]:
+    """(key, whole number) for each of `ranges`' keys that the table `data` at `path` has, in
+    `ranges`' order, each read as Table.integer(key, lo, hi) reads it (one call for a table of
+    scores, not one per key, and no Table made for it)."""
+    out = []
+    for key, (lo, hi) in ranges.items():
+        if key in data:
+            value = data[key]
+            if type(value) is not int or not lo <= value <= hi:
+                value = check_int(src, path + (key,), value, lo, hi)
+            out.append((key, value))
+    return tuple(out)
 
 
 def check_int(src: Source, path: Path, value: Any, lo: int | None, hi: int | None) -> int:
