@@ -68,20 +68,34 @@ def _split(region: str) -> tuple[str, str | None]:
     return country, subdiv or None
 
 
-def supported_regions() -> dict[str, list[str]]:
-    """Country code -> its subdivision codes, as the installed holidays package knows them."""
-    cached = _read_cache("regions")
-    if (
-        isinstance(cached, dict)
-        and cached
-        and all(isinstance(v, list) and all(isinstance(s, str) for s in v) for v in cached.values())
-    ):
-        return cached
+def country_subdivisions(country: str) -> list[str] | None:
+    """The subdivision codes of `country` as the installed holidays package knows them (what its
+    list_supported_countries() gives for that code), or None for a code it does not know.
+
+    Only that country's module is imported: listing every country imports all 250 of them (about
+    80 ms on a machine's first plan). Cached on disk per holidays version, as the dates are."""
+    cached = _read_cache("countries")
+    table = cached if isinstance(cached, dict) else {}
+    if country in table:
+        found = table[country]
+        if found is None or (isinstance(found, list) and all(isinstance(s, str) for s in found)):
+            return found
     import holidays
 
-    regions = {country: list(subdivs) for country, subdivs in holidays.list_supported_countries().items()}
-    _write_cache("regions", regions)
-    return regions
+    try:
+        from holidays.registry import EntityLoader
+
+        # The registry's codes are the ones list_supported_countries() lists (aliases included),
+        # read without importing any country's module.
+        known = country in set(EntityLoader.get_country_codes())
+        subdivs = list(getattr(holidays, country).subdivisions) if known else None
+    except (ImportError, AttributeError):
+        # A holidays release without this registry: its own list (every country imported).
+        listed = holidays.list_supported_countries()
+        subdivs = list(listed[country]) if country in listed else None
+    table[country] = subdivs
+    _write_cache("countries", table)
+    return subdivs
 
 
 def region_problem(region: str) -> str | None:
@@ -91,17 +105,17 @@ def region_problem(region: str) -> str | None:
     if not re.fullmatch(REGION, region):
         return f"{region!r} is not a region code: write a country code, optionally with a subdivision (\"GB-ENG\", \"US-NY\")"
     country, subdiv = _split(region)
-    regions = supported_regions()
-    if country not in regions:
+    subdivs = country_subdivisions(country)
+    if subdivs is None:
         return f"{country!r} is not a country the holidays package {holidays_version()} knows"
-    if subdiv is not None and subdiv not in regions[country]:
-        shown = ", ".join(f"{country}-{s}" for s in regions[country][:12])
+    if subdiv is not None and subdiv not in subdivs:
+        shown = ", ".join(f"{country}-{s}" for s in subdivs[:12])
         return f"{region!r} is not a known subdivision of {country}" + (f"; known: {shown}" if shown else "")
-    if subdiv is None and regions[country] and _regions_differ(country):
+    if subdiv is None and subdivs and _regions_differ(country, subdivs):
         # "GB" alone misses Easter Monday and the August bank holiday of England: a clinic closed
         # on those days would be sent patients. The region decides, so it must be given.
         iso = "GB" if country == "UK" else country
-        shown = ", ".join(f"{iso}-{s}" for s in sorted(regions[country]))
+        shown = ", ".join(f"{iso}-{s}" for s in sorted(subdivs))
         return (
             f"{region!r} is a country whose regions keep different public holidays: give the region, "
             f"one of {shown}"
@@ -113,7 +127,7 @@ def region_problem(region: str) -> str | None:
 _COMPARED_YEARS = range(2024, 2031)
 
 
-def _regions_differ(country: str) -> bool:
+def _regions_differ(country: str, subdivs: list[str]) -> bool:
     """Whether any subdivision of `country` keeps public holidays the country as a whole does not
     (or the other way round), in the years compared; cached on disk per holidays version."""
     cached = _read_cache("regional")
@@ -125,7 +139,7 @@ def _regions_differ(country: str) -> bool:
     whole = set(holidays.country_holidays(country, years=_COMPARED_YEARS))
     differ = any(
         set(holidays.country_holidays(country, subdiv=subdiv, years=_COMPARED_YEARS)) != whole
-        for subdiv in supported_regions()[country]
+        for subdiv in subdivs
     )
     table[country] = differ
     _write_cache("regional", table)

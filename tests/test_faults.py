@@ -624,3 +624,18 @@ def test_record_on_a_real_full_disk_changes_nothing(tmp_path, capsys):
         code, _, err = run_cli(capsys, "record", str(path), *RECORD)
         assert (code, err) == (2, f"error: {path}: cannot be written: No space left on device; nothing was changed\n")
         assert (path.read_bytes(), listing(disk)) == (before, ["EX-001.toml", "filler"])
+
+
+@pytest.mark.parametrize("forged", ["{}", "not json", '{"GB": 7}'])
+def test_a_wrong_country_entry_in_the_cache_does_not_blame_the_protocol(capsys, fresh_caches, forged):
+    from ketaplan import cache
+    from ketaplan.calendar import holidays_version
+
+    code, honest = _trd_plan(capsys)
+    if forged == '{"GB": 7}':  # well formed, with a good digest, but not a list of subdivisions
+        cache.write_json(_holidays("countries").name, {"holidays": holidays_version(), "entry": "countries"}, {"GB": 7})
+    else:
+        _holidays("countries").write_text(forged)
+    fresh_caches_again()
+    code2, again = _trd_plan(capsys)
+    assert (code2, again.get("sessions")) == (code, honest["sessions"]) and code == 0

@@ -583,3 +583,26 @@ def test_verify_accepts_a_signed_markdown_whose_line_endings_were_converted(caps
     md = tmp_path / "plan.signed.md"
     md.write_bytes(md.read_bytes().replace(b"\n", b"\r\n"))
     assert run_cli(capsys, "verify", str(md))[0] == 0
+
+
+def test_a_region_is_checked_against_the_holidays_package_s_own_list_of_every_country(tmp_path, monkeypatch):
+    # The region check imports one country's module, not all 250 (issue 14): for every code the
+    # installed holidays package lists (aliases such as UK included), it must give that list's
+    # subdivisions, and for a code it does not list, none.
+    import holidays
+
+    from ketaplan import calendar
+
+    monkeypatch.setenv("KETAPLAN_CACHE_DIR", str(tmp_path))
+    listed = holidays.list_supported_countries()
+    assert {"GB", "UK", "US", "DE", "JP"} <= set(listed)
+    for code, subdivs in listed.items():
+        assert calendar.country_subdivisions(code) == list(subdivs), code
+    for unknown in ("XX", "QQ", "ZZZ", "EN"):
+        assert unknown not in listed and calendar.country_subdivisions(unknown) is None
+    # Read back from the disk cache, the same answers.
+    for code in ("GB", "UK", "US", "JP"):
+        assert calendar.country_subdivisions(code) == list(listed[code])
+    assert calendar.region_problem("XX") == f"'XX' is not a country the holidays package {calendar.holidays_version()} knows"
+    assert calendar.region_problem("GB-XYZ") == "'GB-XYZ' is not a known subdivision of GB; known: GB-ENG, GB-NIR, GB-SCT, GB-WLS"
+    assert calendar.region_problem("GB-ENG") is None
