@@ -44,7 +44,7 @@ def holidays_version() -> str | None:
 
 
 def _source(name: str) -> dict:
-    """What a holidays entry is computed from: the package version and the region (or "regions")."""
+    """What a holidays entry is computed from: the package version and the region (or "countries", or "regional")."""
     return {"holidays": holidays_version(), "entry": name}
 
 
