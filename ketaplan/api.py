@@ -31,17 +31,26 @@ _PROVIDERS: dict[str, tuple] = {}
 
 def _inputs(loaded_patient: LoadedPatient, loaded_protocol: LoadedProtocol, start: date, now, today) -> Inputs:
     provider, version = holiday_provider(loaded_protocol)
-    return Inputs(
-        start=start,
-        now=now or datetime.now(UTC).replace(microsecond=0),
-        today=today or date.today(),
-        patient_sha256=loaded_patient.sha256,
-        protocol_sha256=loaded_protocol.sha256,
-        holidays=provider,
-        holidays_version=version,
-        patient_file=loaded_patient.name,
-        protocol_file=loaded_protocol.name,
-    )
+    # By position, in Inputs' field order (start, now, today, patient_sha256, protocol_sha256,
+    # holidays, holidays_version, patient_file, protocol_file): a batch makes one per patient.
+    return _make_inputs((
+        start,
+        now or datetime.now(UTC).replace(microsecond=0),
+        today or date.today(),
+        loaded_patient.sha256,
+        loaded_protocol.sha256,
+        provider,
+        version,
+        loaded_patient.name,
+        loaded_protocol.name,
+    ))  # fmt: skip
+
+
+_make_inputs = Inputs._make
+assert Inputs._fields == (
+    "start", "now", "today", "patient_sha256", "protocol_sha256", "holidays", "holidays_version", "patient_file",
+    "protocol_file",
+)  # fmt: skip
 
 
 def draft(

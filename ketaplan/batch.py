@@ -259,7 +259,13 @@ class _Jsonl:
 
     def write(self, r: Result) -> None:
         id_, source, verdict, findings, first_dose, error, _ = r
-        dose = None if first_dose is None else _dose_number(first_dose)
+        dose: int | float | None
+        if first_dose is None:
+            dose = None
+        elif type(first_dose) is Fraction and first_dose.denominator == 1:
+            dose = first_dose.numerator  # whole mg, as _dose_number gives it (without the call)
+        else:
+            dose = _dose_number(first_dose)
         # ASCII only: a terminal shown the line cannot be driven by characters from an input file.
         if type(dose) is int or dose is None:
             # The line json.dumps writes, put together from the same string encoder (json's own

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from datetime import date, datetime, time
 from decimal import Decimal
 from fractions import Fraction
+from stat import S_ISREG
 from typing import Any, Literal, NoReturn, overload
 
 from ketaplan.digest import sha256_hex as sha256_hex  # re-exported: the loaders hash through here
@@ -94,15 +95,15 @@ def read_input_file(path: str, error_type: type[InputError], what: str) -> bytes
         raise error_type(f"cannot be read: {exc.strerror}", file=path) from None
 
 
+#: Opened so that a FIFO or a device never blocks the read (it is refused once fstat shows it).
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
 def read_regular_file(path: str, error_type: type[InputError], what: str) -> bytes:
     """Like read_input_file, for a regular file only: a FIFO, device or socket is refused without
     waiting on it (it is opened non-blocking and looked at before anything is read)."""
-    import stat
-
-    from ketaplan.output import describe_mode
-
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, _READ_FLAGS)
     except FileNotFoundError:
         raise error_type("no such file", file=path) from None
     except IsADirectoryError:
@@ -112,7 +113,9 @@ def read_regular_file(path: str, error_type: type[InputError], what: str) -> byt
     try:
         info = os.fstat(fd)
         mode = info.st_mode
-        if not stat.S_ISREG(mode):
+        if not S_ISREG(mode):
+            from ketaplan.output import describe_mode
+
             raise error_type(f"is {describe_mode(mode)}, not a {what} file; only regular files are read", file=path)
         # Read to the end straight from the descriptor (what a file object's read() does, without
         # building one, its second fstat and its seek): the size stat gave, then until a read gives
