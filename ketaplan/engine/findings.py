@@ -80,13 +80,13 @@ def _allergy_notes(a: NamedAllergy, facts: Facts, protocol) -> tuple | None:
 
 def _allergy_findings(draft, allergies: tuple | None, notes: list, protocol) -> None:
     """ALLERGY-TO-PROTOCOL-DRUG and UNRECOGNISED-ALLERGY."""
+    if allergies is not None and not any(notes):
+        return  # (most lists: no entry gives any words)
     message = f"Allergy to {protocol.drug.name} or its class."
     if allergies is None:
         draft.add("ALLERGY-TO-PROTOCOL-DRUG", "review", message, ["could not be checked: allergies are not recorded"], unknown=True)
         return
-    noted = [n for n in notes if n is not None]  # (most lists: none)
-    if not noted:
-        return
+    noted = [n for n in notes if n is not None]
     hits = [n[0] for n in noted if n[0] is not None]
     unknown = [n[1] for n in noted if n[1] is not None]
     if hits:
@@ -116,15 +116,15 @@ def _medication_notes(m: NamedMedication, facts: Facts, protocol) -> tuple | Non
 def _medication_findings(draft, medications: tuple | None, notes: list, protocol) -> None:
     """ALREADY-TAKING-PROTOCOL-DRUG (a patient already on the protocol drug, Spravato for a ketamine
     protocol, needs a person to look), UNRECOGNISED-MEDICATION and SEVERAL-MEDICINES-IN-ONE-ENTRY."""
+    if medications is not None and not any(notes):
+        return  # (most lists: no entry gives any words)
     message = f"The patient already takes {protocol.drug.name} or a drug of its chemical class."
     if medications is None:
         draft.add(
             "ALREADY-TAKING-PROTOCOL-DRUG", "review", message, ["could not be checked: medications are not recorded"], unknown=True
         )
         return
-    noted = [n for n in notes if n is not None]  # (most lists: none)
-    if not noted:
-        return
+    noted = [n for n in notes if n is not None]
     hits = [n[0] for n in noted if n[0] is not None]
     unknown = [n[1] for n in noted if n[1] is not None]
     if hits:

@@ -300,11 +300,7 @@ class Compiled:
         vocabulary = protocol.vocabulary
         self.protocol = protocol  # held, so that the id the cache is keyed by stays this protocol's
         self.truths: tuple[Truth, ...] = tuple(compile_when(r.when, vocabulary) for r in protocol.rules)
-        # For decide()'s rules that fire: (rule, its effect on the plan when true, when unknown (None: an
-        # unknown note says nothing), what else decide() does for it, if anything).
-        self.effects = tuple(
-            (r, r.effect, _IF_UNKNOWN.get(r.effect, r.effect), r.effect if r.effect in _DECIDED else None) for r in protocol.rules
-        )
+        self.effects = tuple(_effects(r) for r in protocol.rules)
         # The rules whose whole `when` is one list test, by list: each is true exactly when one of
         # its terms' keys is among the patient's entries' terms (Lists), so that a list's terms find
         # the rules they make true through an index, and the other rules of that list are false, or
@@ -428,6 +424,19 @@ class Compiled:
             memo.clear()
         found = memo[id(entry)] = (terms, unsure, on, true, unknown, entry, entry_notes(kind, entry, facts, self.protocol))
         return found
+
+
+def _effects(rule) -> tuple:
+    """For decide()'s rules that fire: (rule, what it fires as when true: (rule, its effect on the plan,
+    unknown), the same when unknown (None: an unknown note says nothing), what else decide() does for
+    it, if anything). (Made once per run: every plan the rule fires in shares them.)"""
+    if_unknown = _IF_UNKNOWN.get(rule.effect, rule.effect)
+    return (
+        rule,
+        (rule, rule.effect, False),
+        None if if_unknown is None else (rule, if_unknown, True),
+        rule.effect if rule.effect in _DECIDED else None,
+    )
 
 
 def _bits(indices) -> int:
