@@ -34,6 +34,8 @@ from ketaplan.load.patient import read_patient_bytes
 from ketaplan.load.protocol import read_protocol_bytes
 from tests.test_fuzz import (
     NOW,
+    PATIENT_ALLERGIES,
+    PATIENT_CONDITIONS,
     PATIENT_MEDICATIONS,
     START_DATES,
     dumps,
@@ -171,8 +173,6 @@ def test_what_a_run_remembers_gives_what_a_fresh_run_gives(data):
     the rules' values decide, and the sessions' places, doses and date findings: a patient decided
     after others, some with the same lists, weight and dates, is decided and explained exactly as
     with nothing remembered."""
-    from ketaplan.engine import truth
-
     start = data.draw(START_DATES)
     protocol, _ = _loaded(data, start, rules=data.draw(st.sampled_from([None, 12])))
     docs = data.draw(st.lists(patient_documents(start), min_size=2, max_size=6))
@@ -186,6 +186,15 @@ def test_what_a_run_remembers_gives_what_a_fresh_run_gives(data):
                     else:
                         doc.pop(key, None)
     patients = [read_patient_bytes(dumps(doc), "patient.toml", start).patient for doc in docs]
+    remembered, fresh = _remembered_and_fresh(protocol, patients + patients, start)
+    assert remembered == fresh
+
+
+def _remembered_and_fresh(protocol, patients, start: date) -> tuple[list, list]:
+    """Each patient decided and explained in one run, one after the other, and each in a run of its own
+    (a new Compiled: nothing remembered)."""
+    from ketaplan.engine import truth
+
     inputs = Inputs(start=start, now=NOW, holidays=fake_holidays)
 
     def decided(patient):
@@ -195,11 +204,44 @@ def test_what_a_run_remembers_gives_what_a_fresh_run_gives(data):
             return str(exc)
         return d.verdict, d.findings, d.unchecked, d.first_dose_mg, explain(d)
 
-    remembered = [decided(p) for p in patients + patients]
+    remembered = [decided(p) for p in patients]
     fresh = []
-    for p in patients + patients:
-        truth._COMPILED.clear()  # a new Compiled: nothing remembered
+    for p in patients:
+        truth._COMPILED.clear()
         fresh.append(decided(p))
+    return remembered, fresh
+
+
+#: Condition entries as a patient file gives them: a name, or a table with a status and a code.
+CONDITION_ENTRIES = st.one_of(
+    st.sampled_from(PATIENT_CONDITIONS),
+    st.fixed_dictionaries(
+        {"name": st.sampled_from(PATIENT_CONDITIONS)},
+        optional={"status": st.sampled_from(["active", "history"]), "code": st.sampled_from(["F33.2", "I10", "F20", "F10.2"])},
+    ),
+)
+
+
+@examples(100)
+@given(st.data())
+def test_lists_made_of_entries_met_before_give_what_a_fresh_run_gives(data):
+    """A list met for the first time in a run is worked out from what each of its entries gives, each
+    distinct entry worked out once per run (truth.Compiled._entry): lists drawn from one pool of
+    entries, in any order and mix, are decided and explained exactly as with nothing remembered."""
+    start = data.draw(START_DATES)
+    protocol, _ = _loaded(data, start, rules=data.draw(st.sampled_from([None, 12])))
+    pools = {
+        "allergies": data.draw(st.lists(st.sampled_from(PATIENT_ALLERGIES), min_size=1, max_size=5, unique=True)),
+        "conditions": data.draw(st.lists(CONDITION_ENTRIES, min_size=1, max_size=5, unique_by=repr)),
+        "medications": data.draw(st.lists(st.sampled_from(SEVERAL + PATIENT_MEDICATIONS), min_size=1, max_size=5, unique=True)),
+    }
+    docs = data.draw(st.lists(patient_documents(start), min_size=2, max_size=6))
+    for doc in docs:
+        for key, pool in pools.items():
+            if data.draw(st.booleans()):
+                doc[key] = data.draw(st.permutations(pool))[: data.draw(st.integers(0, len(pool)))]
+    patients = [read_patient_bytes(dumps(doc), "patient.toml", start).patient for doc in docs]
+    remembered, fresh = _remembered_and_fresh(protocol, patients, start)
     assert remembered == fresh
 
 

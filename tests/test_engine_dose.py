@@ -213,3 +213,41 @@ def test_a_final_concentration_stronger_than_the_stock_is_a_load_error():
     text = protocol_text().replace('bag = "100 mL"', 'final_concentration = "20 mg/mL"')
     with pytest.raises(ProtocolError, match="stronger than the stock"):
         load_protocol(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["mg_per_kg", "mg_per_kg_per_hour"]),
+    st.fractions(min_value=Fraction(1, 100), max_value=3, max_denominator=1000),
+    st.fractions(min_value=2, max_value=400, max_denominator=10**6),
+    st.sampled_from([Fraction(1), Fraction(1, 2), Fraction(3, 4), Fraction(9, 10)]),
+    st.sampled_from([Fraction(1), Fraction(1, 2), Fraction(5), Fraction(1, 10), Fraction(1, 4)]),
+    st.fractions(min_value=1, max_value=200, max_denominator=10),
+    st.fractions(min_value=1, max_value=500, max_denominator=10),
+    st.integers(1, 600),
+    st.one_of(st.none(), st.integers(0, 400)),
+)
+def test_the_dose_in_integers_is_the_spec_steps_in_fractions(mode, amount, weight, factor, step, max_rate, cap, minutes, half):
+    """session_dose works the dose out in integers (engine/dosing.py): exactly the spec's steps 3-6 in
+    Fractions (the raw dose, round_half_down, the caps), at an exact half step too (`half`: a weight
+    whose raw dose is that many steps and a half)."""
+    from ketaplan.engine.dosing import SessionDose, session_dose
+    from ketaplan.model.protocol import Dose
+    from ketaplan.units import floor_to, round_half_down
+
+    if half is not None:
+        weight = (half + Fraction(1, 2)) * step / (amount * factor)
+    dose = Dose(mode, amount, minutes, "actual", cap, max_rate, step)
+    raw = amount * weight * factor
+    rounded = round_half_down(raw, step)
+    if mode == "mg_per_kg":
+        expected = SessionDose(raw, rounded, cap, "R-CAP") if rounded > cap else SessionDose(raw, rounded, rounded, None)
+    else:
+        hours = Fraction(minutes, 60)
+        rate, capped_by = rounded, None
+        if rate > max_rate:
+            rate, capped_by = max_rate, "dose.max_mg_per_hour"
+        if rate * hours > cap:
+            rate, capped_by = floor_to(cap / hours, step), "R-CAP"
+        expected = SessionDose(raw * hours, rounded, rate * hours, capped_by, raw, rate)
+    assert session_dose(amount, weight, factor, dose, cap, "R-CAP") == expected

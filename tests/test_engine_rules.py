@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.builders import BASE_PATIENT, RECORDED, finding, ids, load_patient, load_protocol, plan_for, protocol_text
@@ -273,3 +275,74 @@ def test_allergy_to_esketamine_excludes_a_ketamine_protocol_but_memantine_does_n
     )
     memantine = plan_for(load_patient(rest='allergies = ["memantine"]\nconditions = ["depression"]\nmedications = []'))
     assert finding(memantine, "ALLERGY-TO-PROTOCOL-DRUG") is None
+
+
+def _toml_list(items) -> str:
+    return "[" + ", ".join(json.dumps(item) for item in items) + "]"
+
+
+MEDICATIONS = ["Ketalar 50 mg", "unknownium 5 mg", "Spravato 56 mg twice weekly", "l\u043erazepam 1 mg",
+               "sertraline 50 mg plus lorazepam prn", "lorazepam and ketamine"]  # fmt: skip
+ALLERGIES = ["penicillin", "k\u0435tamine", "Ketalar", "unknown allergen", "r-ketamine"]
+CONDITIONS = ['{ name = "essential hypertension", code = "F20" }', '"schizofrenia"',
+              '{ name = "major depressive disorder", status = "history" }', '{ name = "x", code = "I10" }']  # fmt: skip
+#: Each list's built-in findings (effect, unknown, evidence), in the lists' order above (the words ketaplan
+#: gave before a list was worked out from its entries).
+LIST_FINDINGS = {
+    "ALLERGY-TO-PROTOCOL-DRUG": ("exclude", False, (
+        "allergy 'Ketalar' is ketamine, which covers ketamine",
+        "allergy 'r-ketamine' is arketamine, in ketamine class with ketamine")),
+    "ALREADY-TAKING-PROTOCOL-DRUG": ("review", False, (
+        "medication 'Ketalar 50 mg' is ketamine, which covers ketamine",
+        "medication 'Spravato 56 mg twice weekly' is esketamine, in ketamine class with ketamine")),
+    "UNRECOGNISED-CONDITION": ("review", False, (
+        "condition 'schizofrenia' is not recognised",
+        "condition 'x' [I10]: the name is not recognised; only its ICD-10 code is (in essential hypertension, "
+        "hypertension), and rules were checked against the code")),
+    "UNRECOGNISED-MEDICATION": ("review", False, (
+        "medication 'unknownium 5 mg' is not recognised",
+        "medication 'l\u043erazepam 1 mg' mixes letters from different scripts (a look-alike character?) and is not matched")),
+    "SEVERAL-MEDICINES-IN-ONE-ENTRY": ("review", False, (
+        "medication 'sertraline 50 mg plus lorazepam prn' names sertraline, lorazepam",
+        "medication 'lorazepam and ketamine' names lorazepam, ketamine")),
+    "UNRECOGNISED-ALLERGY": ("review", False, (
+        "allergy 'k\u0435tamine' mixes letters from different scripts (a look-alike character?) and is not matched",
+        "allergy 'unknown allergen' is not recognised")),
+    "CONDITION-CODE-MISMATCH": ("review", False, (
+        "condition 'essential hypertension' [F20]: the name is in essential hypertension, hypertension; the code is in "
+        "psychotic disorder, schizophrenia",)),
+}  # fmt: skip
+
+
+def test_a_lists_built_in_findings_give_its_entries_words_in_its_order():
+    """The built-in findings about a list gather what each of its entries gives (worked out once per
+    distinct entry in a run: engine/truth.py's Compiled._entry) in the list's order, whatever lists
+    the same entries were met in before."""
+    text = protocol_text().replace('version = "1"', 'version = "1"\nindications = ["depressive disorder"]')
+    protocol = load_protocol(text)
+    for order in (1, -1, 1):
+        rest = (
+            f"allergies = {_toml_list(ALLERGIES[::order])}\nmedications = {_toml_list(MEDICATIONS[::order])}\n"
+            f"conditions = [{', '.join(CONDITIONS[::order])}]\n"
+        )
+        plan = plan_for(load_patient(rest=rest), protocol)
+        for rule_id, (effect, unknown, evidence) in LIST_FINDINGS.items():
+            f = finding(plan, rule_id)
+            assert (f.effect, f.unknown, f.evidence) == (effect, unknown, evidence[::order]), (order, rule_id)
+        names = ["'essential hypertension'", "'schizofrenia'", "'x'"][::order]
+        assert finding(plan, "INDICATION-NOT-RECORDED").evidence == (f"active conditions recorded: {', '.join(names)}",)
+    # Without a match to the protocol drug: why each entry could not be checked, in the list's order.
+    allergies = _toml_list(["unknown allergen", "penicillin", "k\u0435tamine"])
+    medications = _toml_list(["lorazepam and ketamine", "sertraline 50 mg", "unknownium 5 mg"])
+    rest = f'allergies = {allergies}\nmedications = {medications}\nconditions = ["major depressive disorder"]\n'
+    plan = plan_for(load_patient(rest=rest), protocol)
+    assert finding(plan, "ALLERGY-TO-PROTOCOL-DRUG").evidence == (
+        "could not be checked: allergy 'unknown allergen' is not recognised",
+        "could not be checked: allergy 'k\u0435tamine' is not recognised",
+    )
+    assert finding(plan, "ALREADY-TAKING-PROTOCOL-DRUG").evidence == (
+        "could not be checked: medication 'lorazepam and ketamine' names more than one medicine (lorazepam, ketamine)",
+        "could not be checked: medication 'unknownium 5 mg' is not recognised",
+    )
+    assert all(finding(plan, i).unknown for i in ("ALLERGY-TO-PROTOCOL-DRUG", "ALREADY-TAKING-PROTOCOL-DRUG"))
+    assert finding(plan, "INDICATION-NOT-RECORDED") is None

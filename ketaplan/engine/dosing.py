@@ -100,37 +100,39 @@ def session_dose(
     cap_by: str,
 ) -> SessionDose:
     """One session's dose by spec steps 3-6. `factor` is the product of every applied dose_factor."""
+    # In integers, the same exact numbers: the raw dose (mg, or mg/h for a rate) is num / den; the
+    # step is step_n / step_d. (A Fraction operation costs a microsecond or more: a plan's dose is
+    # worked out once per distinct dosing weight, a few thousand times in a batch.)
+    num = amount.numerator * dosing_weight.numerator * factor.numerator
+    den = amount.denominator * dosing_weight.denominator * factor.denominator
+    step = to_fraction(dose.round_to)
+    step_n, step_d = step.numerator, step.denominator
+    if step_n <= 0:
+        round_half_down(Fraction(num, den), step)  # refuses the step, as it always has
+    # An exact half rounds down: when the arithmetic is undecided, the lower dose wins
+    # (units.round_half_down: n multiples of the step, n the floor of raw / step, plus one
+    # when what is left is over a half step).
+    n, rest = divmod(num * step_d, den * step_n)
+    if 2 * rest > den * step_n:
+        n += 1
+    raw, rounded = Fraction(num, den), Fraction(n * step_n, step_d)
     if dose.mode == "mg_per_kg":
-        # In integers, the same exact numbers: raw = num / den; the step is step_n / step_d.
-        num = amount.numerator * dosing_weight.numerator * factor.numerator
-        den = amount.denominator * dosing_weight.denominator * factor.denominator
-        step = to_fraction(dose.round_to)
-        step_n, step_d = step.numerator, step.denominator
-        if step_n <= 0:
-            round_half_down(Fraction(num, den), step)  # refuses the step, as it always has
-        # An exact half rounds down: when the arithmetic is undecided, the lower dose wins
-        # (units.round_half_down: n multiples of the step, n the floor of raw / step, plus one
-        # when what is left is over a half step).
-        n, rest = divmod(num * step_d, den * step_n)
-        if 2 * rest > den * step_n:
-            n += 1
-        raw, rounded = Fraction(num, den), Fraction(n * step_n, step_d)
         if n * step_n * cap_mg.denominator > cap_mg.numerator * step_d:  # rounded > cap_mg
             return SessionDose(raw, rounded, cap_mg, cap_by)
         return SessionDose(raw, rounded, rounded, None)
     hours = Fraction(dose.duration_min, 60)
-    raw_rate = amount * dosing_weight * factor
-    rounded_rate = round_half_down(raw_rate, dose.round_to)
-    rate, capped_by = rounded_rate, None
+    rate, capped_by = rounded, None
     max_rate = dose.max_mg_per_hour
     if max_rate is None:  # the loader requires it of a rate protocol
         raise ValueError("a protocol dosing by mg_per_kg_per_hour gives dose.max_mg_per_hour")
     if rate > max_rate:
         rate, capped_by = max_rate, "dose.max_mg_per_hour"
-    if rate * hours > cap_mg:
+    total = rate * hours
+    if total > cap_mg:
         # Lower the rate, never the time: the session total then stays within the cap.
         rate, capped_by = floor_to(cap_mg / hours, dose.round_to), cap_by
-    return SessionDose(raw_rate * hours, rounded_rate, rate * hours, capped_by, raw_rate, rate)
+        total = rate * hours
+    return SessionDose(raw * hours, rounded, total, capped_by, raw, rate)
 
 
 class Container(NamedTuple):

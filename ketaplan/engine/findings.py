@@ -6,7 +6,7 @@ from bisect import bisect_right
 from datetime import date
 from functools import lru_cache
 
-from ketaplan.engine.facts import Facts, NamedCondition, _term_key
+from ketaplan.engine.facts import Facts, NamedAllergy, NamedCondition, NamedMedication, _term_key
 from ketaplan.engine.logic import may_cover
 from ketaplan.model.patient import whole_years
 from ketaplan.model.plan import BUILTIN_IDS
@@ -49,51 +49,142 @@ class _Added:
         self.builtin[rule_id] = (effect, message, evidence, unknown, source)
 
 
-def _allergy_findings(draft, facts: Facts, protocol) -> None:
-    _allergy_to_drug(draft, facts, protocol)
-    _unrecognised(draft, "UNRECOGNISED-ALLERGY", "allergy", facts.allergies, lambda a: a.match is not None)
+def list_findings(kind: int, entries: tuple | None, notes: list, protocol) -> dict[str, tuple]:
+    """What the findings about one of the patient's lists (engine/truth.py's kinds: 0 conditions,
+    1 medications, 2 allergies) add, as engine/plan.py's draft keeps them: a function of the protocol
+    (its drug and indications), the vocabulary and that list alone. `entries`: the list (None: not
+    recorded); `notes`: `entry_notes` of each of its entries, in the list's order (engine/truth.py's
+    Compiled works them out once per distinct entry in a run)."""
+    added = _Added()
+    (_condition_findings, _medication_findings, _allergy_findings)[kind](added, entries, notes, protocol)
+    return added.builtin
 
 
-def _medication_findings(draft, facts: Facts, protocol) -> None:
-    _already_taking(draft, facts, protocol)
-    _unrecognised(draft, "UNRECOGNISED-MEDICATION", "medication", facts.medications, lambda m: m.match is not None)
-    several = [m for m in facts.medications or () if m.match is not None and not m.suspect and m.others]
+def entry_notes(kind: int, entry, facts: Facts, protocol) -> tuple | None:
+    """What one entry of a list gives the findings about its list (`list_findings`), in words: a
+    function of the entry, the vocabulary and the protocol alone. Each finding gathers the words of
+    the list's entries in the list's order."""
+    return (_condition_notes, _medication_notes, _allergy_notes)[kind](entry, facts, protocol)
+
+
+def _allergy_notes(a: NamedAllergy, facts: Facts, protocol) -> tuple | None:
+    """(how the allergy is to the protocol drug or its class, why that could not be checked, the words
+    of UNRECOGNISED-ALLERGY); None for an allergy that gives none of them."""
+    if a.match is None or a.suspect:
+        return None, f"could not be checked: {a.describe()} is not recognised", _unrecognised_words(a)
+    # The drug and its own chemical class only: an allergy to esketamine excludes ketamine; one to
+    # memantine (another NMDA antagonist) or to sertraline (esketamine is also an antidepressant) does not.
+    how = _same_drug(facts, protocol, a.match.name, a.match.terms)
+    return None if how is None else (f"{a.describe()} is {how}", None, None)
+
+
+def _allergy_findings(draft, allergies: tuple | None, notes: list, protocol) -> None:
+    """ALLERGY-TO-PROTOCOL-DRUG and UNRECOGNISED-ALLERGY."""
+    if allergies is not None and not any(notes):
+        return  # (most lists: no entry gives any words)
+    message = f"Allergy to {protocol.drug.name} or its class."
+    if allergies is None:
+        draft.add("ALLERGY-TO-PROTOCOL-DRUG", "review", message, ["could not be checked: allergies are not recorded"], unknown=True)
+        return
+    noted = [n for n in notes if n is not None]
+    hits = [n[0] for n in noted if n[0] is not None]
+    unknown = [n[1] for n in noted if n[1] is not None]
+    if hits:
+        draft.add("ALLERGY-TO-PROTOCOL-DRUG", "exclude", message, hits)
+    elif unknown:
+        draft.add("ALLERGY-TO-PROTOCOL-DRUG", "review", message, unknown, unknown=True)
+    _unrecognised(draft, "UNRECOGNISED-ALLERGY", "allergy", [n[2] for n in noted if n[2] is not None])
+
+
+def _medication_notes(m: NamedMedication, facts: Facts, protocol) -> tuple | None:
+    """(how the entry is the protocol drug or of its chemical class, why that could not be checked, the
+    words of UNRECOGNISED-MEDICATION, of SEVERAL-MEDICINES-IN-ONE-ENTRY); None for an entry that gives
+    none of them."""
+    if m.match is None or m.suspect:
+        return None, f"could not be checked: {m.describe()} is not recognised", _unrecognised_words(m), None
+    taking = unknown = several = None
+    how = _same_drug(facts, protocol, m.match.drug, m.match.terms)
+    if how is not None:
+        taking = f"{m.describe()} is {how}"
+    elif m.others and any(may_cover(facts.vocabulary, t, o) for t in _own(facts, protocol) for o in m.others):
+        unknown = f"could not be checked: {m.describe()} names more than one medicine ({m.names()})"
+    if m.others:
+        several = f"{m.describe()} names {m.names()}"
+    return None if taking is None and unknown is None and several is None else (taking, unknown, None, several)
+
+
+def _medication_findings(draft, medications: tuple | None, notes: list, protocol) -> None:
+    """ALREADY-TAKING-PROTOCOL-DRUG (a patient already on the protocol drug, Spravato for a ketamine
+    protocol, needs a person to look), UNRECOGNISED-MEDICATION and SEVERAL-MEDICINES-IN-ONE-ENTRY."""
+    if medications is not None and not any(notes):
+        return  # (most lists: no entry gives any words)
+    message = f"The patient already takes {protocol.drug.name} or a drug of its chemical class."
+    if medications is None:
+        draft.add(
+            "ALREADY-TAKING-PROTOCOL-DRUG", "review", message, ["could not be checked: medications are not recorded"], unknown=True
+        )
+        return
+    noted = [n for n in notes if n is not None]
+    hits = [n[0] for n in noted if n[0] is not None]
+    unknown = [n[1] for n in noted if n[1] is not None]
+    if hits:
+        draft.add("ALREADY-TAKING-PROTOCOL-DRUG", "review", message, hits)
+    elif unknown:
+        draft.add("ALREADY-TAKING-PROTOCOL-DRUG", "review", message, unknown, unknown=True)
+    _unrecognised(draft, "UNRECOGNISED-MEDICATION", "medication", [n[2] for n in noted if n[2] is not None])
+    several = [n[3] for n in noted if n[3] is not None]
     if several:
         draft.add(
             "SEVERAL-MEDICINES-IN-ONE-ENTRY",
             "review",
             "A medication entry names more than one medicine: give one medicine per entry "
             "(rules on the names after the first could not be checked).",
-            [f"{m.describe()} names {m.names()}" for m in several],
+            several,
         )
 
 
-def _condition_findings(draft, facts: Facts, protocol) -> None:
+def _condition_notes(c: NamedCondition, facts: Facts, protocol) -> tuple[str | None, str | None, bool]:
+    """(the words of UNRECOGNISED-CONDITION, of CONDITION-CODE-MISMATCH, whether the entry is an active
+    condition in one of the protocol's indications)."""
+    m = c.match
     # A condition's name must be recognised itself: a known code never hides an unknown name.
-    _unrecognised(draft, "UNRECOGNISED-CONDITION", "condition", facts.conditions, lambda c: bool(c.match.name_terms))
-    mismatched = [c for c in facts.conditions or () if not c.suspect and c.match.code_mismatch]
+    unrecognised = _unrecognised_words(c) if c.suspect or not m.name_terms else None
+    mismatch = None
+    if not c.suspect and m.code_mismatch:
+        mismatch = (
+            f"{c.describe()}: the name is in {', '.join(sorted(m.name_terms))}; "
+            f"the code is in {', '.join(sorted(m.code_terms))}"
+        )
+    indicated = False
+    if protocol.indications and c.condition.status == "active" and not c.suspect and m.recognised:
+        keys = _indication_keys(facts.vocabulary, tuple(protocol.indications))
+        # (keys & m.terms, m.terms being name_terms | code_terms)
+        indicated = not (keys.isdisjoint(m.name_terms) and keys.isdisjoint(m.code_terms))
+    return unrecognised, mismatch, indicated
+
+
+def _condition_findings(draft, conditions: tuple | None, notes: list, protocol) -> None:
+    """UNRECOGNISED-CONDITION, CONDITION-CODE-MISMATCH and INDICATION-NOT-RECORDED."""
+    _unrecognised(draft, "UNRECOGNISED-CONDITION", "condition", [n[0] for n in notes if n[0] is not None])
+    mismatched = [n[1] for n in notes if n[1] is not None]
     if mismatched:
         draft.add(
             "CONDITION-CODE-MISMATCH",
             "review",
             "A condition's name and its ICD-10 code point to different groups: confirm which is right "
             "(rules were checked against both).",
-            [
-                f"{c.describe()}: the name is in {', '.join(sorted(c.match.name_terms))}; "
-                f"the code is in {', '.join(sorted(c.match.code_terms))}"
-                for c in mismatched
-            ],
+            mismatched,
         )
-    _indication(draft, facts, protocol)
-
-
-def list_findings(kind: int, facts: Facts, protocol) -> dict[str, tuple]:
-    """What the findings about one of the patient's lists (engine/truth.py's kinds: 0 conditions,
-    1 medications, 2 allergies) add, as engine/plan.py's draft keeps them: a function of the protocol
-    (its drug and indications), the vocabulary and that list alone."""
-    added = _Added()
-    (_condition_findings, _medication_findings, _allergy_findings)[kind](added, facts, protocol)
-    return added.builtin
+    if not protocol.indications:
+        return
+    wanted = ", ".join(protocol.indications)
+    message = f"None of the protocol's indications ({wanted}) is recorded as an active condition."
+    if conditions is None:
+        draft.add("INDICATION-NOT-RECORDED", "review", message, ["could not be checked: conditions are not recorded"], unknown=True)
+        return
+    if any(n[2] for n in notes):
+        return
+    draft.add("INDICATION-NOT-RECORDED", "review", message, lambda: [f"active conditions recorded: {_names(conditions)}"])
 
 
 #: The chemical classes a protocol drug may belong to (clinical-facts.md sections 1 and 3: ketamine,
@@ -139,105 +230,34 @@ def _same_drug_words(vocab, drug_name: str, name: str, terms: frozenset[str]) ->
     return None
 
 
-def _allergy_to_drug(draft, facts: Facts, protocol) -> None:
-    message = f"Allergy to {protocol.drug.name} or its class."
-    if facts.allergies is None:
-        draft.add("ALLERGY-TO-PROTOCOL-DRUG", "review", message, ["could not be checked: allergies are not recorded"], unknown=True)
-        return
-    # The drug and its own chemical class only: an allergy to esketamine excludes ketamine; one to
-    # memantine (another NMDA antagonist) or to sertraline (esketamine is also an antidepressant) does not.
-    hits = []
-    for a in facts.allergies:
-        if a.match is None or a.suspect:
-            continue
-        how = _same_drug(facts, protocol, a.match.name, a.match.terms)
-        if how is not None:
-            hits.append(f"{a.describe()} is {how}")
-    if hits:
-        draft.add("ALLERGY-TO-PROTOCOL-DRUG", "exclude", message, hits)
-        return
-    unknown = [a for a in facts.allergies if a.match is None or a.suspect]
-    if unknown:
-        draft.add(
-            "ALLERGY-TO-PROTOCOL-DRUG",
-            "review",
-            message,
-            [f"could not be checked: {a.describe()} is not recognised" for a in unknown],
-            unknown=True,
-        )
-
-
-def _already_taking(draft, facts: Facts, protocol) -> None:
-    """A patient already on the protocol drug (Spravato, for a ketamine protocol) needs a person to look."""
-    message = f"The patient already takes {protocol.drug.name} or a drug of its chemical class."
-    if facts.medications is None:
-        draft.add(
-            "ALREADY-TAKING-PROTOCOL-DRUG", "review", message, ["could not be checked: medications are not recorded"], unknown=True
-        )
-        return
-    hits, unknown = [], []
-    for m in facts.medications:
-        if m.match is None or m.suspect:
-            unknown.append(f"could not be checked: {m.describe()} is not recognised")
-            continue
-        how = _same_drug(facts, protocol, m.match.drug, m.match.terms)
-        if how is not None:
-            hits.append(f"{m.describe()} is {how}")
-        elif m.others and any(may_cover(facts.vocabulary, t, o) for t in _own(facts, protocol) for o in m.others):
-            unknown.append(f"could not be checked: {m.describe()} names more than one medicine ({m.names()})")
-    if hits:
-        draft.add("ALREADY-TAKING-PROTOCOL-DRUG", "review", message, hits)
-    elif unknown:
-        draft.add("ALREADY-TAKING-PROTOCOL-DRUG", "review", message, unknown, unknown=True)
-
-
 def _own(facts: Facts, protocol) -> list[str]:
     _, chemical = _protocol_drug(facts, protocol)
     return [protocol.drug.name, *(facts.vocabulary.canonical(c) for c in chemical)]
 
 
-def _unrecognised(draft, rule_id: str, what: str, items, recognised) -> None:
-    if not items:
-        return
-    bad = [i for i in items if i.suspect or not recognised(i)]
-    if not bad:
-        return
-    draft.add(
-        rule_id,
-        "review",
-        f"The vocabulary does not recognise this {what}: every rule that asks about {what}s could not be checked.",
-        [
-            f"{i.describe()} contains an invisible character (zero-width or direction mark) and is not matched"
-            if i.hidden
-            else f"{i.describe()} mixes letters from different scripts (a look-alike character?) and is not matched"
-            if i.mixed_script
-            else f"{i.describe()}: the name is not recognised; only its ICD-10 code is "
-            f"(in {', '.join(sorted(i.match.code_terms))}), and rules were checked against the code"
-            if getattr(i.match, "code_terms", None)
-            else f"{i.describe()} is not recognised"
-            for i in bad
-        ],
+def _unrecognised(draft, rule_id: str, what: str, words: list[str]) -> None:
+    """`words`: `_unrecognised_words` of each of the list's entries that is not recognised."""
+    if words:
+        draft.add(
+            rule_id,
+            "review",
+            f"The vocabulary does not recognise this {what}: every rule that asks about {what}s could not be checked.",
+            words,
+        )
+
+
+def _unrecognised_words(i) -> str:
+    """Why an entry is not recognised, in words."""
+    return (
+        f"{i.describe()} contains an invisible character (zero-width or direction mark) and is not matched"
+        if i.hidden
+        else f"{i.describe()} mixes letters from different scripts (a look-alike character?) and is not matched"
+        if i.mixed_script
+        else f"{i.describe()}: the name is not recognised; only its ICD-10 code is "
+        f"(in {', '.join(sorted(i.match.code_terms))}), and rules were checked against the code"
+        if getattr(i.match, "code_terms", None)
+        else f"{i.describe()} is not recognised"
     )
-
-
-def _indication(draft, facts: Facts, protocol) -> None:
-    if not protocol.indications:
-        return
-    wanted = ", ".join(protocol.indications)
-    message = f"None of the protocol's indications ({wanted}) is recorded as an active condition."
-    conditions = facts.conditions
-    if conditions is None:
-        draft.add("INDICATION-NOT-RECORDED", "review", message, ["could not be checked: conditions are not recorded"], unknown=True)
-        return
-    keys = _indication_keys(facts.vocabulary, tuple(protocol.indications))
-    for c in conditions:
-        m = c.match
-        # (keys & m.terms, m.terms being name_terms | code_terms)
-        if c.condition.status == "active" and not c.suspect and m.recognised and not (
-            keys.isdisjoint(m.name_terms) and keys.isdisjoint(m.code_terms)
-        ):
-            return
-    draft.add("INDICATION-NOT-RECORDED", "review", message, lambda: [f"active conditions recorded: {_names(conditions)}"])
 
 
 @lru_cache(maxsize=64)

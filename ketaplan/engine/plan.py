@@ -215,13 +215,15 @@ def _rules(work, true: int, unknown: int) -> tuple:
     while fires:  # the set bits, lowest first: the rules that fire, in the protocol's order
         bit = fires & -fires
         fires ^= bit
-        rule, effect, if_unknown, kind = effects[bit.bit_length() - 1]
+        rule, if_true, if_unknown, kind = effects[bit.bit_length() - 1]
         is_unknown = bool(unknown & bit)
         if is_unknown:
             if if_unknown is None:  # an unknown note says nothing
                 continue
-            effect = if_unknown
+            fired_as = if_unknown
             unchecked.append(rule.id)
+        else:
+            fired_as = if_true
         if kind is not None:
             if kind == "exclude":
                 excluded = excluded or not is_unknown
@@ -234,8 +236,8 @@ def _rules(work, true: int, unknown: int) -> tuple:
                 checks[stage].append(item)
             else:  # titrate
                 (titrate_unknown if is_unknown else titrate_true).append(rule)
-        review = review or effect == "review"
-        fired.append((rule, effect, is_unknown))
+        review = review or fired_as[1] == "review"
+        fired.append(fired_as)
         ids.append(rule.id)
     if len(memo) >= 4096:
         memo.clear()

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from fractions import Fraction
 
 from ketaplan.engine.facts import Facts
+from ketaplan.engine.findings import _age_clauses, entry_notes, list_findings
 from ketaplan.model.protocol import Protocol, When
 
 Truth = Callable[[Facts, "Lists"], "bool | None"]
@@ -44,64 +45,57 @@ class Lists:
 _CONDITIONS, _MEDICATIONS, _ALLERGIES = 0, 1, 2  # the lists' kinds, as Compiled.values numbers them
 
 
-def _list_part(kind: int, entries: tuple | None) -> tuple:
-    """What the list tests read of one list of gathered entries (a Lists' attributes for that list)."""
-    if kind == _CONDITIONS:
-        return (_EMPTY, False, _EMPTY, False) if entries is None else _conditions_part(entries)
-    if kind == _MEDICATIONS:
-        return (_EMPTY, False, ()) if entries is None else _medications_part(entries)
-    return (_EMPTY, False) if entries is None else _allergies_part(entries)
-
-
-def _conditions_part(conditions: tuple) -> tuple:
-    """(the terms of the conditions, unsure, the terms of the active ones, unsure)."""
+def _list_part(kind: int, entries: tuple | None, read: list | None = None) -> tuple:
+    """What the list tests read of one list of gathered entries (a Lists' attributes for that list).
+    `read`: for each entry, its `_entry_part` or a record that begins with it (Compiled._entry's),
+    where it is already worked out."""
+    if entries is None:
+        return (_EMPTY, False, _EMPTY, False) if kind == _CONDITIONS else (_EMPTY, False, ()) if kind == _MEDICATIONS else (_EMPTY, False)
+    if read is None:
+        read = [_entry_part(kind, e) for e in entries]
     found: set = set()
-    active: set = set()
-    unsure = active_unsure = False
-    for c in conditions:
-        m = c.match
-        on = c.condition.status == "active"
-        if c.suspect or not m.name_terms:
-            # A name the vocabulary does not know is never dropped because its code is known:
-            # the code can make a test true, never false (logic._conditions).
-            terms = m.code_terms
-            unsure = True
-            if on:
-                active_unsure = True
-        else:
-            terms = m.name_terms | m.code_terms  # m.terms
-        if terms:
+    unsure = False
+    if kind == _CONDITIONS:
+        # (the terms of the conditions, unsure, the terms of the active ones, unsure)
+        active: set = set()
+        active_unsure = False
+        for r in read:
+            terms, on = r[0], r[2]
             found |= terms
             if on:
                 active |= terms
-    return frozenset(found), unsure, frozenset(active), active_unsure
-
-
-def _medications_part(medications: tuple) -> tuple:
-    """(the terms of the medications, unsure, the recognised entries naming a second medicine)."""
-    found: set = set()
-    several: list = []
-    unsure = False
-    for med in medications:
-        if med.suspect or med.match is None:
+            if r[1]:
+                unsure = True
+                active_unsure = active_unsure or on
+        return frozenset(found), unsure, frozenset(active), active_unsure
+    several = []
+    for entry, r in zip(entries, read):
+        found |= r[0]
+        if r[1]:
             unsure = True
-            continue
-        found |= med.match.terms
-        if med.others:
-            several.append(med)
-    return frozenset(found), unsure, tuple(several)
+        elif r[2]:
+            several.append(entry)
+    if kind == _MEDICATIONS:
+        # (the terms of the medications, unsure, the recognised entries naming a second medicine)
+        return frozenset(found), unsure, tuple(several)
+    return frozenset(found), unsure  # (the terms of the allergies, unsure)
 
 
-def _allergies_part(allergies: tuple) -> tuple:
-    """(the terms of the allergies, unsure)."""
-    found: set = set()
-    unsure = False
-    for a in allergies:
-        if a.suspect or a.match is None:
-            unsure = True
-        else:
-            found |= a.match.terms
-    return frozenset(found), unsure
+def _entry_part(kind: int, entry) -> tuple[frozenset, bool, bool]:
+    """What the list tests read of one entry: (its terms, unsure: it is not recognised, which makes a
+    test that finds nothing unknown rather than false, and of a condition: its status is active; of
+    a medication: recognised, it names a second medicine; of an allergy: False)."""
+    if kind == _CONDITIONS:
+        m = entry.match
+        on = entry.condition.status == "active"
+        if entry.suspect or not m.name_terms:
+            # A name the vocabulary does not know is never dropped because its code is known:
+            # the code can make a test true, never false (logic._conditions).
+            return m.code_terms, True, on
+        return m.name_terms | m.code_terms, False, on  # (m.terms)
+    if entry.suspect or entry.match is None:
+        return _EMPTY, True, False
+    return entry.match.terms, False, kind == _MEDICATIONS and bool(entry.others)
 
 
 def _always(facts: Facts, lists: Lists) -> bool:
@@ -300,19 +294,13 @@ class Compiled:
     """One protocol's per-run work: its rules' truth closures and the age bounds they test."""
 
     __slots__ = ("protocol", "truths", "effects", "others", "groups", "age_bounds", "ages", "uses_course", "runs",
-                 "weighed", "by_list", "decided")  # fmt: skip
+                 "weighed", "by_list", "by_entry", "decided")  # fmt: skip
 
     def __init__(self, protocol: Protocol) -> None:
-        from ketaplan.engine.findings import _age_clauses
-
         vocabulary = protocol.vocabulary
         self.protocol = protocol  # held, so that the id the cache is keyed by stays this protocol's
         self.truths: tuple[Truth, ...] = tuple(compile_when(r.when, vocabulary) for r in protocol.rules)
-        # For decide()'s rules that fire: (rule, its effect on the plan when true, when unknown (None: an
-        # unknown note says nothing), what else decide() does for it, if anything).
-        self.effects = tuple(
-            (r, r.effect, _IF_UNKNOWN.get(r.effect, r.effect), r.effect if r.effect in _DECIDED else None) for r in protocol.rules
-        )
+        self.effects = tuple(_effects(r) for r in protocol.rules)
         # The rules whose whole `when` is one list test, by list: each is true exactly when one of
         # its terms' keys is among the patient's entries' terms (Lists), so that a list's terms find
         # the rules they make true through an index, and the other rules of that list are false, or
@@ -350,6 +338,7 @@ class Compiled:
         self.runs: dict = {}  # per-run memos (session dates by start date and last infusion, ...)
         self.weighed: dict = {}  # per-run memo of engine/plan.py `_weighed`, by the dosing weight and cap
         self.by_list: tuple[dict[int, tuple], ...] = ({}, {}, {})  # per kind: `_list`'s records, by id(entries)
+        self.by_entry: tuple[dict[int, tuple], ...] = ({}, {}, {})  # per kind: `_entry`'s records, by id(entry)
         self.decided: dict = {}  # per-run memo of engine/plan.py `_rules`, by the rules' values
 
     def values(self, facts: Facts) -> tuple[Lists, int, int, tuple]:
@@ -377,37 +366,77 @@ class Compiled:
         Each is a function of the list alone under this protocol: a batch gives the same entries (the
         same tuple: engine/facts.py `_entries`) again and again, so the record is worked out once per
         run and remembered by the tuple's id, the tuple kept so that its id is not reused meanwhile.
-        (One memo per kind: one tuple, the empty one, can be any list.)"""
+        (One memo per kind: one tuple, the empty one, can be any list.) A new list is mostly made of
+        entries met before: each entry's share is its record (`_entry`), which the list's combines."""
         memo = self.by_list[kind]
         found = memo.get(id(entries))
         if found is not None and found[0] is entries:
             return found
-        part = _list_part(kind, entries)
-        true = unknown = 0
-        for key, index, keys, members, bits in self.groups[kind]:
-            if entries is None:  # not recorded: every test on the list is unknown
+        if entries is None:  # not recorded: every test on the list is unknown
+            unknown = 0
+            for _, _, _, _, bits in self.groups[kind]:
                 unknown |= bits
-                continue
-            terms, unsure = (part[2], part[3]) if key == "active_condition" else (part[0], part[1])
-            hits = 0
-            for term in keys & terms:
-                hits |= index[term]
-            true |= hits
-            if unsure:
-                unknown |= bits & ~hits
-            elif key == "medication" and part[2]:
+            part = _list_part(kind, None)
+            true, added = 0, list_findings(kind, None, [], self.protocol)
+        else:
+            known = self.by_entry[kind]
+            records = []
+            true = unknown = 0
+            for entry in entries:
+                record = known.get(id(entry))
+                if record is None or record[5] is not entry:
+                    record = self._entry(kind, entry, facts)
+                records.append(record)
+                true |= record[3]
+                unknown |= record[4]
+            unknown &= ~true  # (a rule another entry makes true is true)
+            part = _list_part(kind, entries, records)
+            if kind == _MEDICATIONS and part[2] and not part[1]:
                 # An entry naming a second medicine: the closure says for which rules that is unknown.
                 lists = Lists(facts)
-                for i in members:
-                    if not hits >> i & 1 and self.truths[i](facts, lists) is None:
-                        unknown |= 1 << i
-        from ketaplan.engine.findings import list_findings
-
-        added = list_findings(kind, facts, self.protocol)
+                for _, _, _, members, _ in self.groups[kind]:
+                    for i in members:
+                        if not true >> i & 1 and self.truths[i](facts, lists) is None:
+                            unknown |= 1 << i
+            added = list_findings(kind, entries, [r[6] for r in records], self.protocol)
         if len(memo) >= 10_000:
             memo.clear()
         found = memo[id(entries)] = (entries, part, true, unknown, added)
         return found
+
+    def _entry(self, kind: int, entry, facts: Facts) -> tuple:
+        """(its `_entry_part`'s three values, the rules of the list's groups that its terms make true,
+        those that its being unsure makes unknown unless another entry makes them true, the entry, its
+        `findings.entry_notes`): what one entry gives its list, remembered for the run by the entry's
+        id (engine/facts.py gives one record per distinct entry), the entry kept so that its id is not
+        reused meanwhile. (The part first: `_list_part` reads the records as the parts.)"""
+        terms, unsure, on = _entry_part(kind, entry)
+        true = unknown = 0
+        for key, index, keys, _, bits in self.groups[kind]:
+            if key == "active_condition" and not on:
+                continue
+            for term in keys & terms:
+                true |= index[term]
+            if unsure:
+                unknown |= bits
+        memo = self.by_entry[kind]
+        if len(memo) >= 10_000:
+            memo.clear()
+        found = memo[id(entry)] = (terms, unsure, on, true, unknown, entry, entry_notes(kind, entry, facts, self.protocol))
+        return found
+
+
+def _effects(rule) -> tuple:
+    """For decide()'s rules that fire: (rule, what it fires as when true: (rule, its effect on the plan,
+    unknown), the same when unknown (None: an unknown note says nothing), what else decide() does for
+    it, if anything). (Made once per run: every plan the rule fires in shares them.)"""
+    if_unknown = _IF_UNKNOWN.get(rule.effect, rule.effect)
+    return (
+        rule,
+        (rule, rule.effect, False),
+        None if if_unknown is None else (rule, if_unknown, True),
+        rule.effect if rule.effect in _DECIDED else None,
+    )
 
 
 def _bits(indices) -> int:
