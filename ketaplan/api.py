@@ -47,10 +47,6 @@ def _inputs(loaded_patient: LoadedPatient, loaded_protocol: LoadedProtocol, star
 
 
 _make_inputs = Inputs._make
-assert Inputs._fields == (
-    "start", "now", "today", "patient_sha256", "protocol_sha256", "holidays", "holidays_version", "patient_file",
-    "protocol_file",
-)  # fmt: skip
 
 
 def draft(

@@ -121,36 +121,24 @@ def load_toml_patient(path: str, start: date, data: bytes | None = None):
         from ketaplan.exchange.fhir_import import patient_from_bundle, read_bundle_file
 
         return patient_from_bundle(data if data is not None else read_bundle_file(path), path, start)
-    loaders = _LOADERS or _loaders()
+    _, patient, reader = _MODULES or _modules()
     if data is None:
-        data = loaders[1].read_input_file(path, PatientError, "patient")
-    return loaders[0].read_patient_bytes(data, path, start, digest=False)
+        data = reader.read_input_file(path, PatientError, "patient")
+    return patient.read_patient_bytes(data, path, start, digest=False)
 
 
-# The loader and reader modules, imported on the first patient (not at start: `check` of a
-# protocol error needs neither); their functions are looked up at each call.
-_LOADERS: tuple = ()
+# The API, loader and reader modules, imported on the first patient (not at start: `check` of a
+# protocol error needs none of them); their functions are looked up at each call.
+_MODULES: tuple = ()
 
 
-def _loaders() -> tuple:
-    global _LOADERS
+def _modules() -> tuple:
+    global _MODULES
+    import ketaplan.api as api
     from ketaplan.load import patient, reader
 
-    _LOADERS = (patient, reader)
-    return _LOADERS
-
-
-# The API (the engine's decide) and the reader, likewise imported on the first patient.
-_ENGINE: tuple = ()
-
-
-def _engine() -> tuple:
-    global _ENGINE
-    import ketaplan.api as api
-    from ketaplan.load import reader
-
-    _ENGINE = (api, reader)
-    return _ENGINE
+    _MODULES = (api, patient, reader)
+    return _MODULES
 
 
 class _Work(NamedTuple):
@@ -193,7 +181,7 @@ def _message(exc: KetaplanError) -> str:
 def check_one(work: _Work, loaded_protocol, start: date, now: datetime, today: date | None = None) -> Result:
     """One patient's result; never raises for anything about this one patient. `today`: the clinic's
     date of the run (START-IN-PAST), by default the local date now."""
-    api, reader = _ENGINE or _engine()
+    api, _, reader = _MODULES or _modules()
     if work.problem is not None:
         return _invalid(work.source, work.problem)
     patient_id = None

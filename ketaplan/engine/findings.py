@@ -83,17 +83,26 @@ def _allergy_findings(draft, allergies: tuple | None, notes: list, protocol) -> 
     if allergies is not None and not any(notes):
         return  # (most lists: no entry gives any words)
     message = f"Allergy to {protocol.drug.name} or its class."
-    if allergies is None:
-        draft.add("ALLERGY-TO-PROTOCOL-DRUG", "review", message, ["could not be checked: allergies are not recorded"], unknown=True)
-        return
+    noted = _protocol_drug_finding(draft, "ALLERGY-TO-PROTOCOL-DRUG", "exclude", message, allergies, "allergies", notes)
+    if noted is not None:
+        _unrecognised(draft, "UNRECOGNISED-ALLERGY", "allergy", [n[2] for n in noted if n[2] is not None])
+
+
+def _protocol_drug_finding(draft, rule_id: str, effect: str, message: str, entries, what: str, notes: list) -> list | None:
+    """`rule_id` about the list's entries that are the protocol drug or of its class: `effect` with
+    their words; else review, unknown, with why an entry could not be checked; review, unknown, when
+    the list is not recorded (None is returned then). Returns the entries' notes that are not None."""
+    if entries is None:
+        draft.add(rule_id, "review", message, [f"could not be checked: {what} are not recorded"], unknown=True)
+        return None
     noted = [n for n in notes if n is not None]
     hits = [n[0] for n in noted if n[0] is not None]
     unknown = [n[1] for n in noted if n[1] is not None]
     if hits:
-        draft.add("ALLERGY-TO-PROTOCOL-DRUG", "exclude", message, hits)
+        draft.add(rule_id, effect, message, hits)
     elif unknown:
-        draft.add("ALLERGY-TO-PROTOCOL-DRUG", "review", message, unknown, unknown=True)
-    _unrecognised(draft, "UNRECOGNISED-ALLERGY", "allergy", [n[2] for n in noted if n[2] is not None])
+        draft.add(rule_id, "review", message, unknown, unknown=True)
+    return noted
 
 
 def _medication_notes(m: NamedMedication, facts: Facts, protocol) -> tuple | None:
@@ -119,18 +128,9 @@ def _medication_findings(draft, medications: tuple | None, notes: list, protocol
     if medications is not None and not any(notes):
         return  # (most lists: no entry gives any words)
     message = f"The patient already takes {protocol.drug.name} or a drug of its chemical class."
-    if medications is None:
-        draft.add(
-            "ALREADY-TAKING-PROTOCOL-DRUG", "review", message, ["could not be checked: medications are not recorded"], unknown=True
-        )
+    noted = _protocol_drug_finding(draft, "ALREADY-TAKING-PROTOCOL-DRUG", "review", message, medications, "medications", notes)
+    if noted is None:
         return
-    noted = [n for n in notes if n is not None]
-    hits = [n[0] for n in noted if n[0] is not None]
-    unknown = [n[1] for n in noted if n[1] is not None]
-    if hits:
-        draft.add("ALREADY-TAKING-PROTOCOL-DRUG", "review", message, hits)
-    elif unknown:
-        draft.add("ALREADY-TAKING-PROTOCOL-DRUG", "review", message, unknown, unknown=True)
     _unrecognised(draft, "UNRECOGNISED-MEDICATION", "medication", [n[2] for n in noted if n[2] is not None])
     several = [n[3] for n in noted if n[3] is not None]
     if several:

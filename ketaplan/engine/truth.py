@@ -166,11 +166,13 @@ def _compile_clause(key: str, value, vocabulary) -> Truth:  # noqa: C901 - one b
         return lambda facts, lists: facts.patient.weight_kg >= value
     if key == "weight_kg_below":
         return lambda facts, lists: not facts.patient.weight_kg >= value
-    if key in ("bmi_at_least", "bmi_below") and isinstance(value, (int, Fraction)):
+    if key in ("bmi_at_least", "bmi_below"):
         # BMI = weight / (height / 100)^2 at least value = vn / vd, in integers: 10000 wn hd^2 vd >=
         # vn wd hn^2 (the height above 0, as the loader requires). Patient.bmi's three Fraction
-        # operations and its comparison cost ~2.7 us a patient.
-        vn, vd, at_least = value.numerator, value.denominator, key == "bmi_at_least"
+        # operations and its comparison cost ~2.7 us a patient. (Fraction(value): exact, as the
+        # loader's value already is.)
+        exact = Fraction(value)
+        vn, vd, at_least = exact.numerator, exact.denominator, key == "bmi_at_least"
 
         def bmi(facts: Facts, lists: Lists):
             p = facts.patient
@@ -179,10 +181,6 @@ def _compile_clause(key: str, value, vocabulary) -> Truth:  # noqa: C901 - one b
             return (10000 * w.numerator * hd * hd * vd >= vn * w.denominator * hn * hn) == at_least
 
         return bmi
-    if key == "bmi_at_least":
-        return lambda facts, lists: facts.patient.bmi >= value
-    if key == "bmi_below":
-        return lambda facts, lists: not facts.patient.bmi >= value
     if key == "condition":
         keys, _ = _keys(value, vocabulary)
 
